@@ -1,0 +1,52 @@
+// buildApp(deps): the one file that knows every mount point.
+import Router from '@koa/router';
+import Koa, { type Context, type Next } from 'koa';
+import { koaBody } from 'koa-body';
+
+import { apiRoutes } from './api/routes.ts';
+import { authenticate } from './http/authenticate.ts';
+import { mountRoutes } from './http/define-route.ts';
+import { AppError } from './http/errors.ts';
+import { problemHandler, requestContext, securityHeaders } from './http/middleware.ts';
+import { operationsRoutes } from './http/operations.ts';
+import type { Dependencies } from './dependencies.ts';
+
+export const API_PREFIX = '/api/v1';
+const JSON_BODY_LIMIT = '100kb';
+
+/** /api/v1 takes JSON bodies only (API.md "Operations"): 415 for anything else, 413 past 100 kB. */
+async function requireJsonBody(ctx: Context, next: Next) {
+  const hasBody = Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
+  if (hasBody && !ctx.is('application/json', 'application/*+json')) {
+    throw new AppError('request.unsupported_media_type', 'Request bodies must be application/json');
+  }
+  await next();
+}
+
+export function buildApp(deps: Dependencies): Koa {
+  const { config } = deps;
+  const app = new Koa({ proxy: config.trustProxy });
+  app.silent = true;
+
+  app.use(requestContext(deps.logger));
+  app.use(securityHeaders(config.secureCookies));
+  app.use(problemHandler);
+
+  const operations = new Router();
+  operationsRoutes(operations, deps);
+  app.use(operations.routes());
+
+  app.use(deps.providers.middleware());
+
+  const api = new Router({ prefix: API_PREFIX });
+  api.use(requireJsonBody);
+  api.use(koaBody({ json: true, jsonStrict: true, jsonLimit: JSON_BODY_LIMIT, urlencoded: false, text: false, multipart: false }));
+  mountRoutes(api, apiRoutes(deps), {
+    authenticate: authenticate(deps.verifier, config.issuer),
+    strictResponses: config.env !== 'production',
+  });
+  app.use(api.routes());
+  app.use(api.allowedMethods({ throw: true, methodNotAllowed: () => new AppError('request.method_not_allowed') }));
+
+  return app;
+}

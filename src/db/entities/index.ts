@@ -1,0 +1,10 @@
+import { AuditLog } from './audit-log.entity.ts';
+import { OAuthClient } from './oauth-client.entity.ts';
+import { OidcArtifact } from './oidc-artifact.entity.ts';
+import { Organization } from './organization.entity.ts';
+import { Role } from './role.entity.ts';
+import { ServerSecret } from './server-secret.entity.ts';
+import { SigningKey } from './signing-key.entity.ts';
+import { User } from './user.entity.ts';
+
+export const ENTITIES = [Organization, Role, User, OAuthClient, OidcArtifact, SigningKey, ServerSecret, AuditLog];

@@ -1,0 +1,132 @@
+// Builds what the app needs from the config: stores, services, the provider. Routes are functions
+// of these dependencies; there is no container.
+import type { MikroORM } from '@mikro-orm/postgresql';
+
+import { AccessTokenVerifier } from './oidc/access-tokens.ts';
+import { createProvider } from './oidc/provider.ts';
+import { ProviderHolder, markProviderOutage } from './oidc/provider-holder.ts';
+import type { Config } from './platform/config.ts';
+import { migrate, openDatabase, type Database } from './platform/database.ts';
+import type { Logger } from './platform/logger.ts';
+import { MemoryStore } from './platform/memory-store.ts';
+import { RedisStore } from './platform/redis-store.ts';
+import type { KeyValueStore } from './platform/store.ts';
+import { createAdministrator, type CreatedAdmin } from './services/bootstrap.service.ts';
+import { ClientRegistry } from './services/client-registry.service.ts';
+import { RevocationService } from './services/revocation.service.ts';
+import { serverSecret } from './services/server-secrets.service.ts';
+import { ensureSigningKeys, loadSigningKeys } from './services/signing-keys.service.ts';
+
+const KEYS_CHANNEL = 'signing-keys';
+const KEY_REFRESH_INTERVAL_MS = 60_000;
+
+export interface Dependencies {
+  config: Config;
+  logger: Logger;
+  orm: MikroORM;
+  databaseMode: Database['mode'];
+  store: KeyValueStore;
+  revocation: RevocationService;
+  clients: ClientRegistry;
+  providers: ProviderHolder;
+  verifier: AccessTokenVerifier;
+  /** Reloads signing keys from the database and rebuilds the provider with them. */
+  reloadSigningKeys(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Stores {
+  database: Database;
+  store: KeyValueStore;
+}
+
+export async function openStores(config: Config, logger: Logger): Promise<Stores> {
+  const database = await openDatabase(config, logger);
+  try {
+    const store = config.redis.url
+      ? await RedisStore.connect(config.redis.url, config.redis.keyPrefix, logger)
+      : new MemoryStore(config.redis.keyPrefix);
+    return { database, store };
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+}
+
+export function describeStores({ database, store }: Stores): string {
+  const db = database.mode === 'embedded' ? 'embedded PostgreSQL (PGlite)' : 'PostgreSQL';
+  const kv = store.kind === 'redis' ? 'Redis' : 'in-process store (serves one process only; set REDIS_URL to run several)';
+  return `${db}, ${kv}`;
+}
+
+/**
+ * What the first process does before serving: schema migrations, signing keys, and on a fresh
+ * database the first super admin. Safe when several processes start at once (advisory locks).
+ */
+export async function prepareDatabase(config: Config, stores: Stores, logger: Logger): Promise<CreatedAdmin | undefined> {
+  const applied = await migrate(stores.database.orm);
+  if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
+  await ensureSigningKeys(stores.database.orm);
+  const revocation = new RevocationService(stores.store, config.tokens.accessTokenTtl);
+  const clients = new ClientRegistry(stores.database.orm, stores.store, revocation);
+  return createAdministrator(stores.database.orm, clients, {
+    email: config.admin.email ?? 'admin@latchkey.local',
+    password: config.admin.password,
+    source: 'first-start',
+    onlyIfNoSuperAdmin: true,
+  });
+}
+
+export async function createDependencies(config: Config, logger: Logger, stores: Stores): Promise<Dependencies> {
+  const { database, store } = stores;
+  const orm = database.orm;
+  const revocation = new RevocationService(store, Math.max(config.tokens.accessTokenTtl, 3600));
+  const clients = new ClientRegistry(orm, store, revocation);
+  await Promise.all([revocation.start(), clients.start()]);
+
+  const cookieKeys = config.cookieKeys ?? [await serverSecret(orm, 'cookie-key')];
+  let keys = await loadSigningKeys(orm);
+  const buildProvider = () => {
+    const provider = createProvider({ config, orm, store, clients, revocation, logger, signingKeys: keys.privateKeys, cookieKeys });
+    provider.on('server_error', (ctx, error) => { markProviderOutage(ctx, error); });
+    return provider;
+  };
+  const providers = new ProviderHolder(buildProvider());
+  const verifier = new AccessTokenVerifier({
+    provider: () => providers.current,
+    revocation,
+    store,
+    issuer: config.issuer,
+    audience: config.apiAudience,
+    publicKeys: keys.publicKeys,
+  });
+
+  let loadedKids = keys.publicKeys.map((key) => key.kid).join(',');
+  const reloadSigningKeys = async () => {
+    keys = await loadSigningKeys(orm);
+    const kids = keys.publicKeys.map((key) => key.kid).join(',');
+    if (kids === loadedKids) return;
+    loadedKids = kids;
+    providers.replace(buildProvider());
+    verifier.useKeys(keys.publicKeys);
+    logger.info({ kids }, 'signing keys reloaded');
+  };
+  // A rotation is announced at once; the timer also retires old keys from JWKS on schedule.
+  await store.subscribe(KEYS_CHANNEL, () => { reloadSigningKeys().catch((error) => logger.error({ err: error }, 'key reload failed')); });
+  const refresher = setInterval(() => {
+    reloadSigningKeys().catch((error) => logger.warn({ err: (error as Error).message }, 'key refresh failed'));
+  }, KEY_REFRESH_INTERVAL_MS).unref();
+
+  return {
+    config, logger, orm, databaseMode: database.mode, store, revocation, clients, providers, verifier, reloadSigningKeys,
+    async close() {
+      clearInterval(refresher);
+      await store.close();
+      await database.close();
+    },
+  };
+}
+
+export async function announceKeyRotation(store: KeyValueStore): Promise<void> {
+  await store.publish(KEYS_CHANNEL, 'rotated');
+}

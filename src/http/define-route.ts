@@ -1,0 +1,102 @@
+// One declaration per route (STYLE.md "One schema, three jobs"): method, path, scope, zod schemas
+// for params, query, body and responses. From it come the runtime validation, the handler's
+// types, and the OpenAPI document.
+import type Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import { z, type ZodType } from 'zod';
+
+import type { AccessTokenPrincipal } from '../oidc/access-tokens.ts';
+import { challenge } from './authenticate.ts';
+import { AppError, validationError, type ErrorCode } from './errors.ts';
+
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+export interface HandlerInput<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  auth: AccessTokenPrincipal;
+  ctx: Context;
+}
+
+export interface HandlerResult {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface RouteDefinition<P = unknown, Q = unknown, B = unknown> {
+  method: HttpMethod;
+  /** koa-router syntax, relative to /api/v1: `/customers/:id`. */
+  path: string;
+  tag: string;
+  summary: string;
+  /** false for the few public routes (register, login, refresh). */
+  authenticated?: boolean;
+  /** OAuth scope the token must carry; undefined means any valid API token. */
+  scope?: string;
+  params?: ZodType<P>;
+  query?: ZodType<Q>;
+  body?: ZodType<B>;
+  responses: Record<number, ZodType | null>;
+  errors?: ErrorCode[];
+  handler: (input: HandlerInput<P, Q, B>) => Promise<HandlerResult>;
+}
+
+/** Keeps the generic types of one route together while lists of routes stay heterogeneous. */
+export function defineRoute<P = undefined, Q = undefined, B = undefined>(route: RouteDefinition<P, Q, B>): RouteDefinition {
+  return route as unknown as RouteDefinition;
+}
+
+function requireScope(scope: string | undefined) {
+  return function checkScope(ctx: Context) {
+    if (scope && !ctx.state.auth.scopes.has(scope)) {
+      throw new AppError('auth.insufficient_scope', `This operation needs the "${scope}" scope`, {
+        headers: { 'WWW-Authenticate': `${challenge('Bearer', { code: 'insufficient_scope', description: `requires ${scope}` })}, scope="${scope}"` },
+      });
+    }
+  };
+}
+
+function parse<T>(schema: ZodType<T> | undefined, value: unknown, location: 'params' | 'query' | 'body'): T {
+  if (!schema) return undefined as T;
+  const result = schema.safeParse(value);
+  if (!result.success) throw validationError(location, result.error);
+  return result.data;
+}
+
+export interface MountOptions {
+  authenticate: Middleware;
+  /** Response schemas are enforced in development and tests, and logged in production. */
+  strictResponses: boolean;
+}
+
+export function mountRoutes(router: Router, routes: RouteDefinition[], options: MountOptions): void {
+  for (const route of routes) {
+    const checkScope = requireScope(route.scope);
+    const steps: Middleware[] = [];
+    if (route.authenticated !== false) steps.push(options.authenticate);
+    steps.push(async function runRoute(ctx) {
+      if (route.authenticated !== false) checkScope(ctx);
+      const params = parse(route.params, ctx.params, 'params');
+      const query = parse(route.query, ctx.query, 'query');
+      const body = parse(route.body, (ctx.request as { body?: unknown }).body ?? {}, 'body');
+      const result = await route.handler({ params, query, body, auth: ctx.state.auth, ctx });
+      const schema = route.responses[result.status];
+      if (schema && result.body !== undefined) {
+        const checked = schema.safeParse(result.body);
+        if (!checked.success) {
+          ctx.state.log.error({ route: `${route.method} ${route.path}`, issues: checked.error.issues }, 'response does not match its schema');
+          if (options.strictResponses) throw new Error(`response schema mismatch on ${route.method} ${route.path}`);
+        }
+      }
+      for (const [name, value] of Object.entries(result.headers ?? {})) ctx.set(name, value);
+      ctx.status = result.status;
+      if (result.body !== undefined) ctx.body = result.body;
+    });
+    router[route.method](route.path, ...steps);
+  }
+}
+
+/** Shared schema pieces. */
+export const uuidParam = z.uuid({ error: 'expected a UUID' });

@@ -1,0 +1,82 @@
+// One catalogue of resource-API error codes (STYLE.md "Errors"); the outermost middleware turns
+// any AppError into RFC 9457 problem+json.
+import type { ZodError } from 'zod';
+
+export const ERROR_CATALOGUE = {
+  'request.malformed': { status: 400, title: 'Malformed request' },
+  'auth.token_missing': { status: 401, title: 'Authentication required' },
+  'auth.token_invalid': { status: 401, title: 'Invalid access token' },
+  'auth.dpop_invalid': { status: 401, title: 'Invalid DPoP proof' },
+  'auth.insufficient_scope': { status: 403, title: 'Insufficient scope' },
+  'auth.forbidden': { status: 403, title: 'Forbidden' },
+  'auth.user_required': { status: 403, title: 'A user token is required' },
+  'resource.not_found': { status: 404, title: 'Not found' },
+  'request.method_not_allowed': { status: 405, title: 'Method not allowed' },
+  'request.conflict': { status: 409, title: 'Conflict' },
+  'request.too_large': { status: 413, title: 'Request body too large' },
+  'request.unsupported_media_type': { status: 415, title: 'Unsupported media type' },
+  'request.validation_failed': { status: 422, title: 'Validation failed' },
+  'request.rate_limited': { status: 429, title: 'Too many requests' },
+  'server.internal': { status: 500, title: 'Internal server error' },
+  'server.unavailable': { status: 503, title: 'Service temporarily unavailable' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export interface ValidationIssue {
+  path: (string | number)[];
+  message: string;
+  code: string;
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  code: ErrorCode;
+  errors?: ValidationIssue[];
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly errors?: ValidationIssue[];
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, detail?: string, options: { errors?: ValidationIssue[]; headers?: Record<string, string> } = {}) {
+    super(detail ?? ERROR_CATALOGUE[code].title);
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ERROR_CATALOGUE[code].status;
+    this.errors = options.errors;
+    this.headers = options.headers ?? {};
+  }
+
+  toProblem(): Problem {
+    const { title } = ERROR_CATALOGUE[this.code];
+    return {
+      type: `urn:latchkey:problem:${this.code}`,
+      title,
+      status: this.status,
+      detail: this.message,
+      code: this.code,
+      ...(this.errors ? { errors: this.errors } : {}),
+    };
+  }
+}
+
+/** Keeps handlers flat: `assertThat(customer, 'resource.not_found')`. */
+export function assertThat(condition: unknown, code: ErrorCode, detail?: string): asserts condition {
+  if (!condition) throw new AppError(code, detail);
+}
+
+export function validationError(location: 'body' | 'query' | 'params', error: ZodError): AppError {
+  return new AppError('request.validation_failed', `The request ${location} is not valid`, {
+    errors: error.issues.map((issue) => ({
+      path: [location, ...issue.path.map((segment) => (typeof segment === 'symbol' ? String(segment) : segment))],
+      message: issue.message,
+      code: issue.code,
+    })),
+  });
+}

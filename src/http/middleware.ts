@@ -1,0 +1,92 @@
+// The outer layers of every request: a request id and logger, problem+json for errors, security
+// headers, and the 503 answer when a backing store is down.
+import { randomUUID } from 'node:crypto';
+
+import type { Context, Next } from 'koa';
+
+import type { Logger } from '../platform/logger.ts';
+import { StoreUnavailableError } from '../platform/store.ts';
+import { AppError } from './errors.ts';
+
+export const RETRY_AFTER_SECONDS = 5;
+
+declare module 'koa' {
+  interface DefaultState {
+    requestId: string;
+    log: Logger;
+  }
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+export function isStoreOutage(error: unknown): boolean {
+  if (error instanceof StoreUnavailableError) return true;
+  const code = (error as { code?: string } | undefined)?.code;
+  // Connection-level PostgreSQL failures (node-postgres / MikroORM), not query errors.
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '08006', '08001', '08003'].includes(code ?? '')
+    || (error as Error | undefined)?.name === 'ConnectionException';
+}
+
+export function requestContext(logger: Logger) {
+  return async function assignRequestId(ctx: Context, next: Next) {
+    const incoming = ctx.get('x-request-id');
+    ctx.state.requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    ctx.state.log = logger.child({ reqId: ctx.state.requestId });
+    ctx.set('X-Request-Id', ctx.state.requestId);
+    const started = performance.now();
+    await next();
+    ctx.state.log.info({
+      method: ctx.method,
+      path: ctx.path,
+      status: ctx.status,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+    }, 'request');
+  };
+}
+
+export function writeProblem(ctx: Context, error: AppError): void {
+  ctx.status = error.status;
+  for (const [name, value] of Object.entries(error.headers)) ctx.set(name, value);
+  ctx.type = 'application/problem+json';
+  ctx.body = error.toProblem();
+}
+
+/** Outermost: every error leaves as problem+json, without internals. */
+export async function problemHandler(ctx: Context, next: Next) {
+  try {
+    await next();
+    if (ctx.status === 404 && ctx.body === undefined) throw new AppError('resource.not_found', `No route for ${ctx.method} ${ctx.path}`);
+  } catch (error) {
+    writeProblem(ctx, toAppError(ctx, error));
+  }
+}
+
+function toAppError(ctx: Context, error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  if (isStoreOutage(error)) {
+    ctx.state.log?.warn({ err: (error as Error).message }, 'backing store unavailable');
+    return new AppError('server.unavailable', 'A backing store is unavailable; retry shortly', {
+      headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
+    });
+  }
+  // koa-body and http-errors failures carry a 4xx status of their own.
+  const status = (error as { status?: number; expose?: boolean }).status;
+  if (status === 413) return new AppError('request.too_large', 'The request body exceeds the limit of 100 kB');
+  if (status === 415) return new AppError('request.unsupported_media_type', 'Request bodies must be application/json');
+  if (status && status >= 400 && status < 500) return new AppError('request.malformed', 'The request could not be parsed');
+  ctx.state.log?.error({ err: error }, 'unhandled error');
+  return new AppError('server.internal', 'An unexpected error occurred');
+}
+
+export function securityHeaders(secureTransport: boolean) {
+  return async function setSecurityHeaders(ctx: Context, next: Next) {
+    await next();
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.set('X-Frame-Options', 'DENY');
+    if (secureTransport) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    if (ctx.response.is('html') && !ctx.response.get('Content-Security-Policy')) {
+      ctx.set('Content-Security-Policy', "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'");
+    }
+  };
+}

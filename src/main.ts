@@ -1,0 +1,119 @@
+// load config -> prepare stores -> build dependencies -> build app -> listen. SIGTERM drains and closes.
+import cluster from 'node:cluster';
+import { createServer, type Server } from 'node:http';
+
+import { buildApp } from './app.ts';
+import { createDependencies, describeStores, openStores, prepareDatabase } from './dependencies.ts';
+import { ConfigError, loadConfig, type Config } from './platform/config.ts';
+import { createLogger, type Logger } from './platform/logger.ts';
+import type { CreatedAdmin } from './services/bootstrap.service.ts';
+
+function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`latchkey: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+/** The first admin's credentials go to the terminal once, never to the log. */
+function printFirstAdmin(admin: CreatedAdmin, issuer: string): void {
+  const lines = [
+    'Latchkey created the first super admin. These credentials are shown only now:',
+    `  email:          ${admin.email}`,
+    ...(admin.generatedPassword ? [`  password:       ${admin.generatedPassword}`] : ['  password:       (from ADMIN_PASSWORD)']),
+    `  client_id:      ${admin.clientId}`,
+    `  client_secret:  ${admin.clientSecret}`,
+    'Get a token:',
+    `  curl -s -u '${admin.clientId}:<client_secret>' -d grant_type=client_credentials ${issuer}/oauth/token`,
+  ];
+  process.stdout.write(`\n${lines.join('\n')}\n\n`);
+}
+
+async function serve(config: Config, logger: Logger, options: { prepare: boolean }): Promise<void> {
+  const stores = await openStores(config, logger);
+  if (options.prepare) {
+    const admin = await prepareDatabase(config, stores, logger);
+    if (admin) printFirstAdmin(admin, config.issuer);
+  }
+  const deps = await createDependencies(config, logger, stores);
+  const app = buildApp(deps);
+  const server = createServer(app.callback());
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  logger.info({ issuer: config.issuer, host: config.host, port: config.port }, `Latchkey listening (${describeStores(stores)})`);
+  if (stores.store.kind === 'memory') logger.warn('the embedded stores serve this one process only; set DATABASE_URL and REDIS_URL for several');
+  installShutdown(server, config, logger, () => deps.close());
+}
+
+function installShutdown(server: Server, config: Config, logger: Logger, close: () => Promise<void>): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
+    const forced = setTimeout(() => {
+      logger.warn('shutdown timeout reached; closing remaining connections');
+      server.closeAllConnections();
+    }, config.shutdownTimeoutMs).unref();
+    server.close(async () => {
+      clearTimeout(forced);
+      try {
+        await close();
+      } finally {
+        logger.info('stopped');
+        process.exit(0);
+      }
+    });
+    // Idle keep-alive sockets would otherwise hold close() open until they time out.
+    server.closeIdleConnections();
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+async function runPrimary(config: Config, logger: Logger): Promise<void> {
+  // The primary prepares the database once, then forks workers that only serve.
+  const stores = await openStores(config, logger);
+  const admin = await prepareDatabase(config, stores, logger);
+  if (admin) printFirstAdmin(admin, config.issuer);
+  await stores.store.close();
+  await stores.database.close();
+
+  let stopping = false;
+  const fork = () => cluster.fork({ LATCHKEY_WORKER: '1' });
+  for (let index = 0; index < config.webConcurrency; index += 1) fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    logger.error({ pid: worker.process.pid, code, signal }, 'worker exited; starting a new one');
+    fork();
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    stopping = true;
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+const config = loadConfigOrExit();
+const logger = createLogger(config, cluster.isWorker ? { worker: cluster.worker?.id } : {});
+
+try {
+  if (cluster.isPrimary && config.webConcurrency > 1) await runPrimary(config, logger);
+  else await serve(config, logger, { prepare: cluster.isPrimary });
+} catch (error) {
+  logger.fatal({ err: error }, 'Latchkey failed to start');
+  process.exitCode = 1;
+  setTimeout(() => process.exit(1), 100).unref();
+}

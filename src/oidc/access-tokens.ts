@@ -1,0 +1,234 @@
+// Latchkey's resource server side of token validation. An opaque token is read through the
+// provider's own models (in process, no introspection round trip); a JWT (RFC 9068) is verified
+// locally against the provider's keys. Both then pass the revocation check and, when
+// sender-constrained, the DPoP proof check (RFC 9449 section 7).
+import { createHash } from 'node:crypto';
+
+import {
+  EmbeddedJWK, calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, jwtVerify,
+  type JSONWebKeySet, type JWK, type JWTPayload,
+} from 'jose';
+import type { Provider } from 'oidc-provider';
+
+import type { KeyValueStore } from '../platform/store.ts';
+import type { RevocationService } from '../services/revocation.service.ts';
+import { ACCESS_TOKEN_ALG } from '../services/signing-keys.service.ts';
+
+export const DPOP_ALGORITHMS = ['ES256', 'EdDSA', 'RS256', 'PS256'];
+const DPOP_PROOF_MAX_AGE_SECONDS = 300;
+const CLOCK_TOLERANCE_SECONDS = 15;
+
+export interface AccessTokenPrincipal {
+  format: 'opaque' | 'jwt';
+  clientId: string;
+  /** The user the token acts for: its subject, or a personal client's owner. */
+  userId?: string;
+  organizationId?: string;
+  roles: string[];
+  scopes: Set<string>;
+  grantId?: string;
+  jti?: string;
+  expiresAt: number;
+}
+
+/** Why a presented token is refused; `dpop` failures get the DPoP challenge. */
+export class TokenRejected extends Error {
+  readonly scheme: 'Bearer' | 'DPoP';
+  readonly error: 'invalid_token' | 'invalid_dpop_proof';
+  constructor(description: string, scheme: 'Bearer' | 'DPoP' = 'Bearer', error: 'invalid_token' | 'invalid_dpop_proof' = 'invalid_token') {
+    super(description);
+    this.name = 'TokenRejected';
+    this.scheme = scheme;
+    this.error = error;
+  }
+}
+
+export interface PresentedToken {
+  scheme: 'Bearer' | 'DPoP';
+  value: string;
+  dpopProof?: string;
+  method: string;
+  /** The request URL without query and fragment (RFC 9449 section 4.3 `htu`). */
+  url: string;
+}
+
+interface TokenFacts {
+  clientId: string;
+  accountId?: string;
+  aud?: string | string[];
+  scope?: string;
+  jti?: string;
+  exp: number;
+  jkt?: string;
+  extra: Record<string, unknown>;
+}
+
+function isJwt(value: string): boolean {
+  if (value.split('.').length !== 3) return false;
+  try {
+    decodeProtectedHeader(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class AccessTokenVerifier {
+  readonly #providerRef: () => Provider;
+  readonly #revocation: RevocationService;
+  readonly #store: KeyValueStore;
+  readonly #issuer: string;
+  readonly #audience: string;
+  #jwks: ReturnType<typeof createLocalJWKSet>;
+
+  constructor(options: {
+    provider: () => Provider;
+    revocation: RevocationService;
+    store: KeyValueStore;
+    issuer: string;
+    audience: string;
+    publicKeys: JWK[];
+  }) {
+    this.#providerRef = options.provider;
+    this.#revocation = options.revocation;
+    this.#store = options.store;
+    this.#issuer = options.issuer;
+    this.#audience = options.audience;
+    this.#jwks = createLocalJWKSet({ keys: options.publicKeys } as JSONWebKeySet);
+  }
+
+  /** Called after a key rotation so JWTs signed with the new key verify here too. */
+  useKeys(publicKeys: JWK[]): void {
+    this.#jwks = createLocalJWKSet({ keys: publicKeys } as JSONWebKeySet);
+  }
+
+  async verify(presented: PresentedToken): Promise<AccessTokenPrincipal> {
+    const format = isJwt(presented.value) ? 'jwt' : 'opaque';
+    const facts = format === 'jwt' ? await this.#readJwt(presented.value) : await this.#readOpaque(presented.value);
+
+    const audiences = Array.isArray(facts.aud) ? facts.aud : facts.aud ? [facts.aud] : [];
+    if (!audiences.includes(this.#audience)) throw new TokenRejected('the access token is not for this resource server');
+
+    await this.#checkSenderConstraint(presented, facts);
+
+    const extra = facts.extra;
+    const userId = facts.accountId ?? (typeof extra.user_id === 'string' ? extra.user_id : undefined);
+    const grantId = typeof extra.grant_id === 'string' ? extra.grant_id : undefined;
+    const reason = await this.#revocation.check({
+      jti: facts.jti,
+      grantId,
+      clientId: facts.clientId,
+      userId,
+      userGeneration: typeof extra.user_gen === 'number' ? extra.user_gen : undefined,
+      clientGeneration: typeof extra.client_gen === 'number' ? extra.client_gen : undefined,
+    });
+    if (reason) throw new TokenRejected(`the access token has been revoked (${reason})`);
+
+    return {
+      format,
+      clientId: facts.clientId,
+      userId,
+      organizationId: typeof extra.org_id === 'string' ? extra.org_id : undefined,
+      roles: Array.isArray(extra.roles) ? extra.roles.filter((role): role is string => typeof role === 'string') : [],
+      scopes: new Set((facts.scope ?? '').split(' ').filter(Boolean)),
+      grantId,
+      jti: facts.jti,
+      expiresAt: facts.exp,
+    };
+  }
+
+  async #readOpaque(value: string): Promise<TokenFacts> {
+    const provider = this.#providerRef();
+    if (!/^[\w-]{20,128}$/.test(value)) throw new TokenRejected('the access token is malformed');
+    const [accessToken, clientCredentials] = await Promise.all([
+      provider.AccessToken.find(value),
+      provider.ClientCredentials.find(value),
+    ]);
+    const token = accessToken ?? clientCredentials;
+    if (!token) throw new TokenRejected('the access token is unknown, expired or revoked');
+    const grantId = accessToken?.grantId;
+    return {
+      clientId: token.clientId!,
+      accountId: accessToken?.accountId,
+      aud: token.aud as string | string[] | undefined,
+      scope: token.scope,
+      jti: token.jti,
+      exp: token.exp!,
+      jkt: token.jkt,
+      extra: { ...(token.extra ?? {}), ...(grantId ? { grant_id: grantId } : {}) },
+    };
+  }
+
+  async #readJwt(value: string): Promise<TokenFacts> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(value, this.#jwks, {
+        issuer: this.#issuer,
+        audience: this.#audience,
+        typ: 'at+jwt',
+        algorithms: [ACCESS_TOKEN_ALG],
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        requiredClaims: ['exp', 'iat', 'jti', 'client_id'],
+      }));
+    } catch (error) {
+      throw new TokenRejected(`the access token could not be verified: ${(error as Error).message}`);
+    }
+    const { client_id: clientId, sub, aud, scope, jti, exp, cnf, ...extra } = payload as JWTPayload & Record<string, unknown>;
+    return {
+      clientId: clientId as string,
+      // RFC 9068: for client credentials `sub` is the client itself, not a user.
+      accountId: sub !== clientId ? sub : undefined,
+      aud,
+      scope: typeof scope === 'string' ? scope : undefined,
+      jti,
+      exp: exp!,
+      jkt: (cnf as { jkt?: string } | undefined)?.jkt,
+      extra,
+    };
+  }
+
+  async #checkSenderConstraint(presented: PresentedToken, facts: TokenFacts): Promise<void> {
+    if (!facts.jkt) {
+      if (presented.scheme === 'DPoP') throw new TokenRejected('the access token is not DPoP-bound; use the Bearer scheme');
+      return;
+    }
+    if (presented.scheme !== 'DPoP') throw new TokenRejected('a DPoP-bound access token must be presented with the DPoP scheme', 'DPoP');
+    if (!presented.dpopProof) throw new TokenRejected('the DPoP proof is missing', 'DPoP', 'invalid_dpop_proof');
+
+    let proof: JWTPayload;
+    let jwk: JWK;
+    try {
+      const verified = await jwtVerify(presented.dpopProof, EmbeddedJWK, {
+        typ: 'dpop+jwt',
+        algorithms: DPOP_ALGORITHMS,
+        requiredClaims: ['iat', 'jti', 'htm', 'htu', 'ath'],
+        maxTokenAge: DPOP_PROOF_MAX_AGE_SECONDS,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      });
+      proof = verified.payload;
+      jwk = verified.protectedHeader.jwk!;
+    } catch (error) {
+      throw new TokenRejected(`the DPoP proof is invalid: ${(error as Error).message}`, 'DPoP', 'invalid_dpop_proof');
+    }
+    const reject = (why: string): never => { throw new TokenRejected(why, 'DPoP', 'invalid_dpop_proof'); };
+    if (proof.htm !== presented.method) reject('the DPoP proof htm does not match the request method');
+    if (!sameResource(proof.htu, presented.url)) reject('the DPoP proof htu does not match the request URL');
+    if (proof.ath !== createHash('sha256').update(presented.value).digest('base64url')) reject('the DPoP proof ath does not match the access token');
+    if (await calculateJwkThumbprint(jwk) !== facts.jkt) reject('the DPoP proof key is not the key the token is bound to');
+    // Each proof is single-use (RFC 9449 section 11.1).
+    const fresh = await this.#store.setIfAbsent(`dpop:jti:${facts.jkt}:${String(proof.jti)}`, '1', DPOP_PROOF_MAX_AGE_SECONDS + CLOCK_TOLERANCE_SECONDS);
+    if (!fresh) reject('the DPoP proof has already been used');
+  }
+}
+
+function sameResource(htu: unknown, url: string): boolean {
+  if (typeof htu !== 'string') return false;
+  try {
+    const claimed = new URL(htu);
+    claimed.search = '';
+    claimed.hash = '';
+    return claimed.href === new URL(url).href;
+  } catch {
+    return false;
+  }
+}

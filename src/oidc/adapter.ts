@@ -1,0 +1,198 @@
+// Storage for node-oidc-provider (API.md section 2, "Storage"): short-lived artefacts in the
+// key-value store, keys namespaced by model; clients, grants and refresh tokens in PostgreSQL.
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+
+import { executeStatement, queryOne } from '../platform/database.ts';
+import type { KeyValueStore } from '../platform/store.ts';
+import type { ClientRegistry } from '../services/client-registry.service.ts';
+import type { RevocationService } from '../services/revocation.service.ts';
+
+const DATABASE_MODELS = new Set(['Grant', 'RefreshToken', 'InitialAccessToken', 'RegistrationAccessToken']);
+// How long a consumption marker outlives anything it can mark (codes live minutes).
+const CONSUMED_MARKER_TTL = 24 * 60 * 60;
+
+export interface AdapterDependencies {
+  store: KeyValueStore;
+  orm: MikroORM;
+  clients: ClientRegistry;
+  revocation: RevocationService;
+}
+
+type Payload = AdapterPayload & Record<string, unknown>;
+
+function alreadyConsumed(model: string): never {
+  throw new errors.InvalidGrant(`${model === 'RefreshToken' ? 'refresh token' : 'grant source'} already consumed`);
+}
+
+/** Short-lived artefacts: Session, Interaction, AuthorizationCode, DeviceCode, PAR, ReplayDetection, AccessToken, ClientCredentials. */
+class StoreAdapter implements Adapter {
+  readonly #model: string;
+  readonly #deps: AdapterDependencies;
+
+  constructor(model: string, deps: AdapterDependencies) {
+    this.#model = model;
+    this.#deps = deps;
+  }
+
+  #key(id: string) { return `oidc:${this.#model}:${id}`; }
+
+  async upsert(id: string, payload: Payload, expiresIn: number) {
+    const { store } = this.#deps;
+    const key = this.#key(id);
+    await store.set(key, JSON.stringify(payload), expiresIn);
+    const grantId = payload.grantId as string | undefined;
+    const lookups: Promise<void>[] = [];
+    if (grantId) lookups.push(store.addToSet(`oidc:grant:${grantId}`, key, expiresIn));
+    if (payload.userCode) lookups.push(store.set(`oidc:${this.#model}:userCode:${payload.userCode as string}`, id, expiresIn));
+    if (payload.uid) lookups.push(store.set(`oidc:${this.#model}:uid:${payload.uid as string}`, id, expiresIn));
+    await Promise.all(lookups);
+  }
+
+  async find(id: string): Promise<Payload | undefined> {
+    const key = this.#key(id);
+    const [json, consumed] = await this.#deps.store.getMany([key, `${key}:consumed`]);
+    if (!json) return undefined;
+    const payload = JSON.parse(json) as Payload;
+    if (consumed) payload.consumed = Number(consumed);
+    return payload;
+  }
+
+  async #findBy(kind: 'uid' | 'userCode', value: string) {
+    const id = await this.#deps.store.get(`oidc:${this.#model}:${kind}:${value}`);
+    return id ? this.find(id) : undefined;
+  }
+
+  findByUid(uid: string) { return this.#findBy('uid', uid); }
+
+  findByUserCode(userCode: string) { return this.#findBy('userCode', userCode); }
+
+  /** Atomic: of any number of concurrent redemptions exactly one succeeds (RFC 6749 section 4.1.2). */
+  async consume(id: string) {
+    const won = await this.#deps.store.setIfAbsent(`${this.#key(id)}:consumed`, String(Math.floor(Date.now() / 1000)), CONSUMED_MARKER_TTL);
+    if (!won) {
+      const payload = await this.find(id);
+      if (payload?.grantId) await revokeGrantEverywhere(this.#deps, payload.grantId as string);
+      alreadyConsumed(this.#model);
+    }
+  }
+
+  async destroy(id: string) {
+    const key = this.#key(id);
+    await this.#deps.store.delete(key, `${key}:consumed`);
+  }
+
+  async revokeByGrantId(grantId: string) {
+    const { store, revocation } = this.#deps;
+    // The provider calls this for every model of a revoked grant; AccessToken is always among them.
+    if (this.#model === 'AccessToken') await revocation.revokeGrant(grantId);
+    const setKey = `oidc:grant:${grantId}`;
+    const keys = (await store.setMembers(setKey)).filter((key) => key.startsWith(`oidc:${this.#model}:`));
+    await store.delete(...keys, ...keys.map((key) => `${key}:consumed`));
+  }
+}
+
+/** Grants, refresh tokens and registration-related tokens: long-lived, kept in PostgreSQL. */
+class DatabaseAdapter implements Adapter {
+  readonly #model: string;
+  readonly #deps: AdapterDependencies;
+
+  constructor(model: string, deps: AdapterDependencies) {
+    this.#model = model;
+    this.#deps = deps;
+  }
+
+  async upsert(id: string, payload: Payload, expiresIn?: number) {
+    const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
+    await executeStatement(
+      this.#deps.orm.em,
+      `insert into oidc_artifact (model, id, grant_id, account_id, client_id, payload, expires_at, created_at)
+       values (?, ?, ?, ?, ?, ?, ?, now())
+       on conflict (model, id) do update set payload = excluded.payload, expires_at = excluded.expires_at,
+         grant_id = excluded.grant_id, account_id = excluded.account_id, client_id = excluded.client_id`,
+      [this.#model, id, payload.grantId ?? null, payload.accountId ?? null, payload.clientId ?? null, JSON.stringify(payload), expiresAt],
+    );
+  }
+
+  async find(id: string): Promise<Payload | undefined> {
+    const row = await queryOne<{ payload: Payload; consumed_at: Date | null }>(
+      this.#deps.orm.em,
+      `select payload, consumed_at from oidc_artifact
+       where model = ? and id = ? and (expires_at is null or expires_at > now())`,
+      [this.#model, id],
+    );
+    if (!row) return undefined;
+    return row.consumed_at ? { ...row.payload, consumed: Math.floor(new Date(row.consumed_at).getTime() / 1000) } : row.payload;
+  }
+
+  async findByUid() { return undefined; }
+
+  async findByUserCode() { return undefined; }
+
+  /** Atomic through the row update: a refresh token or initial access token is used once. */
+  async consume(id: string) {
+    const updated = await executeStatement(
+      this.#deps.orm.em,
+      'update oidc_artifact set consumed_at = now() where model = ? and id = ? and consumed_at is null',
+      [this.#model, id],
+    );
+    if (updated === 0) {
+      const payload = await this.find(id);
+      if (payload?.grantId) await revokeGrantEverywhere(this.#deps, payload.grantId as string);
+      alreadyConsumed(this.#model);
+    }
+  }
+
+  async destroy(id: string) {
+    if (this.#model === 'Grant') await this.#deps.revocation.revokeGrant(id);
+    await executeStatement(this.#deps.orm.em, 'delete from oidc_artifact where model = ? and id = ?', [this.#model, id]);
+  }
+
+  async revokeByGrantId(grantId: string) {
+    await executeStatement(this.#deps.orm.em, 'delete from oidc_artifact where model = ? and grant_id = ?', [this.#model, grantId]);
+  }
+}
+
+/** The client registry, read through an in-process cache that every process invalidates together. */
+class ClientAdapter implements Adapter {
+  readonly #deps: AdapterDependencies;
+
+  constructor(deps: AdapterDependencies) {
+    this.#deps = deps;
+  }
+
+  async find(id: string) { return this.#deps.clients.findMetadata(id) as Promise<Payload | undefined>; }
+
+  async upsert(id: string, payload: Payload) { await this.#deps.clients.saveDynamicClient(id, payload); }
+
+  async destroy(id: string) { await this.#deps.clients.remove(id); }
+
+  async findByUid() { return undefined; }
+
+  async findByUserCode() { return undefined; }
+
+  async consume() {}
+
+  async revokeByGrantId() {}
+}
+
+/** A replayed code or refresh token ends its whole grant (RFC 9700 section 4.14.2). */
+export async function revokeGrantEverywhere(deps: AdapterDependencies, grantId: string): Promise<void> {
+  await deps.revocation.revokeGrant(grantId);
+  const setKey = `oidc:grant:${grantId}`;
+  const keys = await deps.store.setMembers(setKey);
+  await deps.store.delete(...keys, setKey);
+  await executeStatement(
+    deps.orm.em,
+    'delete from oidc_artifact where (model = ? and id = ?) or grant_id = ?',
+    ['Grant', grantId, grantId],
+  );
+}
+
+export function createAdapterFactory(deps: AdapterDependencies) {
+  return (model: string): Adapter => {
+    if (model === 'Client') return new ClientAdapter(deps);
+    if (DATABASE_MODELS.has(model)) return new DatabaseAdapter(model, deps);
+    return new StoreAdapter(model, deps);
+  };
+}

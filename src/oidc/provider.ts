@@ -1,0 +1,200 @@
+// node-oidc-provider, configured for API.md section 2. All tokens are minted here.
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { Provider, errors, type Configuration, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
+import type { JWK } from 'jose';
+
+import type { Config } from '../platform/config.ts';
+import { queryOne } from '../platform/database.ts';
+import type { Logger } from '../platform/logger.ts';
+import type { KeyValueStore } from '../platform/store.ts';
+import type { ClientRegistry } from '../services/client-registry.service.ts';
+import { verifyClientSecret } from '../services/client-secrets.ts';
+import type { RevocationService } from '../services/revocation.service.ts';
+import { API_SCOPES, OIDC_SCOPES } from '../services/scopes.ts';
+import { ACCESS_TOKEN_ALG, ID_TOKEN_ALG } from '../services/signing-keys.service.ts';
+import { findAccount } from './accounts.ts';
+import { createAdapterFactory } from './adapter.ts';
+
+
+export const OIDC_ROUTES = {
+  authorization: '/oauth/authorize',
+  token: '/oauth/token',
+  jwks: '/oauth/jwks',
+  introspection: '/oauth/introspect',
+  revocation: '/oauth/revoke',
+  userinfo: '/oauth/userinfo',
+  end_session: '/oauth/logout',
+  device_authorization: '/oauth/device/auth',
+  code_verification: '/oauth/device',
+  pushed_authorization_request: '/oauth/par',
+  registration: '/oauth/reg',
+} as const;
+
+export interface ProviderDependencies {
+  config: Config;
+  orm: MikroORM;
+  store: KeyValueStore;
+  clients: ClientRegistry;
+  revocation: RevocationService;
+  logger: Logger;
+  signingKeys: JWK[];
+  cookieKeys: string[];
+}
+
+/** Claims Latchkey adds to every access token: who it acts for, and the generations to check. */
+async function tokenClaims(deps: ProviderDependencies, token: { accountId?: string; clientId?: string; grantId?: string; kind: string }) {
+  const client = token.clientId ? await deps.clients.find(token.clientId) : undefined;
+  let userId = token.accountId;
+  let organizationId: string | undefined;
+  let roles: string[] | undefined;
+  if (userId) {
+    const account = await queryOne<{ organization_id: string; roles: string[] }>(
+      deps.orm.em,
+      `select u.organization_id, coalesce(array_agg(r.name order by r.name) filter (where r.name is not null), '{}') as roles
+         from app_user u left join user_role ur on ur.user_id = u.id left join role r on r.id = ur.role_id
+        where u.id = ? group by u.id`,
+      [userId],
+    );
+    organizationId = account?.organization_id;
+    roles = account?.roles;
+  } else if (client?.owner) {
+    // A personal client's client_credentials token acts for its owner (API.md section 2).
+    userId = client.owner.id;
+    organizationId = client.owner.organizationId;
+    roles = client.owner.roles;
+  } else {
+    organizationId = client?.organizationId ?? undefined;
+  }
+  const generations = await deps.revocation.currentGenerations({ userId, clientId: token.clientId });
+  return {
+    // RFC 9068 JWTs carry no grant id of their own; the resource server needs it to honour grant revocation.
+    ...(token.grantId ? { grant_id: token.grantId } : {}),
+    ...(token.kind === 'ClientCredentials' && userId ? { user_id: userId } : {}),
+    ...(organizationId ? { org_id: organizationId } : {}),
+    ...(roles ? { roles } : {}),
+    ...(generations.userGeneration !== undefined ? { user_gen: generations.userGeneration } : {}),
+    ...(generations.clientGeneration !== undefined ? { client_gen: generations.clientGeneration } : {}),
+  };
+}
+
+export function providerConfiguration(deps: ProviderDependencies): Configuration {
+  const { config } = deps;
+  const apiResource = {
+    scope: API_SCOPES.join(' '),
+    audience: config.apiAudience,
+    accessTokenTTL: config.tokens.accessTokenTtl,
+    accessTokenFormat: config.tokens.accessTokenFormat,
+    jwt: { sign: { alg: ACCESS_TOKEN_ALG } },
+  } satisfies ResourceServer;
+  return {
+    adapter: createAdapterFactory(deps),
+    findAccount: (ctx, sub) => findAccount(deps.orm, sub),
+    jwks: { keys: deps.signingKeys },
+    cookies: {
+      keys: deps.cookieKeys,
+      long: { signed: true, secure: config.secureCookies, sameSite: 'lax' },
+      short: { signed: true, secure: config.secureCookies, sameSite: 'lax' },
+    },
+    routes: OIDC_ROUTES,
+    scopes: [...OIDC_SCOPES, ...API_SCOPES],
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'given_name', 'family_name', 'preferred_username', 'updated_at'],
+      email: ['email', 'email_verified'],
+    },
+    responseTypes: ['code'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    enabledJWA: {
+      idTokenSigningAlgValues: [ID_TOKEN_ALG, ACCESS_TOKEN_ALG],
+      userinfoSigningAlgValues: [ID_TOKEN_ALG, ACCESS_TOKEN_ALG],
+      introspectionSigningAlgValues: [ID_TOKEN_ALG, ACCESS_TOKEN_ALG],
+      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      dPoPSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+      requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+    },
+    // PKCE is required of every client using the authorization endpoint; only S256 exists in v9.
+    pkce: { required: () => true },
+    ttl: {
+      AccessToken: config.tokens.accessTokenTtl,
+      ClientCredentials: config.tokens.accessTokenTtl,
+      RefreshToken: config.tokens.refreshTokenTtl,
+      Grant: config.tokens.refreshTokenTtl,
+      DeviceCode: config.tokens.deviceCodeTtl,
+      AuthorizationCode: 60,
+      IdToken: 3600,
+      Interaction: 3600,
+      Session: 14 * 24 * 3600,
+    },
+    // Every refresh rotates (API.md section 2); a replay of the old one revokes the grant.
+    rotateRefreshToken: true,
+    extraTokenClaims: (ctx, token) => tokenClaims(deps, token as unknown as { accountId?: string; clientId?: string; grantId?: string; kind: string }),
+    extraClientMetadata: {
+      properties: ['first_party'],
+      validator(ctx, key, value) {
+        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        }
+      },
+    },
+    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: {
+        enabled: true,
+        // A client may introspect its own tokens, or any token when it is a first-party client.
+        allowedPolicy: async (ctx, client, token) => client.clientId === (token as { clientId?: string }).clientId || !!client.first_party,
+      },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      pushedAuthorizationRequests: { enabled: true },
+      dPoP: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+      backchannelLogout: { enabled: true },
+      deviceFlow: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        // Without `resource`, tokens are for the built-in API, except that an `openid` code or
+        // device exchange gets a userinfo token (useGrantedResource false) (API.md "Audience").
+        defaultResource: async (ctx, client, oneOf) => (oneOf ? oneOf : config.apiAudience),
+        useGrantedResource: async () => false,
+        getResourceServerInfo: async (ctx, resourceIndicator) => {
+          if (resourceIndicator === config.apiAudience) return apiResource;
+          throw new errors.InvalidTarget('unknown resource indicator');
+        },
+      },
+    },
+    clientBasedCORS: (ctx, origin, client) => {
+      const redirectUris = (client.redirectUris ?? []) as string[];
+      return redirectUris.some((uri) => new URL(uri).origin === origin);
+    },
+    conformIdTokenClaims: true,
+    allowOmittingSingleRegisteredRedirectUri: false,
+    renderError: async (ctx: KoaContextWithOIDC, out) => {
+      ctx.type = 'html';
+      ctx.body = errorPage(out.error, out.error_description);
+    },
+  };
+}
+
+function escapeHtml(value: unknown): string {
+  return String(value ?? '').replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+}
+
+function errorPage(error: unknown, description: unknown): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Latchkey: sign-in error</title>
+<meta name="viewport" content="width=device-width,initial-scale=1"></head>
+<body><main><h1>Something went wrong</h1><p><strong>${escapeHtml(error)}</strong></p><p>${escapeHtml(description)}</p></main></body></html>`;
+}
+
+export function createProvider(deps: ProviderDependencies): Provider {
+  const provider = new Provider(deps.config.issuer, providerConfiguration(deps));
+  provider.proxy = deps.config.trustProxy;
+  // Client secrets are stored as hashes (API.md section 2): compare the presented secret's hash
+  // in constant time instead of the provider's plaintext comparison.
+  provider.Client.prototype.compareClientSecret = async function compareHashedSecret(this: { clientSecret?: string }, actual: string) {
+    return verifyClientSecret(actual, this.clientSecret);
+  };
+  provider.on('server_error', (ctx, error) => deps.logger.error({ err: error, route: ctx.oidc?.route }, 'oidc provider error'));
+  return provider;
+}

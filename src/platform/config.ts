@@ -1,0 +1,159 @@
+// The one place that reads the environment (API.md section 1). Everything else receives a Config.
+import { z } from 'zod';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'expected true or false' })
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+function integer(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^\d+$/, { error: `expected a whole number from ${min} to ${max}` })
+    .transform(Number)
+    .pipe(z.number().int().min(min, { error: `expected at least ${min}` }).max(max, { error: `expected at most ${max}` }));
+}
+
+function urlWithProtocols(protocols: string[], label: string) {
+  return z.string().refine((value) => {
+    try {
+      return protocols.includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, { error: `expected a ${label} URL (${protocols.join(' or ')}//...)` });
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || hostname === '::1' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+const issuerSchema = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected an absolute URL such as https://auth.example.com' });
+    return;
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+    ctx.addIssue({ code: 'custom', message: 'must use https (plain http is allowed only for a loopback host)' });
+  }
+  if (url.search || url.hash) ctx.addIssue({ code: 'custom', message: 'must not have a query or fragment (RFC 8414 section 2)' });
+  if (value.endsWith('/')) ctx.addIssue({ code: 'custom', message: 'must not end with a slash' });
+});
+
+const cookieKeysSchema = z
+  .string()
+  .transform((value) => value.split(',').map((key) => key.trim()).filter(Boolean))
+  .refine((keys) => keys.length > 0 && keys.every((key) => key.length >= 32), {
+    error: 'expected a comma-separated list of keys, each at least 32 characters',
+  });
+
+const environmentSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: integer(0, 65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  ISSUER: issuerSchema.optional(),
+  DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:'], 'PostgreSQL').optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  REDIS_URL: urlWithProtocols(['redis:', 'rediss:'], 'Redis').optional(),
+  REDIS_KEY_PREFIX: z.string().regex(/^[\w:.-]{1,64}$/, { error: 'expected up to 64 letters, digits, ":", ".", "_" or "-"' }).default('latchkey:'),
+  ADMIN_EMAIL: z.email({ error: 'expected an email address' }).optional(),
+  ADMIN_PASSWORD: z.string().min(12, { error: 'expected at least 12 characters' }).max(128, { error: 'expected at most 128 characters' }).optional(),
+  ACCESS_TOKEN_TTL: integer(60, 86_400).default(3600),
+  REFRESH_TOKEN_TTL: integer(300, 31_536_000).default(1_209_600),
+  DEVICE_CODE_TTL: integer(60, 3600).default(600),
+  ACCESS_TOKEN_FORMAT: z.enum(['opaque', 'jwt'], { error: 'expected opaque or jwt' }).default('opaque'),
+  METRICS_PORT: integer(0, 65535).default(9464),
+  WEB_CONCURRENCY: integer(1, 64).default(1),
+  COOKIE_KEYS: cookieKeysSchema.optional(),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  TRUST_PROXY: booleanFlag.default(false),
+  OUTBOUND_ALLOW_PRIVATE: booleanFlag.default(false),
+  AUDIT_TOKEN_ISSUES: booleanFlag.default(false),
+  SHUTDOWN_TIMEOUT_MS: integer(0, 600_000).default(10_000),
+});
+
+type Environment = z.infer<typeof environmentSchema>;
+
+export interface Config {
+  env: Environment['NODE_ENV'];
+  port: number;
+  host: string;
+  issuer: string;
+  /** The built-in resource server (API.md section 2: `ISSUER/api`). */
+  apiAudience: string;
+  database: { url?: string; dataDir: string };
+  redis: { url?: string; keyPrefix: string };
+  admin: { email?: string; password?: string };
+  tokens: { accessTokenTtl: number; refreshTokenTtl: number; deviceCodeTtl: number; accessTokenFormat: 'opaque' | 'jwt' };
+  metricsPort: number;
+  webConcurrency: number;
+  cookieKeys?: string[];
+  logLevel: Environment['LOG_LEVEL'];
+  trustProxy: boolean;
+  outboundAllowPrivate: boolean;
+  auditTokenIssues: boolean;
+  shutdownTimeoutMs: number;
+  /** Cookies get the Secure flag whenever the issuer is https (API.md section 1). */
+  secureCookies: boolean;
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Parses the environment once. Empty strings count as unset, as shells and compose files often leave them. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const relevant = Object.fromEntries(
+    Object.keys(environmentSchema.shape)
+      .map((name) => [name, source[name]] as const)
+      .filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const parsed = environmentSchema.safeParse(relevant);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'environment');
+      const raw = relevant[name];
+      const shown = raw === undefined || /PASSWORD|KEYS|SECRET/.test(name) ? '' : ` (got "${raw}")`;
+      return `${name}: ${issue.message}${shown}`;
+    }));
+  }
+  const env = parsed.data;
+  if (env.WEB_CONCURRENCY > 1 && !env.REDIS_URL) {
+    throw new ConfigError(['WEB_CONCURRENCY: more than one process needs REDIS_URL (the embedded store serves one process only)']);
+  }
+  const issuer = env.ISSUER ?? `http://localhost:${env.PORT}`;
+  return {
+    env: env.NODE_ENV,
+    port: env.PORT,
+    host: env.HOST,
+    issuer,
+    apiAudience: `${issuer}/api`,
+    database: { url: env.DATABASE_URL, dataDir: env.DATA_DIR },
+    redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
+    admin: { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD },
+    tokens: {
+      accessTokenTtl: env.ACCESS_TOKEN_TTL,
+      refreshTokenTtl: env.REFRESH_TOKEN_TTL,
+      deviceCodeTtl: env.DEVICE_CODE_TTL,
+      accessTokenFormat: env.ACCESS_TOKEN_FORMAT,
+    },
+    metricsPort: env.METRICS_PORT,
+    webConcurrency: env.WEB_CONCURRENCY,
+    cookieKeys: env.COOKIE_KEYS,
+    logLevel: env.LOG_LEVEL,
+    trustProxy: env.TRUST_PROXY,
+    outboundAllowPrivate: env.OUTBOUND_ALLOW_PRIVATE,
+    auditTokenIssues: env.AUDIT_TOKEN_ISSUES,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    secureCookies: issuer.startsWith('https:'),
+  };
+}

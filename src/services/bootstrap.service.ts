@@ -1,0 +1,131 @@
+// First start and `npm run admin:create`: the default organization, the built-in roles, and an
+// administrator with a personal OAuth client whose secret is returned exactly once.
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+
+import { DEFAULT_ORGANIZATION_SLUG, Organization } from '../db/entities/organization.entity.ts';
+import { BUILTIN_ROLES, Role, type BuiltinRoleName } from '../db/entities/role.entity.ts';
+import { User } from '../db/entities/user.entity.ts';
+import { queryOne } from '../platform/database.ts';
+import { recordAudit } from './audit.service.ts';
+import type { ClientRegistry } from './client-registry.service.ts';
+import { generatePassword, hashPassword } from './passwords.ts';
+import { API_SCOPES } from './scopes.ts';
+
+const BOOTSTRAP_LOCK = 7_001_002;
+
+const ROLE_DESCRIPTIONS: Record<BuiltinRoleName, string> = {
+  super_admin: 'Every organization and every permission',
+  admin: 'Administers one organization',
+  backoffice: 'Sees every CRM record of the organization',
+  agent: 'Creates and works its own and assigned CRM records',
+  premium_user: 'Creates CRM records; sees its own and assigned ones',
+  basic_user: 'Reads its own and assigned CRM records',
+  guest: 'No CRM access',
+};
+
+/** Metadata of a personal API client: confidential, client_credentials only, every API scope. */
+export function personalClientMetadata(name: string): Record<string, unknown> {
+  return {
+    client_name: name,
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: 'client_secret_basic',
+    scope: API_SCOPES.join(' '),
+  };
+}
+
+export async function ensureOrganization(em: EntityManager, slug: string, name: string): Promise<Organization> {
+  const existing = await em.findOne(Organization, { slug });
+  if (existing) return existing;
+  const organization = em.create(Organization, { slug, name });
+  await em.flush();
+  return organization;
+}
+
+/** Built-in roles of an organization, plus the one global super_admin role. */
+export async function ensureBuiltinRoles(em: EntityManager, organization: Organization): Promise<void> {
+  for (const name of BUILTIN_ROLES) {
+    const scope = name === 'super_admin' ? null : organization.id;
+    const existing = await em.findOne(Role, { name, organization: scope });
+    if (!existing) em.create(Role, { name, organization: scope, isBuiltin: true, description: ROLE_DESCRIPTIONS[name] });
+  }
+  await em.flush();
+}
+
+export interface CreatedAdmin {
+  userId: string;
+  email: string;
+  organizationSlug: string;
+  role: 'super_admin' | 'admin';
+  /** Present only when generated here; shown once. */
+  generatedPassword?: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+export class AdminExistsError extends Error {}
+
+export async function createAdministrator(
+  orm: MikroORM,
+  clients: ClientRegistry,
+  input: { email: string; password?: string; organizationSlug?: string; source: string; onlyIfNoSuperAdmin?: boolean },
+): Promise<CreatedAdmin | undefined> {
+  const password = input.password ?? generatePassword();
+  const passwordHash = await hashPassword(password);
+  const email = input.email.trim().toLowerCase();
+  return orm.em.fork().transactional(async (em) => {
+    await em.getConnection().execute('select pg_advisory_xact_lock(?)', [BOOTSTRAP_LOCK], 'all', em.getTransactionContext());
+    // Several processes may start together: only the first one in creates the first admin.
+    if (input.onlyIfNoSuperAdmin && await hasSuperAdmin(em)) return undefined;
+    const organizationSlug = input.organizationSlug ?? DEFAULT_ORGANIZATION_SLUG;
+    const organization = organizationSlug === DEFAULT_ORGANIZATION_SLUG
+      ? await ensureOrganization(em, DEFAULT_ORGANIZATION_SLUG, 'Default organization')
+      : await em.findOne(Organization, { slug: organizationSlug });
+    if (!organization) throw new Error(`No organization with slug "${organizationSlug}"`);
+    await ensureBuiltinRoles(em, organization);
+    if (await em.findOne(User, { organization, email })) throw new AdminExistsError(`A user with email ${email} already exists in ${organizationSlug}`);
+
+    // Without --org the administrator is a super admin; with one, that organization's admin.
+    const roleName = input.organizationSlug ? 'admin' : 'super_admin';
+    const role = await em.findOneOrFail(Role, { name: roleName, organization: roleName === 'super_admin' ? null : organization.id });
+    const user = em.create(User, { organization, email, passwordHash, isVerified: true, firstName: '', lastName: roleName === 'super_admin' ? 'Administrator' : '' });
+    user.roles.add(role);
+    await em.flush();
+
+    const { clientId, clientSecret } = await clients.create({
+      kind: 'personal',
+      ownerId: user.id,
+      organizationId: organization.id,
+      metadata: personalClientMetadata(`Personal client of ${email}`),
+    }, em);
+    recordAudit(em, {
+      action: 'admin.create',
+      resource: 'user',
+      resourceId: user.id,
+      targetId: user.id,
+      organizationId: organization.id,
+      details: { role: roleName, source: input.source, client_id: clientId },
+    });
+    await em.flush();
+    return {
+      userId: user.id,
+      email,
+      organizationSlug: organization.slug,
+      role: roleName,
+      generatedPassword: input.password ? undefined : password,
+      clientId,
+      clientSecret: clientSecret!,
+    };
+  });
+}
+
+/** True once any super admin exists, i.e. after the first start. */
+export async function hasSuperAdmin(em: EntityManager): Promise<boolean> {
+  const row = await queryOne<{ found: number }>(
+    em,
+    `select 1 as found from app_user u join user_role ur on ur.user_id = u.id
+       join role r on r.id = ur.role_id where r.name = 'super_admin' and r.organization_id is null limit 1`,
+  );
+  return !!row;
+}
