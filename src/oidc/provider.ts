@@ -145,7 +145,8 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
         // A client may introspect its own tokens, or any token when it is a first-party client.
         allowedPolicy: async (ctx, client, token) => client.clientId === (token as { clientId?: string }).clientId || !!client.first_party,
       },
-      revocation: { enabled: true },
+      // RFC 7009 section 2.1: a client revokes only the tokens issued to it.
+      revocation: { enabled: true, allowedPolicy: async (ctx, client, token) => client.clientId === (token as { clientId?: string }).clientId },
       userinfo: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       dPoP: { enabled: true },
@@ -187,6 +188,19 @@ function errorPage(error: unknown, description: unknown): string {
 <body><main><h1>Something went wrong</h1><p><strong>${escapeHtml(error)}</strong></p><p>${escapeHtml(description)}</p></main></body></html>`;
 }
 
+/**
+ * RFC 6749 section 5.2 names the error for "the authenticated client is not authorized to use
+ * this grant type" `unauthorized_client`; node-oidc-provider answers `invalid_request`.
+ */
+async function answerUnauthorizedClient(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
+  await next();
+  const body = ctx.body as { error?: string; error_description?: string } | undefined;
+  if (ctx.oidc?.route === 'token' && ctx.status === 400 && body?.error === 'invalid_request'
+    && body.error_description === 'requested grant type is not allowed for this client') {
+    body.error = 'unauthorized_client';
+  }
+}
+
 export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.config.issuer, providerConfiguration(deps));
   provider.proxy = deps.config.trustProxy;
@@ -196,5 +210,6 @@ export function createProvider(deps: ProviderDependencies): Provider {
     return verifyClientSecret(actual, this.clientSecret);
   };
   provider.on('server_error', (ctx, error) => deps.logger.error({ err: error, route: ctx.oidc?.route }, 'oidc provider error'));
+  provider.use(answerUnauthorizedClient);
   return provider;
 }

@@ -1,0 +1,75 @@
+// Latchkey for the benchmark, started by bench/run.ts as a child process.
+//
+//   node bench/servers/latchkey-server.ts prepare   migrates the database, creates the keys and the
+//                                                   first super admin; prints its personal client
+//   node bench/servers/latchkey-server.ts serve     serves the app on 127.0.0.1:<ephemeral>; prints the port
+//
+// Input (environment): BENCH_DATABASE_URL, BENCH_REDIS_URL, BENCH_REDIS_PREFIX, BENCH_TOKEN_FORMAT.
+import { createServer } from 'node:http';
+
+import { buildApp } from '../../src/app.ts';
+import { createDependencies, openStores, prepareDatabase } from '../../src/dependencies.ts';
+import { loadConfig } from '../../src/platform/config.ts';
+import { createLogger } from '../../src/platform/logger.ts';
+import { failAndExit, listenOnLoopback, report, stopOnSignal } from './lifecycle.ts';
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is required`);
+  return value;
+}
+
+function configFor(port: number) {
+  const format = process.env.BENCH_TOKEN_FORMAT ?? 'opaque';
+  return loadConfig({
+    DATABASE_URL: required('BENCH_DATABASE_URL'),
+    REDIS_URL: required('BENCH_REDIS_URL'),
+    REDIS_KEY_PREFIX: required('BENCH_REDIS_PREFIX'),
+    ISSUER: `http://127.0.0.1:${port}`,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    ACCESS_TOKEN_FORMAT: format,
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
+    NODE_ENV: 'production',
+  });
+}
+
+async function prepare(): Promise<void> {
+  const config = configFor(0);
+  const logger = createLogger(config);
+  const stores = await openStores(config, logger);
+  try {
+    const admin = await prepareDatabase(config, stores, logger);
+    if (!admin) throw new Error('the benchmark database is not fresh: no first super admin was created');
+    report({ clientId: admin.clientId, clientSecret: admin.clientSecret, userId: admin.userId });
+  } finally {
+    await stores.store.close();
+    await stores.database.close();
+  }
+}
+
+async function serve(): Promise<void> {
+  const server = createServer();
+  const port = await listenOnLoopback(server);
+  const config = configFor(port);
+  const logger = createLogger(config);
+  const stores = await openStores(config, logger);
+  const deps = await createDependencies(config, logger, stores);
+  server.on('request', buildApp(deps).callback());
+  stopOnSignal(server, () => deps.close());
+  report({ port, issuer: config.issuer, format: config.tokens.accessTokenFormat, audience: config.apiAudience });
+}
+
+const mode = process.argv[2];
+try {
+  if (mode === 'prepare') {
+    await prepare();
+    process.exit(0);
+  } else if (mode === 'serve') {
+    await serve();
+  } else {
+    throw new Error(`usage: latchkey-server.ts prepare|serve (got ${String(mode)})`);
+  }
+} catch (error) {
+  failAndExit(error);
+}
