@@ -27,6 +27,8 @@ export function buildApp(deps: Dependencies): Koa {
   const { config } = deps;
   const app = new Koa({ proxy: config.trustProxy });
   app.silent = true;
+  // The provider runs on this app's context, so its signed cookies use these keys.
+  app.keys = deps.cookieKeys;
 
   app.use(requestContext(deps.logger));
   app.use(securityHeaders(config.secureCookies));

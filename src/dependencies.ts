@@ -29,6 +29,7 @@ export interface Dependencies {
   revocation: RevocationService;
   clients: ClientRegistry;
   providers: ProviderHolder;
+  cookieKeys: string[];
   verifier: AccessTokenVerifier;
   /** Reloads signing keys from the database and rebuilds the provider with them. */
   reloadSigningKeys(): Promise<void>;
@@ -118,7 +119,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   }, KEY_REFRESH_INTERVAL_MS).unref();
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clients, providers, verifier, reloadSigningKeys,
+    config, logger, orm, databaseMode: database.mode, store, revocation, clients, providers, cookieKeys, verifier, reloadSigningKeys,
     async close() {
       clearInterval(refresher);
       await store.close();

@@ -12,7 +12,9 @@ declare module 'koa' {
 }
 
 const REALM = 'latchkey';
-const AUTHORIZATION = /^(Bearer|DPoP) ([\w~+/.-]+=*)$/i;
+const SCHEME = /^(Bearer|DPoP)\s+(.*)$/i;
+// RFC 6750 section 2.1 b64token.
+const TOKEN = /^[\w~+/.-]+=*$/;
 
 function quoted(value: string): string {
   return `"${value.replace(/["\\]/g, '')}"`;
@@ -33,13 +35,18 @@ export function authenticate(verifier: AccessTokenVerifier, publicBaseUrl: strin
         headers: { 'WWW-Authenticate': challenge('Bearer') },
       });
     }
-    const match = AUTHORIZATION.exec(header);
+    const match = SCHEME.exec(header);
     if (!match) {
-      throw new AppError('auth.token_invalid', 'The Authorization header must be "Bearer <token>" or "DPoP <token>"', {
-        headers: { 'WWW-Authenticate': challenge('Bearer', { code: 'invalid_request', description: 'malformed Authorization header' }) },
+      throw new AppError('auth.token_missing', 'The Authorization header must be "Bearer <token>" or "DPoP <token>"', {
+        headers: { 'WWW-Authenticate': challenge('Bearer') },
       });
     }
     const scheme = match[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer';
+    if (!TOKEN.test(match[2]!)) {
+      throw new AppError('auth.token_invalid', 'The access token is malformed', {
+        headers: { 'WWW-Authenticate': challenge(scheme, { code: 'invalid_token', description: 'malformed access token' }) },
+      });
+    }
     try {
       ctx.state.auth = await verifier.verify({
         scheme,

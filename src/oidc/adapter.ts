@@ -9,7 +9,7 @@ import type { ClientRegistry } from '../services/client-registry.service.ts';
 import type { RevocationService } from '../services/revocation.service.ts';
 
 const DATABASE_MODELS = new Set(['Grant', 'RefreshToken', 'InitialAccessToken', 'RegistrationAccessToken']);
-// How long a consumption marker outlives anything it can mark (codes live minutes).
+// How long a consumption marker outlives anything it can mark (codes and device codes live minutes).
 const CONSUMED_MARKER_TTL = 24 * 60 * 60;
 
 export interface AdapterDependencies {
@@ -77,9 +77,10 @@ class StoreAdapter implements Adapter {
     }
   }
 
+  // Consumption markers are never deleted early, only expire: a racer that read the payload
+  // before it was destroyed must still find the marker and lose.
   async destroy(id: string) {
-    const key = this.#key(id);
-    await this.#deps.store.delete(key, `${key}:consumed`);
+    await this.#deps.store.delete(this.#key(id));
   }
 
   async revokeByGrantId(grantId: string) {
@@ -88,7 +89,7 @@ class StoreAdapter implements Adapter {
     if (this.#model === 'AccessToken') await revocation.revokeGrant(grantId);
     const setKey = `oidc:grant:${grantId}`;
     const keys = (await store.setMembers(setKey)).filter((key) => key.startsWith(`oidc:${this.#model}:`));
-    await store.delete(...keys, ...keys.map((key) => `${key}:consumed`));
+    await store.delete(...keys);
   }
 }
 

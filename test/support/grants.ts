@@ -44,7 +44,8 @@ export async function issueAuthorizationCode(
     redirectUri: REDIRECT_URI,
     codeChallenge: createHash('sha256').update(verifier).digest('base64url'),
     codeChallengeMethod: 'S256',
-    resource: options.apiScope ? server.config.apiAudience : undefined,
+    gty: 'authorization_code',
+    ...(options.apiScope ? { resource: server.config.apiAudience } : {}),
   });
   return { code: await code.save(), verifier, grantId };
 }

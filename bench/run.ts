@@ -1,0 +1,494 @@
+// Latchkey benchmark (`npm run bench`; see bench/README.md).
+//
+// Every server runs in its own child process on 127.0.0.1 so that autocannon, here, does not share
+// its event loop. Latchkey is compared with a bare node-oidc-provider measured in the same run on
+// the same machine; the ratio is the figure to watch, the absolute numbers depend on the machine.
+//
+// Environment: BENCH_DURATION (seconds per measurement, default 10), BENCH_CONNECTIONS (default
+// 10), BENCH_WARMUP (seconds, default 2), BENCH_PG_URL (default postgresql://postgres@127.0.0.1:5432),
+// BENCH_REDIS_URL (default redis://127.0.0.1:6379), BENCH_CPU_PROF=1 (write a V8 CPU profile of
+// every server to bench/results/profiles/).
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+
+const FORMATS = ['opaque', 'jwt'] as const;
+type Format = (typeof FORMATS)[number];
+type Target = 'bare' | 'latchkey';
+
+const TARGET_RATIO = 0.8;
+const SCOPE = 'crm:read';
+const TOKEN_PATH = '/oauth/token';
+const ME_PATH = '/api/v1/me';
+const CHILD_START_TIMEOUT_MS = 60_000;
+const CHILD_STOP_TIMEOUT_MS = 10_000;
+
+const LATCHKEY_SERVER = fileURLToPath(new URL('./servers/latchkey-server.ts', import.meta.url));
+const BARE_SERVER = fileURLToPath(new URL('./servers/bare-provider-server.ts', import.meta.url));
+const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+const PROFILES_DIR = fileURLToPath(new URL('./results/profiles/', import.meta.url));
+
+function positiveInteger(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive whole number (got "${raw}")`);
+  return value;
+}
+
+const settings = {
+  durationSeconds: positiveInteger('BENCH_DURATION', 10),
+  connections: positiveInteger('BENCH_CONNECTIONS', 10),
+  warmupSeconds: positiveInteger('BENCH_WARMUP', 2),
+  pgUrl: (process.env.BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432').replace(/\/+$/, ''),
+  redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+  cpuProfile: process.env.BENCH_CPU_PROF === '1' || process.env.BENCH_CPU_PROF === 'true',
+};
+
+const runId = randomBytes(4).toString('hex');
+const databaseName = `latchkey_bench_${runId}`;
+const redisPrefix = `bench:${runId}:`;
+
+// ---------------------------------------------------------------------------------------------
+// Child processes
+
+const children = new Set<ChildProcess>();
+
+interface StartedChild<T> {
+  child: ChildProcess;
+  info: T;
+  stderr: () => string;
+}
+
+/** Starts a server script and resolves with the JSON line it prints once ready. */
+async function startChild<T>(name: string, script: string, args: string[], env: Record<string, string>): Promise<StartedChild<T>> {
+  const execArgv = settings.cpuProfile
+    ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES_DIR}`, `--cpu-prof-name=${name}-${runId}.cpuprofile`]
+    : [];
+  const child = spawn(process.execPath, [...execArgv, script, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+
+  const stderrLines: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    stderrLines.push(line);
+    if (stderrLines.length > 40) stderrLines.shift();
+  });
+  const stderr = () => stderrLines.join('\n');
+
+  const info = await new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within ${CHILD_START_TIMEOUT_MS} ms\n${stderr()}`)), CHILD_START_TIMEOUT_MS);
+    const lines = createInterface({ input: child.stdout! });
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      try {
+        resolve(JSON.parse(line) as T);
+      } catch {
+        reject(new Error(`${name} printed something other than its JSON line: ${line}`));
+      }
+    });
+    child.once('error', (error) => { clearTimeout(timer); reject(error); });
+    // 'close' comes after stdout has been read to its end: a child that reported and then exited
+    // (prepare) has resolved the promise by then, and this rejection is a no-op.
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (code ${code}, signal ${signal}) before reporting\n${stderr()}`));
+    });
+  });
+  return { child, info, stderr };
+}
+
+function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    child.once('exit', () => { clearTimeout(timer); resolve(true); });
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  if (await waitForExit(child, CHILD_STOP_TIMEOUT_MS)) return;
+  child.kill('SIGKILL');
+  await waitForExit(child, CHILD_STOP_TIMEOUT_MS);
+}
+
+async function stopAllChildren(): Promise<void> {
+  await Promise.all([...children].map((child) => stopChild(child)));
+}
+
+// Last resort: whatever is still running when this process exits is killed outright.
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL and Redis
+
+async function withPostgres<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: `${settings.pgUrl}/postgres` });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function createDatabase(): Promise<void> {
+  await withPostgres((client) => client.query(`create database "${databaseName}"`));
+}
+
+async function dropDatabase(): Promise<void> {
+  await withPostgres((client) => client.query(`drop database if exists "${databaseName}" with (force)`));
+}
+
+async function deleteRedisKeys(): Promise<number> {
+  const redis = new Redis(settings.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  let deleted = 0;
+  try {
+    for await (const keys of redis.scanStream({ match: `${redisPrefix}*`, count: 1000 }) as AsyncIterable<string[]>) {
+      if (keys.length > 0) deleted += await redis.unlink(...keys);
+    }
+  } finally {
+    redis.disconnect();
+  }
+  return deleted;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+interface Credentials {
+  clientId: string;
+  clientSecret: string;
+}
+
+interface ServerInfo {
+  port: number;
+  issuer: string;
+  audience: string;
+  format: Format;
+}
+
+interface Request {
+  url: string;
+  method: 'GET' | 'POST';
+  headers: Record<string, string>;
+  body?: string;
+}
+
+function tokenRequest(server: ServerInfo, credentials: Credentials): Request {
+  // RFC 6749 section 2.3.1: both parts are form-urlencoded before the Basic encoding.
+  const basic = Buffer.from(`${encodeURIComponent(credentials.clientId)}:${encodeURIComponent(credentials.clientSecret)}`).toString('base64');
+  return {
+    url: `${server.issuer}${TOKEN_PATH}`,
+    method: 'POST',
+    headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope: SCOPE }).toString(),
+  };
+}
+
+function meRequest(server: ServerInfo, accessToken: string): Request {
+  return { url: `${server.issuer}${ME_PATH}`, method: 'GET', headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' } };
+}
+
+function describeToken(token: string): string {
+  const parts = token.split('.');
+  if (parts.length !== 3) return 'opaque';
+  const header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8')) as { alg?: string; typ?: string };
+  return `jwt (${header.alg ?? '?'}, ${header.typ ?? '?'})`;
+}
+
+/** One request before any load: the target must answer 200 in the expected format. */
+async function fetchToken(server: ServerInfo, credentials: Credentials, label: string): Promise<string> {
+  const request = tokenRequest(server, credentials);
+  const response = await fetch(request.url, { method: request.method, headers: request.headers, body: request.body });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`${label}: token request answered ${response.status}: ${text}`);
+  const body = JSON.parse(text) as { access_token?: string; token_type?: string; expires_in?: number; scope?: string };
+  if (!body.access_token) throw new Error(`${label}: no access_token in ${text}`);
+  const kind = describeToken(body.access_token);
+  const expected = server.format === 'jwt' ? 'jwt (ES256, at+jwt)' : 'opaque';
+  if (kind !== expected) throw new Error(`${label}: expected a ${expected} access token, got ${kind}`);
+  console.log(`  ${label}: token ok: ${kind}, expires_in ${body.expires_in}, scope "${body.scope}"`);
+  return body.access_token;
+}
+
+async function checkMe(server: ServerInfo, accessToken: string, label: string): Promise<void> {
+  const request = meRequest(server, accessToken);
+  const response = await fetch(request.url, { headers: request.headers });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`${label}: GET ${ME_PATH} answered ${response.status}: ${text}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+
+interface Measurement {
+  scenario: 'token' | 'me';
+  target: Target;
+  format: Format;
+  requestsPerSecond: number;
+  latencyMs: { p50: number; p90: number; p99: number; average: number; max: number };
+  requests: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  durationSeconds: number;
+  connections: number;
+}
+
+/** Latencies of the 2xx responses, in ms, kept exactly (autocannon's histogram rounds to whole ms). */
+class LatencySamples {
+  #values = new Float64Array(1 << 16);
+  #count = 0;
+
+  add(ms: number): void {
+    if (this.#count === this.#values.length) {
+      const grown = new Float64Array(this.#values.length * 2);
+      grown.set(this.#values);
+      this.#values = grown;
+    }
+    this.#values[this.#count++] = ms;
+  }
+
+  summary(): Measurement['latencyMs'] {
+    const sorted = this.#values.slice(0, this.#count).sort();
+    const at = (quantile: number) => (sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil(quantile * sorted.length) - 1)]!);
+    const total = sorted.reduce((sum, value) => sum + value, 0);
+    return { p50: at(0.5), p90: at(0.9), p99: at(0.99), average: total / sorted.length, max: at(1) };
+  }
+}
+
+function runAutocannon(request: Request, durationSeconds: number, samples?: LatencySamples): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon({
+      url: request.url,
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+      connections: settings.connections,
+      pipelining: 1,
+      duration: durationSeconds,
+    }, (error, result) => (error ? reject(error) : resolve(result)));
+    if (samples) {
+      instance.on('response', (client, statusCode, resBytes, responseTime) => {
+        if (statusCode >= 200 && statusCode < 300) samples.add(responseTime);
+      });
+    }
+  });
+}
+
+async function measure(scenario: Measurement['scenario'], target: Target, format: Format, request: Request): Promise<Measurement> {
+  const label = `${scenario} / ${targetName(target)} / ${format}`;
+  process.stdout.write(`  ${label}: warm-up ${settings.warmupSeconds} s, `);
+  await runAutocannon(request, settings.warmupSeconds);
+  process.stdout.write(`measuring ${settings.durationSeconds} s ... `);
+  const samples = new LatencySamples();
+  const result = await runAutocannon(request, settings.durationSeconds, samples);
+  const measurement: Measurement = {
+    scenario,
+    target,
+    format,
+    requestsPerSecond: result.requests.average,
+    latencyMs: samples.summary(),
+    requests: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    durationSeconds: settings.durationSeconds,
+    connections: settings.connections,
+  };
+  console.log(`${fmt(measurement.requestsPerSecond, 0)} req/s`);
+  if (measurement.non2xx > 0 || measurement.errors > 0) {
+    console.log(`  WARNING ${label}: ${measurement.non2xx} non-2xx responses, ${measurement.errors} errors (${measurement.timeouts} timeouts)`);
+  }
+  return measurement;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function targetName(target: Target): string {
+  return target === 'bare' ? 'bare oidc-provider' : 'Latchkey';
+}
+
+function fmt(value: number, digits = 1): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
+}
+
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: string[]) => cells.map((cell, column) => (column < 2 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  return [line(headers), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].map((text) => `  ${text}`).join('\n');
+}
+
+function measurementRows(measurements: Measurement[]): string[][] {
+  return measurements.map((m) => [
+    targetName(m.target), m.format, fmt(m.requestsPerSecond, 0), fmt(m.latencyMs.p50, 2), fmt(m.latencyMs.p99, 2), String(m.non2xx), String(m.errors),
+  ]);
+}
+
+interface Ratio {
+  format: Format;
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  meetsTarget: boolean;
+}
+
+function ratios(token: Measurement[]): Ratio[] {
+  return FORMATS.flatMap((format) => {
+    const bare = token.find((m) => m.target === 'bare' && m.format === format);
+    const latchkey = token.find((m) => m.target === 'latchkey' && m.format === format);
+    if (!bare || !latchkey) return [];
+    const requestsPerSecond = latchkey.requestsPerSecond / bare.requestsPerSecond;
+    return [{
+      format,
+      requestsPerSecond,
+      p50: latchkey.latencyMs.p50 / bare.latencyMs.p50,
+      p99: latchkey.latencyMs.p99 / bare.latencyMs.p99,
+      meetsTarget: requestsPerSecond >= TARGET_RATIO,
+    }];
+  });
+}
+
+function gitCommit(): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run
+
+async function benchFormat(format: Format, latchkeyCredentials: Credentials, token: Measurement[], me: Measurement[]): Promise<void> {
+  console.log(`\n[${format}]`);
+
+  const bare = await startChild<ServerInfo & Credentials>(`bare-${format}`, BARE_SERVER, [], { BENCH_TOKEN_FORMAT: format });
+  try {
+    await fetchToken(bare.info, bare.info, `bare oidc-provider (${format})`);
+    token.push(await measure('token', 'bare', format, tokenRequest(bare.info, bare.info)));
+  } finally {
+    await stopChild(bare.child);
+  }
+
+  const latchkey = await startChild<ServerInfo>(`latchkey-${format}`, LATCHKEY_SERVER, ['serve'], {
+    BENCH_DATABASE_URL: `${settings.pgUrl}/${databaseName}`,
+    BENCH_REDIS_URL: settings.redisUrl,
+    BENCH_REDIS_PREFIX: redisPrefix,
+    BENCH_TOKEN_FORMAT: format,
+  });
+  try {
+    await fetchToken(latchkey.info, latchkeyCredentials, `Latchkey (${format})`);
+    token.push(await measure('token', 'latchkey', format, tokenRequest(latchkey.info, latchkeyCredentials)));
+    const accessToken = await fetchToken(latchkey.info, latchkeyCredentials, `Latchkey (${format}) token for ${ME_PATH}`);
+    await checkMe(latchkey.info, accessToken, `Latchkey (${format})`);
+    me.push(await measure('me', 'latchkey', format, meRequest(latchkey.info, accessToken)));
+  } catch (error) {
+    const stderr = latchkey.stderr();
+    throw stderr ? new Error(`${(error as Error).message}\nLatchkey stderr:\n${stderr}`, { cause: error }) : error;
+  } finally {
+    await stopChild(latchkey.child);
+  }
+}
+
+let cleanedUp: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleanedUp ??= (async () => {
+    await stopAllChildren();
+    try {
+      const deleted = await deleteRedisKeys();
+      console.log(`cleanup: deleted ${deleted} Redis keys under ${redisPrefix}`);
+    } catch (error) {
+      console.error(`cleanup: could not delete Redis keys under ${redisPrefix}: ${(error as Error).message}`);
+    }
+    try {
+      await dropDatabase();
+      console.log(`cleanup: dropped database ${databaseName}`);
+    } catch (error) {
+      console.error(`cleanup: could not drop database ${databaseName}: ${(error as Error).message}`);
+    }
+  })();
+  return cleanedUp;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping servers and cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+async function main(): Promise<void> {
+  const cpus = os.cpus();
+  console.log('Latchkey benchmark');
+  console.log(`  node ${process.version}, ${cpus.length} CPU(s) ${cpus[0]?.model ?? ''}`.trimEnd());
+  console.log(`  ${settings.durationSeconds} s per measurement after ${settings.warmupSeconds} s warm-up, ${settings.connections} connections, autocannon in this process, each server in its own child process`);
+  console.log(`  database ${databaseName}, Redis prefix ${redisPrefix}${settings.cpuProfile ? `, CPU profiles in ${PROFILES_DIR}` : ''}`);
+  if (settings.cpuProfile) await mkdir(PROFILES_DIR, { recursive: true });
+
+  await createDatabase();
+  const prepared = await startChild<Credentials>('latchkey-prepare', LATCHKEY_SERVER, ['prepare'], {
+    BENCH_DATABASE_URL: `${settings.pgUrl}/${databaseName}`,
+    BENCH_REDIS_URL: settings.redisUrl,
+    BENCH_REDIS_PREFIX: redisPrefix,
+  });
+  await waitForExit(prepared.child, CHILD_START_TIMEOUT_MS);
+  if (prepared.child.exitCode !== 0) throw new Error(`preparing the database failed\n${prepared.stderr()}`);
+  const latchkeyCredentials: Credentials = { clientId: prepared.info.clientId, clientSecret: prepared.info.clientSecret };
+
+  const token: Measurement[] = [];
+  const me: Measurement[] = [];
+  for (const format of FORMATS) await benchFormat(format, latchkeyCredentials, token, me);
+  const tokenRatios = ratios(token);
+
+  console.log(`\nScenario "token": POST ${TOKEN_PATH} (client_credentials, client_secret_basic, scope=${SCOPE})`);
+  console.log(table(['target', 'format', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors'], measurementRows(token)));
+  console.log(`\n  Latchkey / bare oidc-provider, same run, same machine (target: req/s >= ${TARGET_RATIO.toFixed(2)}x):`);
+  for (const ratio of tokenRatios) {
+    console.log(`    ${ratio.format.padEnd(6)}  req/s ${ratio.requestsPerSecond.toFixed(2)}x  ${ratio.meetsTarget ? 'meets target' : 'BELOW TARGET'}`
+      + `   (latency p50 ${ratio.p50.toFixed(2)}x, p99 ${ratio.p99.toFixed(2)}x)`);
+  }
+  console.log(`\nScenario "me": GET ${ME_PATH} (Bearer access token of the personal client)`);
+  console.log(table(['target', 'format', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors'], measurementRows(me)));
+
+  const report = {
+    date: new Date().toISOString(),
+    commit: gitCommit(),
+    machine: { node: process.version, platform: `${os.platform()} ${os.release()}`, cpus: cpus.length, cpuModel: cpus[0]?.model },
+    settings: { durationSeconds: settings.durationSeconds, warmupSeconds: settings.warmupSeconds, connections: settings.connections, pipelining: 1 },
+    targetRatio: TARGET_RATIO,
+    token,
+    ratios: tokenRatios,
+    me,
+  };
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const resultsFile = new URL('./results/latest.json', import.meta.url);
+  await writeFile(resultsFile, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`\nresults written to ${fileURLToPath(resultsFile)}`);
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(`\nbenchmark failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
