@@ -4,8 +4,9 @@
 // its event loop. Latchkey is compared with a bare node-oidc-provider measured in the same run on
 // the same machine; the ratio is the figure to watch, the absolute numbers depend on the machine.
 //
-// Environment: BENCH_DURATION (seconds per measurement, default 10), BENCH_CONNECTIONS (default
-// 10), BENCH_WARMUP (seconds, default 2), BENCH_PG_URL (default postgresql://postgres@127.0.0.1:5432),
+// Environment: BENCH_DURATION (seconds of load per target and scenario, default 10),
+// BENCH_CONNECTIONS (default 10), BENCH_WARMUP (seconds, default 2), BENCH_ROUNDS (slices the
+// duration is split into when targets alternate, default 4), BENCH_PG_URL (default postgresql://postgres@127.0.0.1:5432),
 // BENCH_REDIS_URL (default redis://127.0.0.1:6379), BENCH_CPU_PROF=1 (write a V8 CPU profile of
 // every server to bench/results/profiles/).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -47,6 +48,7 @@ const settings = {
   durationSeconds: positiveInteger('BENCH_DURATION', 10),
   connections: positiveInteger('BENCH_CONNECTIONS', 10),
   warmupSeconds: positiveInteger('BENCH_WARMUP', 2),
+  rounds: positiveInteger('BENCH_ROUNDS', 4),
   pgUrl: (process.env.BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432').replace(/\/+$/, ''),
   redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
   cpuProfile: process.env.BENCH_CPU_PROF === '1' || process.env.BENCH_CPU_PROF === 'true',
@@ -292,31 +294,62 @@ function runAutocannon(request: Request, durationSeconds: number, samples?: Late
   });
 }
 
-async function measure(scenario: Measurement['scenario'], target: Target, format: Format, request: Request): Promise<Measurement> {
-  const label = `${scenario} / ${targetName(target)} / ${format}`;
-  process.stdout.write(`  ${label}: warm-up ${settings.warmupSeconds} s, `);
-  await runAutocannon(request, settings.warmupSeconds);
-  process.stdout.write(`measuring ${settings.durationSeconds} s ... `);
-  const samples = new LatencySamples();
-  const result = await runAutocannon(request, settings.durationSeconds, samples);
-  const measurement: Measurement = {
-    scenario,
-    target,
-    format,
-    requestsPerSecond: result.requests.average,
-    latencyMs: samples.summary(),
-    requests: result.requests.total,
-    non2xx: result.non2xx,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    durationSeconds: settings.durationSeconds,
-    connections: settings.connections,
-  };
-  console.log(`${fmt(measurement.requestsPerSecond, 0)} req/s`);
-  if (measurement.non2xx > 0 || measurement.errors > 0) {
-    console.log(`  WARNING ${label}: ${measurement.non2xx} non-2xx responses, ${measurement.errors} errors (${measurement.timeouts} timeouts)`);
+interface LoadTarget {
+  target: Target;
+  request: Request;
+}
+
+/**
+ * Measures the targets in alternating slices (A B B A A B ...), each for BENCH_DURATION seconds in
+ * all: on a shared machine, drift in background load then falls on every target alike, and the
+ * ratio stays meaningful even when the absolute numbers move between runs.
+ */
+async function measure(scenario: Measurement['scenario'], format: Format, targets: LoadTarget[]): Promise<Measurement[]> {
+  for (const { target, request } of targets) {
+    console.log(`  ${scenario} / ${targetName(target)} / ${format}: warm-up ${settings.warmupSeconds} s`);
+    await runAutocannon(request, settings.warmupSeconds);
   }
-  return measurement;
+  const rounds = targets.length > 1 ? settings.rounds : 1;
+  const slice = settings.durationSeconds / rounds;
+  const totals = targets.map(() => ({ samples: new LatencySamples(), requests: 0, seconds: 0, non2xx: 0, errors: 0, timeouts: 0 }));
+  process.stdout.write(`  ${scenario} / ${format}: measuring ${settings.durationSeconds} s per target in ${rounds} slice(s) of ${fmt(slice, 1)} s ...`);
+  for (let round = 0; round < rounds; round += 1) {
+    const order = targets.map((_, index) => index);
+    if (round % 2 === 1) order.reverse();
+    for (const index of order) {
+      const total = totals[index]!;
+      const result = await runAutocannon(targets[index]!.request, slice, total.samples);
+      total.requests += result.requests.total;
+      total.seconds += result.duration;
+      total.non2xx += result.non2xx;
+      total.errors += result.errors;
+      total.timeouts += result.timeouts;
+      process.stdout.write('.');
+    }
+  }
+  process.stdout.write('\n');
+
+  return targets.map(({ target }, index) => {
+    const total = totals[index]!;
+    const measurement: Measurement = {
+      scenario,
+      target,
+      format,
+      requestsPerSecond: total.requests / total.seconds,
+      latencyMs: total.samples.summary(),
+      requests: total.requests,
+      non2xx: total.non2xx,
+      errors: total.errors,
+      timeouts: total.timeouts,
+      durationSeconds: total.seconds,
+      connections: settings.connections,
+    };
+    console.log(`    ${targetName(target)}: ${fmt(measurement.requestsPerSecond, 0)} req/s, p50 ${fmt(measurement.latencyMs.p50, 2)} ms, p99 ${fmt(measurement.latencyMs.p99, 2)} ms`);
+    if (measurement.non2xx > 0 || measurement.errors > 0) {
+      console.log(`    WARNING: ${measurement.non2xx} non-2xx responses, ${measurement.errors} errors (${measurement.timeouts} timeouts)`);
+    }
+    return measurement;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -379,33 +412,46 @@ function gitCommit(): string | undefined {
 
 async function benchFormat(format: Format, latchkeyCredentials: Credentials, token: Measurement[], me: Measurement[]): Promise<void> {
   console.log(`\n[${format}]`);
-
-  const bare = await startChild<ServerInfo & Credentials>(`bare-${format}`, BARE_SERVER, [], { BENCH_TOKEN_FORMAT: format });
-  try {
-    await fetchToken(bare.info, bare.info, `bare oidc-provider (${format})`);
-    token.push(await measure('token', 'bare', format, tokenRequest(bare.info, bare.info)));
-  } finally {
-    await stopChild(bare.child);
-  }
-
-  const latchkey = await startChild<ServerInfo>(`latchkey-${format}`, LATCHKEY_SERVER, ['serve'], {
+  const latchkeyEnv = {
     BENCH_DATABASE_URL: `${settings.pgUrl}/${databaseName}`,
     BENCH_REDIS_URL: settings.redisUrl,
     BENCH_REDIS_PREFIX: redisPrefix,
     BENCH_TOKEN_FORMAT: format,
-  });
-  try {
+  };
+  const started: StartedChild<unknown>[] = [];
+  const run = async (work: () => Promise<void>) => {
+    try {
+      await work();
+    } catch (error) {
+      const stderr = started.map((child) => child.stderr()).filter(Boolean).join('\n');
+      throw stderr ? new Error(`${(error as Error).message}\nserver stderr:\n${stderr}`, { cause: error }) : error;
+    } finally {
+      await Promise.all(started.splice(0).map((child) => stopChild(child.child)));
+    }
+  };
+
+  // Scenario "token": bare provider and Latchkey side by side, measured in alternating slices.
+  await run(async () => {
+    const bare = await startChild<ServerInfo & Credentials>(`bare-${format}`, BARE_SERVER, [], { BENCH_TOKEN_FORMAT: format });
+    started.push(bare);
+    const latchkey = await startChild<ServerInfo>(`latchkey-token-${format}`, LATCHKEY_SERVER, ['serve'], latchkeyEnv);
+    started.push(latchkey);
+    await fetchToken(bare.info, bare.info, `bare oidc-provider (${format})`);
     await fetchToken(latchkey.info, latchkeyCredentials, `Latchkey (${format})`);
-    token.push(await measure('token', 'latchkey', format, tokenRequest(latchkey.info, latchkeyCredentials)));
+    token.push(...await measure('token', format, [
+      { target: 'bare', request: tokenRequest(bare.info, bare.info) },
+      { target: 'latchkey', request: tokenRequest(latchkey.info, latchkeyCredentials) },
+    ]));
+  });
+
+  // Scenario "me": a fresh Latchkey process, so that a CPU profile shows this scenario alone.
+  await run(async () => {
+    const latchkey = await startChild<ServerInfo>(`latchkey-me-${format}`, LATCHKEY_SERVER, ['serve'], latchkeyEnv);
+    started.push(latchkey);
     const accessToken = await fetchToken(latchkey.info, latchkeyCredentials, `Latchkey (${format}) token for ${ME_PATH}`);
     await checkMe(latchkey.info, accessToken, `Latchkey (${format})`);
-    me.push(await measure('me', 'latchkey', format, meRequest(latchkey.info, accessToken)));
-  } catch (error) {
-    const stderr = latchkey.stderr();
-    throw stderr ? new Error(`${(error as Error).message}\nLatchkey stderr:\n${stderr}`, { cause: error }) : error;
-  } finally {
-    await stopChild(latchkey.child);
-  }
+    me.push(...await measure('me', format, [{ target: 'latchkey', request: meRequest(latchkey.info, accessToken) }]));
+  });
 }
 
 let cleanedUp: Promise<void> | undefined;
@@ -439,7 +485,8 @@ async function main(): Promise<void> {
   const cpus = os.cpus();
   console.log('Latchkey benchmark');
   console.log(`  node ${process.version}, ${cpus.length} CPU(s) ${cpus[0]?.model ?? ''}`.trimEnd());
-  console.log(`  ${settings.durationSeconds} s per measurement after ${settings.warmupSeconds} s warm-up, ${settings.connections} connections, autocannon in this process, each server in its own child process`);
+  console.log(`  ${settings.durationSeconds} s of load per target after ${settings.warmupSeconds} s warm-up (bare and Latchkey alternate in ${settings.rounds} slices),`
+    + ` ${settings.connections} connections; autocannon in this process, each server in its own child process`);
   console.log(`  database ${databaseName}, Redis prefix ${redisPrefix}${settings.cpuProfile ? `, CPU profiles in ${PROFILES_DIR}` : ''}`);
   if (settings.cpuProfile) await mkdir(PROFILES_DIR, { recursive: true });
 
@@ -472,7 +519,13 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     commit: gitCommit(),
     machine: { node: process.version, platform: `${os.platform()} ${os.release()}`, cpus: cpus.length, cpuModel: cpus[0]?.model },
-    settings: { durationSeconds: settings.durationSeconds, warmupSeconds: settings.warmupSeconds, connections: settings.connections, pipelining: 1 },
+    settings: {
+      durationSeconds: settings.durationSeconds,
+      warmupSeconds: settings.warmupSeconds,
+      rounds: settings.rounds,
+      connections: settings.connections,
+      pipelining: 1,
+    },
     targetRatio: TARGET_RATIO,
     token,
     ratios: tokenRatios,

@@ -41,8 +41,8 @@ export interface Stores {
   store: KeyValueStore;
 }
 
-export async function openStores(config: Config, logger: Logger): Promise<Stores> {
-  const database = await openDatabase(config, logger);
+export async function openStores(config: Config, logger: Logger, options: { joinRunningServer?: boolean } = {}): Promise<Stores> {
+  const database = await openDatabase(config, logger, options);
   try {
     const store = config.redis.url
       ? await RedisStore.connect(config.redis.url, config.redis.keyPrefix, logger)

@@ -5,7 +5,9 @@ import { createServer, type Server } from 'node:http';
 import { buildApp } from './app.ts';
 import { createDependencies, describeStores, openStores, prepareDatabase } from './dependencies.ts';
 import { ConfigError, loadConfig, type Config } from './platform/config.ts';
+import { EmbeddedDatabaseBusyError } from './platform/database.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
+import { StoreUnavailableError } from './platform/store.ts';
 import type { CreatedAdmin } from './services/bootstrap.service.ts';
 
 function loadConfigOrExit(): Config {
@@ -35,7 +37,8 @@ function printFirstAdmin(admin: CreatedAdmin, issuer: string): void {
 }
 
 async function serve(config: Config, logger: Logger, options: { prepare: boolean }): Promise<void> {
-  const stores = await openStores(config, logger);
+  // Cluster workers reach an embedded database through the primary, which serves it.
+  const stores = await openStores(config, logger, { joinRunningServer: cluster.isWorker });
   if (options.prepare) {
     const admin = await prepareDatabase(config, stores, logger);
     if (admin) printFirstAdmin(admin, config.issuer);
@@ -85,14 +88,17 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
   const admin = await prepareDatabase(config, stores, logger);
   if (admin) printFirstAdmin(admin, config.issuer);
   await stores.store.close();
-  await stores.database.close();
+  // An embedded database stays open here: the workers connect to it through its socket.
+  if (stores.database.mode === 'postgres') await stores.database.close();
 
   let stopping = false;
   const fork = () => cluster.fork({ LATCHKEY_WORKER: '1' });
   for (let index = 0; index < config.webConcurrency; index += 1) fork();
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      if (Object.keys(cluster.workers ?? {}).length === 0) {
+        void stores.database.close().finally(() => process.exit(0));
+      }
       return;
     }
     logger.error({ pid: worker.process.pid, code, signal }, 'worker exited; starting a new one');
@@ -113,7 +119,11 @@ try {
   if (cluster.isPrimary && config.webConcurrency > 1) await runPrimary(config, logger);
   else await serve(config, logger, { prepare: cluster.isPrimary });
 } catch (error) {
-  logger.fatal({ err: error }, 'Latchkey failed to start');
+  if (error instanceof EmbeddedDatabaseBusyError || error instanceof StoreUnavailableError) {
+    process.stderr.write(`latchkey: ${error.message}\n`);
+  } else {
+    logger.fatal({ err: error }, 'Latchkey failed to start');
+  }
   process.exitCode = 1;
   setTimeout(() => process.exit(1), 100).unref();
 }

@@ -73,6 +73,7 @@ const environmentSchema = z.object({
   TRUST_PROXY: booleanFlag.default(false),
   OUTBOUND_ALLOW_PRIVATE: booleanFlag.default(false),
   AUDIT_TOKEN_ISSUES: booleanFlag.default(false),
+  SEED_PASSWORD: z.string().min(12, { error: 'expected at least 12 characters' }).max(128, { error: 'expected at most 128 characters' }).optional(),
   SHUTDOWN_TIMEOUT_MS: integer(0, 600_000).default(10_000),
 });
 
@@ -88,6 +89,7 @@ export interface Config {
   database: { url?: string; dataDir: string };
   redis: { url?: string; keyPrefix: string };
   admin: { email?: string; password?: string };
+  seedPassword?: string;
   tokens: { accessTokenTtl: number; refreshTokenTtl: number; deviceCodeTtl: number; accessTokenFormat: 'opaque' | 'jwt' };
   metricsPort: number;
   webConcurrency: number;
@@ -140,6 +142,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     database: { url: env.DATABASE_URL, dataDir: env.DATA_DIR },
     redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
     admin: { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD },
+    seedPassword: env.SEED_PASSWORD,
     tokens: {
       accessTokenTtl: env.ACCESS_TOKEN_TTL,
       refreshTokenTtl: env.REFRESH_TOKEN_TTL,

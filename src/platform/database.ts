@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,9 +20,15 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export function ormOptions(clientUrl: string, overrides: Partial<Options> = {}): Options {
+/** A server URL, or the directory of a Unix socket (the embedded server's). */
+export type ConnectionTarget = { url: string } | { socketDirectory: string };
+
+export function ormOptions(target: ConnectionTarget | string, overrides: Partial<Options> = {}): Options {
+  const connection = typeof target === 'string' || 'url' in target
+    ? { clientUrl: typeof target === 'string' ? target : target.url }
+    : { host: target.socketDirectory, port: EMBEDDED_SOCKET_PORT, user: 'postgres', dbName: 'postgres' };
   return {
-    clientUrl,
+    ...connection,
     entities: ENTITIES,
     extensions: [Migrator],
     migrations: { path: MIGRATIONS_PATH, pathTs: MIGRATIONS_PATH, glob: '!(*.d).{js,ts}', silent: true, transactional: true, allOrNothing: true, snapshot: false },
@@ -33,24 +40,50 @@ export function ormOptions(clientUrl: string, overrides: Partial<Options> = {}):
   };
 }
 
+// The embedded server listens on DATA_DIR/.s.PGSQL.5432, where PostgreSQL clients look for a
+// socket in a directory: the CLI commands reach a running server's database through it.
+const EMBEDDED_SOCKET_PORT = 5432;
+const EMBEDDED_POOL = { min: 0, max: 4 };
+
+function isListening(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(socketPath);
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export class EmbeddedDatabaseBusyError extends Error {}
+
 /**
  * Opens PostgreSQL: the server at DATABASE_URL, or an embedded PGlite (data under DATA_DIR) served
  * in-process over the PostgreSQL wire protocol, so one driver and one set of migrations serve both.
+ * PGlite allows one process per data directory: with `joinRunningServer` (CLI commands, cluster
+ * workers) a process connects to the one already serving it instead.
  */
-export async function openDatabase(config: Pick<Config, 'database'>, logger: Logger): Promise<Database> {
+export async function openDatabase(config: Pick<Config, 'database'>, logger: Logger, options: { joinRunningServer?: boolean } = {}): Promise<Database> {
   if (config.database.url) {
     const orm = await MikroORM.init(ormOptions(config.database.url));
     return { orm, mode: 'postgres', close: () => orm.close() };
   }
 
-  const dataDir = path.resolve(config.database.dataDir, 'pgdata');
-  await mkdir(dataDir, { recursive: true });
-  const pglite = await PGlite.create(dataDir);
-  const server = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port: 0, maxConnections: 4 });
+  const dataDir = path.resolve(config.database.dataDir);
+  const socketPath = path.join(dataDir, `.s.PGSQL.${EMBEDDED_SOCKET_PORT}`);
+  await mkdir(path.join(dataDir, 'pgdata'), { recursive: true });
+  if (await isListening(socketPath)) {
+    if (!options.joinRunningServer) {
+      throw new EmbeddedDatabaseBusyError(`another Latchkey process is serving the embedded database in ${dataDir}; stop it first, or set DATABASE_URL`);
+    }
+    const orm = await MikroORM.init(ormOptions({ socketDirectory: dataDir }, { pool: EMBEDDED_POOL }));
+    return { orm, mode: 'embedded', close: () => orm.close() };
+  }
+  await rm(socketPath, { force: true });
+
+  const pglite = await PGlite.create(path.join(dataDir, 'pgdata'));
+  const server = new PGLiteSocketServer({ db: pglite, path: socketPath, maxConnections: 16 });
   await server.start();
-  const address = server.getServerConn();
-  logger.debug({ address, dataDir }, 'embedded PostgreSQL (PGlite) listening on loopback');
-  const orm = await MikroORM.init(ormOptions(`postgresql://postgres@${address}/postgres`, { pool: { min: 0, max: 4 } }));
+  logger.debug({ socketPath }, 'embedded PostgreSQL (PGlite) listening on a Unix socket');
+  const orm = await MikroORM.init(ormOptions({ socketDirectory: dataDir }, { pool: EMBEDDED_POOL }));
   return {
     orm,
     mode: 'embedded',

@@ -47,7 +47,7 @@ export class RedisStore implements KeyValueStore {
       await client.connect();
     } catch (error) {
       client.disconnect();
-      throw new StoreUnavailableError(error);
+      throw new StoreUnavailableError(error, `cannot connect to Redis at ${client.options.host}:${client.options.port}`);
     }
   }
 

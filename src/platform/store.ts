@@ -23,8 +23,8 @@ export interface KeyValueStore {
 
 /** Thrown for any store failure so that the HTTP layer answers 503 with Retry-After, never a hang. */
 export class StoreUnavailableError extends Error {
-  constructor(cause: unknown) {
-    super(`key-value store unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  constructor(cause: unknown, summary = 'key-value store unavailable') {
+    super(`${summary}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = 'StoreUnavailableError';
   }
 }

@@ -1,0 +1,21 @@
+// npm run db:seed: the demo organization and its users; each password is printed once.
+import { seedDemo, DEMO_ORGANIZATION } from '../db/seeders/demo.seeder.ts';
+import { migrate } from '../platform/database.ts';
+import { runCommand } from './run-command.ts';
+
+await runCommand('db:seed', async ({ config, stores }) => {
+  await migrate(stores.database.orm);
+  const seeded = await stores.database.orm.em.fork().transactional((em) => seedDemo(em, config.seedPassword));
+  if (seeded.length === 0) {
+    process.stdout.write(`The demo organization "${DEMO_ORGANIZATION.slug}" exists already; nothing was changed.\n`);
+    return;
+  }
+  const rows = seeded.map((user) => `  ${user.email.padEnd(26)} ${user.role.padEnd(13)} ${user.password}`);
+  process.stdout.write([
+    `Seeded organization "${DEMO_ORGANIZATION.slug}" (${DEMO_ORGANIZATION.name}). Passwords are shown only now:`,
+    `  ${'email'.padEnd(26)} ${'role'.padEnd(13)} password`,
+    ...rows,
+    `Their organization slug is "${DEMO_ORGANIZATION.slug}".`,
+    '',
+  ].join('\n'));
+});

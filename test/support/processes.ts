@@ -1,0 +1,64 @@
+// Runs `src/main.ts` as a real child process, the way `npm start` does.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface ServerProcess {
+  url: string;
+  child: ChildProcess;
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Environment without the caller's Latchkey variables, so a test states every one it relies on. */
+export function cleanEnvironment(env: Record<string, string>): NodeJS.ProcessEnv {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(DATABASE_URL|REDIS_URL|ISSUER|PORT|ADMIN_|ACCESS_TOKEN|WEB_CONCURRENCY|DATA_DIR|LOG_LEVEL|COOKIE_KEYS|REDIS_KEY_PREFIX)/.test(name)));
+  return { ...base, ...env };
+}
+
+export function runMain(env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [MAIN], { cwd: ROOT, env: cleanEnvironment(env), stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Starts the server and resolves once it logs that it listens (or rejects with its output). */
+export async function startServerProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
+  const child = runMain({ LOG_LEVEL: 'info', ...env });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in time:\n${output}`)), timeoutMs);
+    const check = () => {
+      if (/Latchkey listening/.test(output) && (!env.WEB_CONCURRENCY || (output.match(/Latchkey listening/g) ?? []).length >= Number(env.WEB_CONCURRENCY))) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', check);
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${output}`)); });
+  });
+  child.removeAllListeners('exit');
+  return {
+    url: env.ISSUER ?? `http://127.0.0.1:${env.PORT}`,
+    child,
+    output: () => output,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill(signal);
+      const [code] = (await once(child, 'exit')) as [number | null];
+      return code;
+    },
+  };
+}
