@@ -312,7 +312,7 @@ async function measure(scenario: Measurement['scenario'], format: Format, target
   const rounds = targets.length > 1 ? settings.rounds : 1;
   const slice = settings.durationSeconds / rounds;
   const totals = targets.map(() => ({ samples: new LatencySamples(), requests: 0, seconds: 0, non2xx: 0, errors: 0, timeouts: 0 }));
-  process.stdout.write(`  ${scenario} / ${format}: measuring ${settings.durationSeconds} s per target in ${rounds} slice(s) of ${fmt(slice, 1)} s ...`);
+  process.stdout.write(`  ${scenario} / ${format}: measuring ${settings.durationSeconds} s per target in ${rounds} slice(s) of ${fmt(slice, 1)} s `);
   for (let round = 0; round < rounds; round += 1) {
     const order = targets.map((_, index) => index);
     if (round % 2 === 1) order.reverse();

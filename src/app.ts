@@ -40,9 +40,13 @@ export function buildApp(deps: Dependencies): Koa {
 
   app.use(deps.providers.middleware());
 
+  const parseJson = koaBody({ json: true, jsonStrict: true, jsonLimit: JSON_BODY_LIMIT, urlencoded: false, text: false, multipart: false });
+  app.use(async (ctx, next) => {
+    if (!ctx.path.startsWith(`${API_PREFIX}/`)) return next();
+    return requireJsonBody(ctx, () => parseJson(ctx, next));
+  });
+
   const api = new Router({ prefix: API_PREFIX });
-  api.use(requireJsonBody);
-  api.use(koaBody({ json: true, jsonStrict: true, jsonLimit: JSON_BODY_LIMIT, urlencoded: false, text: false, multipart: false }));
   mountRoutes(api, apiRoutes(deps), {
     authenticate: authenticate(deps.verifier, config.issuer),
     strictResponses: config.env !== 'production',

@@ -93,6 +93,25 @@ describe('npm start (src/main.ts as a process)', function () {
     });
   });
 
+  it('runs WEB_CONCURRENCY workers that share the port, and stops them all on SIGTERM', async () => {
+    const database = await createTestDatabase();
+    const prefix = uniqueRedisPrefix();
+    const port = await freePort();
+    const cluster = await startServerProcess({ DATABASE_URL: database.url, REDIS_URL, REDIS_KEY_PREFIX: prefix, PORT: String(port), WEB_CONCURRENCY: '2' });
+    try {
+      const pids = new Set((cluster.output().match(/"pid":(\d+)[^\n]*Latchkey listening/g) ?? []).map((line) => /"pid":(\d+)/.exec(line)![1]));
+      expect(pids.size).to.equal(2);
+      const accessToken = await token(cluster.url, credentialsFrom(cluster.output()));
+      const answers = await Promise.all(Array.from({ length: 10 }, () => fetch(`${cluster.url}/api/v1/me`, { headers: { authorization: `Bearer ${accessToken}` } })));
+      expect(answers.every((answer) => answer.status === 200)).to.equal(true);
+      expect(await cluster.stop('SIGTERM')).to.equal(0);
+    } finally {
+      await cluster.stop('SIGKILL');
+      await deleteRedisKeys(prefix);
+      await dropDatabase(database.name);
+    }
+  });
+
   describe('two processes on one PostgreSQL and Redis', () => {
     let database: { name: string; url: string };
     const prefix = uniqueRedisPrefix();

@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 import type { Config } from './config.ts';
 
@@ -15,12 +15,13 @@ const REDACT_PATHS = [
   'res.headers["set-cookie"]',
 ];
 
-export function createLogger(config: Pick<Config, 'logLevel' | 'env'>, bindings: Record<string, unknown> = {}): Logger {
-  return pino({
+export function createLogger(config: Pick<Config, 'logLevel' | 'env'>, bindings: Record<string, unknown> = {}, destination?: DestinationStream): Logger {
+  const options = {
     level: config.logLevel,
     base: { pid: process.pid, ...bindings },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  });
+    formatters: { level: (label: string) => ({ level: label }) },
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -1,0 +1,59 @@
+import { expect } from 'chai';
+
+import { ConfigError, loadConfig } from '../../src/platform/config.ts';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('configuration (API.md section 1)', () => {
+  it('defaults to the zero-setup embedded mode on port 3000', () => {
+    const config = loadConfig({});
+    expect(config).to.include({ port: 3000, issuer: 'http://localhost:3000', apiAudience: 'http://localhost:3000/api', webConcurrency: 1 });
+    expect(config.database.url).to.equal(undefined);
+    expect(config.redis.url).to.equal(undefined);
+    expect(config.tokens).to.deep.equal({ accessTokenTtl: 3600, refreshTokenTtl: 1_209_600, deviceCodeTtl: 600, accessTokenFormat: 'opaque' });
+    expect(config.secureCookies).to.equal(false);
+  });
+
+  it('names the variable and the problem for each bad value', () => {
+    const problems = problemsOf({ PORT: '70000', ACCESS_TOKEN_FORMAT: 'paseto', DATABASE_URL: 'mysql://x', TRUST_PROXY: 'maybe' });
+    expect(problems).to.have.length(4);
+    expect(problems.join('\n')).to.include('PORT: expected at most 65535')
+      .and.include('ACCESS_TOKEN_FORMAT: expected opaque or jwt')
+      .and.include('DATABASE_URL: expected a PostgreSQL URL')
+      .and.include('TRUST_PROXY: expected true or false');
+  });
+
+  it('never echoes a password back in its message', () => {
+    const [problem] = problemsOf({ ADMIN_PASSWORD: 'short' });
+    expect(problem).to.equal('ADMIN_PASSWORD: expected at least 12 characters');
+  });
+
+  it('accepts plain http only for a loopback issuer, even in production', () => {
+    expect(loadConfig({ NODE_ENV: 'production', ISSUER: 'http://127.0.0.1:8080' }).issuer).to.equal('http://127.0.0.1:8080');
+    expect(problemsOf({ ISSUER: 'http://auth.example.com' })[0]).to.include('must use https');
+    expect(problemsOf({ ISSUER: 'https://auth.example.com/' })[0]).to.include('must not end with a slash');
+    expect(loadConfig({ ISSUER: 'https://auth.example.com' }).secureCookies).to.equal(true);
+  });
+
+  it('needs Redis for more than one worker process', () => {
+    expect(problemsOf({ WEB_CONCURRENCY: '2' })[0]).to.include('WEB_CONCURRENCY: more than one process needs REDIS_URL');
+    expect(loadConfig({ WEB_CONCURRENCY: '2', REDIS_URL: 'redis://127.0.0.1:6379' }).webConcurrency).to.equal(2);
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ PORT: '', DATABASE_URL: '' }).port).to.equal(3000);
+  });
+
+  it('splits and checks COOKIE_KEYS', () => {
+    expect(loadConfig({ COOKIE_KEYS: `${'a'.repeat(32)}, ${'b'.repeat(40)}` }).cookieKeys).to.have.length(2);
+    expect(problemsOf({ COOKIE_KEYS: 'tooshort' })[0]).to.include('COOKIE_KEYS: expected a comma-separated list');
+  });
+});
