@@ -11,6 +11,7 @@
 // every server to bench/results/profiles/).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
@@ -251,6 +252,11 @@ interface Measurement {
   timeouts: number;
   durationSeconds: number;
   connections: number;
+  /**
+   * CPU time of the server process (all its threads) per request, from /proc (Linux only). Unlike
+   * req/s it hardly depends on how much CPU the load generator, Redis and PostgreSQL take.
+   */
+  serverCpuMicrosPerRequest?: number;
 }
 
 /** Latencies of the 2xx responses, in ms, kept exactly (autocannon's histogram rounds to whole ms). */
@@ -297,6 +303,29 @@ function runAutocannon(request: Request, durationSeconds: number, samples?: Late
 interface LoadTarget {
   target: Target;
   request: Request;
+  /** The server's process id, for its CPU time. */
+  pid?: number;
+}
+
+const CLOCK_TICKS_PER_SECOND = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** User + system CPU seconds of a process so far, or undefined where /proc is not available. */
+function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -311,14 +340,20 @@ async function measure(scenario: Measurement['scenario'], format: Format, target
   }
   const rounds = targets.length > 1 ? settings.rounds : 1;
   const slice = settings.durationSeconds / rounds;
-  const totals = targets.map(() => ({ samples: new LatencySamples(), requests: 0, seconds: 0, non2xx: 0, errors: 0, timeouts: 0 }));
+  const totals = targets.map(() => ({ samples: new LatencySamples(), requests: 0, seconds: 0, non2xx: 0, errors: 0, timeouts: 0, cpuSeconds: 0 as number | undefined }));
   process.stdout.write(`  ${scenario} / ${format}: measuring ${settings.durationSeconds} s per target in ${rounds} slice(s) of ${fmt(slice, 1)} s `);
   for (let round = 0; round < rounds; round += 1) {
     const order = targets.map((_, index) => index);
     if (round % 2 === 1) order.reverse();
     for (const index of order) {
       const total = totals[index]!;
-      const result = await runAutocannon(targets[index]!.request, slice, total.samples);
+      const { request, pid } = targets[index]!;
+      const cpuBefore = processCpuSeconds(pid);
+      const result = await runAutocannon(request, slice, total.samples);
+      const cpuAfter = processCpuSeconds(pid);
+      total.cpuSeconds = total.cpuSeconds !== undefined && cpuBefore !== undefined && cpuAfter !== undefined
+        ? total.cpuSeconds + (cpuAfter - cpuBefore)
+        : undefined;
       total.requests += result.requests.total;
       total.seconds += result.duration;
       total.non2xx += result.non2xx;
@@ -343,8 +378,10 @@ async function measure(scenario: Measurement['scenario'], format: Format, target
       timeouts: total.timeouts,
       durationSeconds: total.seconds,
       connections: settings.connections,
+      serverCpuMicrosPerRequest: total.cpuSeconds !== undefined && total.requests > 0 ? (total.cpuSeconds / total.requests) * 1e6 : undefined,
     };
-    console.log(`    ${targetName(target)}: ${fmt(measurement.requestsPerSecond, 0)} req/s, p50 ${fmt(measurement.latencyMs.p50, 2)} ms, p99 ${fmt(measurement.latencyMs.p99, 2)} ms`);
+    console.log(`    ${targetName(target)}: ${fmt(measurement.requestsPerSecond, 0)} req/s, p50 ${fmt(measurement.latencyMs.p50, 2)} ms, p99 ${fmt(measurement.latencyMs.p99, 2)} ms, `
+      + `server CPU ${fmt(measurement.serverCpuMicrosPerRequest ?? Number.NaN, 0)} µs/request`);
     if (measurement.non2xx > 0 || measurement.errors > 0) {
       console.log(`    WARNING: ${measurement.non2xx} non-2xx responses, ${measurement.errors} errors (${measurement.timeouts} timeouts)`);
     }
@@ -369,9 +406,12 @@ function table(headers: string[], rows: string[][]): string {
   return [line(headers), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].map((text) => `  ${text}`).join('\n');
 }
 
+const MEASUREMENT_HEADERS = ['target', 'format', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'non-2xx', 'errors'];
+
 function measurementRows(measurements: Measurement[]): string[][] {
   return measurements.map((m) => [
-    targetName(m.target), m.format, fmt(m.requestsPerSecond, 0), fmt(m.latencyMs.p50, 2), fmt(m.latencyMs.p99, 2), String(m.non2xx), String(m.errors),
+    targetName(m.target), m.format, fmt(m.requestsPerSecond, 0), fmt(m.latencyMs.p50, 2), fmt(m.latencyMs.p99, 2),
+    fmt(m.serverCpuMicrosPerRequest ?? Number.NaN, 0), String(m.non2xx), String(m.errors),
   ]);
 }
 
@@ -380,6 +420,8 @@ interface Ratio {
   requestsPerSecond: number;
   p50: number;
   p99: number;
+  /** bare CPU per request / Latchkey CPU per request: the req/s ratio if the server were the only bottleneck. */
+  cpuEfficiency?: number;
   meetsTarget: boolean;
 }
 
@@ -394,6 +436,9 @@ function ratios(token: Measurement[]): Ratio[] {
       requestsPerSecond,
       p50: latchkey.latencyMs.p50 / bare.latencyMs.p50,
       p99: latchkey.latencyMs.p99 / bare.latencyMs.p99,
+      cpuEfficiency: bare.serverCpuMicrosPerRequest && latchkey.serverCpuMicrosPerRequest
+        ? bare.serverCpuMicrosPerRequest / latchkey.serverCpuMicrosPerRequest
+        : undefined,
       meetsTarget: requestsPerSecond >= TARGET_RATIO,
     }];
   });
@@ -439,8 +484,8 @@ async function benchFormat(format: Format, latchkeyCredentials: Credentials, tok
     await fetchToken(bare.info, bare.info, `bare oidc-provider (${format})`);
     await fetchToken(latchkey.info, latchkeyCredentials, `Latchkey (${format})`);
     token.push(...await measure('token', format, [
-      { target: 'bare', request: tokenRequest(bare.info, bare.info) },
-      { target: 'latchkey', request: tokenRequest(latchkey.info, latchkeyCredentials) },
+      { target: 'bare', request: tokenRequest(bare.info, bare.info), pid: bare.child.pid },
+      { target: 'latchkey', request: tokenRequest(latchkey.info, latchkeyCredentials), pid: latchkey.child.pid },
     ]));
   });
 
@@ -450,7 +495,7 @@ async function benchFormat(format: Format, latchkeyCredentials: Credentials, tok
     started.push(latchkey);
     const accessToken = await fetchToken(latchkey.info, latchkeyCredentials, `Latchkey (${format}) token for ${ME_PATH}`);
     await checkMe(latchkey.info, accessToken, `Latchkey (${format})`);
-    me.push(...await measure('me', format, [{ target: 'latchkey', request: meRequest(latchkey.info, accessToken) }]));
+    me.push(...await measure('me', format, [{ target: 'latchkey', request: meRequest(latchkey.info, accessToken), pid: latchkey.child.pid }]));
   });
 }
 
@@ -506,14 +551,16 @@ async function main(): Promise<void> {
   const tokenRatios = ratios(token);
 
   console.log(`\nScenario "token": POST ${TOKEN_PATH} (client_credentials, client_secret_basic, scope=${SCOPE})`);
-  console.log(table(['target', 'format', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors'], measurementRows(token)));
+  console.log(table(MEASUREMENT_HEADERS, measurementRows(token)));
   console.log(`\n  Latchkey / bare oidc-provider, same run, same machine (target: req/s >= ${TARGET_RATIO.toFixed(2)}x):`);
   for (const ratio of tokenRatios) {
     console.log(`    ${ratio.format.padEnd(6)}  req/s ${ratio.requestsPerSecond.toFixed(2)}x  ${ratio.meetsTarget ? 'meets target' : 'BELOW TARGET'}`
-      + `   (latency p50 ${ratio.p50.toFixed(2)}x, p99 ${ratio.p99.toFixed(2)}x)`);
+      + `   (latency p50 ${ratio.p50.toFixed(2)}x, p99 ${ratio.p99.toFixed(2)}x;`
+      + ` server CPU per request: bare/Latchkey ${ratio.cpuEfficiency === undefined ? 'n/a' : `${ratio.cpuEfficiency.toFixed(2)}x`})`);
   }
+  console.log('  (req/s is the ratio the target applies to; the CPU ratio leaves out Redis, PostgreSQL and the load generator)');
   console.log(`\nScenario "me": GET ${ME_PATH} (Bearer access token of the personal client)`);
-  console.log(table(['target', 'format', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors'], measurementRows(me)));
+  console.log(table(MEASUREMENT_HEADERS, measurementRows(me)));
 
   const report = {
     date: new Date().toISOString(),

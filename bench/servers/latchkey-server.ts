@@ -5,6 +5,8 @@
 //   node bench/servers/latchkey-server.ts serve     serves the app on 127.0.0.1:<ephemeral>; prints the port
 //
 // Input (environment): BENCH_DATABASE_URL, BENCH_REDIS_URL, BENCH_REDIS_PREFIX, BENCH_TOKEN_FORMAT.
+// BENCH_REDIS_URL=none runs Latchkey on its in-process store instead of Redis (for diagnosis:
+// it shows what the Redis round trips cost).
 import { createServer } from 'node:http';
 
 import { buildApp } from '../../src/app.ts';
@@ -23,7 +25,7 @@ function configFor(port: number) {
   const format = process.env.BENCH_TOKEN_FORMAT ?? 'opaque';
   return loadConfig({
     DATABASE_URL: required('BENCH_DATABASE_URL'),
-    REDIS_URL: required('BENCH_REDIS_URL'),
+    REDIS_URL: required('BENCH_REDIS_URL') === 'none' ? undefined : process.env.BENCH_REDIS_URL,
     REDIS_KEY_PREFIX: required('BENCH_REDIS_PREFIX'),
     ISSUER: `http://127.0.0.1:${port}`,
     HOST: '127.0.0.1',
