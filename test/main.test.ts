@@ -32,22 +32,24 @@ async function token(url: string, credentials: { clientId: string; secret: strin
 describe('npm start (src/main.ts as a process)', function () {
   this.timeout(90_000);
 
-  it('stops at start with one clear line naming a bad variable', async () => {
-    const child = runMain({ ACCESS_TOKEN_TTL: 'soon', PORT: '1' });
+  /** Runs main.ts expecting it to refuse to start; answers what it printed on stderr. */
+  async function refusedStart(env: Record<string, string>): Promise<string> {
+    const child = runMain(env);
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
     const [code] = await once(child, 'exit');
     expect(code).to.equal(1);
+    return stderr;
+  }
+
+  it('stops at start with one clear line naming a bad variable', async () => {
+    const stderr = await refusedStart({ ACCESS_TOKEN_TTL: 'soon', PORT: '1' });
     expect(stderr.trim().split('\n')).to.have.length(1);
     expect(stderr).to.include('ACCESS_TOKEN_TTL: expected a whole number from 60 to 86400 (got "soon")');
   });
 
   it('refuses an http issuer that is not loopback', async () => {
-    const child = runMain({ ISSUER: 'http://auth.example.com', PORT: '1' });
-    let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    const [code] = await once(child, 'exit');
-    expect(code).to.equal(1);
+    const stderr = await refusedStart({ ISSUER: 'http://auth.example.com', PORT: '1' });
     expect(stderr).to.include('ISSUER: must use https');
   });
 
@@ -78,11 +80,7 @@ describe('npm start (src/main.ts as a process)', function () {
     });
 
     it('refuses a second server on the same data directory', async () => {
-      const child = runMain({ PORT: String(await freePort()), DATA_DIR: dataDir });
-      let stderr = '';
-      child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-      const [code] = await once(child, 'exit');
-      expect(code).to.equal(1);
+      const stderr = await refusedStart({ PORT: String(await freePort()), DATA_DIR: dataDir });
       expect(stderr).to.include('another Latchkey process is serving the embedded database');
     });
 
