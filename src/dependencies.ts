@@ -11,10 +11,12 @@ import type { Logger } from './platform/logger.ts';
 import { MemoryStore } from './platform/memory-store.ts';
 import { RedisStore } from './platform/redis-store.ts';
 import type { KeyValueStore } from './platform/store.ts';
+import { AccountsService } from './services/accounts.service.ts';
 import { createAdministrator, type CreatedAdmin } from './services/bootstrap.service.ts';
 import { ClientRegistry } from './services/client-registry.service.ts';
 import { RevocationService } from './services/revocation.service.ts';
 import { serverSecret } from './services/server-secrets.service.ts';
+import { SignInThrottle } from './services/sign-in-throttle.ts';
 import { ensureSigningKeys, loadSigningKeys } from './services/signing-keys.service.ts';
 
 const KEYS_CHANNEL = 'signing-keys';
@@ -28,6 +30,7 @@ export interface Dependencies {
   store: KeyValueStore;
   revocation: RevocationService;
   clients: ClientRegistry;
+  accounts: AccountsService;
   providers: ProviderHolder;
   cookieKeys: string[];
   verifier: AccessTokenVerifier;
@@ -83,6 +86,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   const orm = database.orm;
   const revocation = new RevocationService(store, Math.max(config.tokens.accessTokenTtl, 3600));
   const clients = new ClientRegistry(orm, store, revocation);
+  const accounts = new AccountsService(orm, new SignInThrottle(store));
   await Promise.all([revocation.start(), clients.start()]);
 
   const cookieKeys = config.cookieKeys ?? [await serverSecret(orm, 'cookie-key')];
@@ -119,7 +123,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   }, KEY_REFRESH_INTERVAL_MS).unref();
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clients, providers, cookieKeys, verifier, reloadSigningKeys,
+    config, logger, orm, databaseMode: database.mode, store, revocation, clients, accounts, providers, cookieKeys, verifier, reloadSigningKeys,
     async close() {
       clearInterval(refresher);
       await store.close();

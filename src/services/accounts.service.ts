@@ -1,0 +1,101 @@
+// Signing in with a password: the one path shared by the password grant, the JSON login and
+// the login page. Unknown user, wrong password and disabled account fail alike, in the same time.
+import type { MikroORM } from '@mikro-orm/postgresql';
+
+import { executeStatement, queryRows } from '../platform/database.ts';
+import { recordAudit } from './audit.service.ts';
+import { hashPassword, verifyPassword } from './passwords.ts';
+import { SignInThrottle } from './sign-in-throttle.ts';
+
+export interface SignInAttempt {
+  /** Email or username. */
+  identifier: string;
+  password: string;
+  organizationSlug?: string;
+  ip: string;
+  userAgent?: string;
+  /** The OAuth client the sign-in is for, recorded in the audit trail. */
+  clientId?: string;
+  via: 'password_grant' | 'login_page';
+}
+
+export interface SignedInUser {
+  userId: string;
+  organizationId: string;
+}
+
+/** The one answer for every credential failure: it never says which part was wrong. */
+export class SignInFailed extends Error {
+  constructor() {
+    super('invalid credentials');
+    this.name = 'SignInFailed';
+  }
+}
+
+interface CandidateRow {
+  id: string;
+  organization_id: string;
+  password_hash: string;
+  is_active: boolean;
+  organization_active: boolean;
+}
+
+// Verified against when no user matches, so an unknown identifier costs the same argon2 time.
+let dummyHash: Promise<string> | undefined;
+function timingDummy(): Promise<string> {
+  dummyHash ??= hashPassword(`dummy-${Math.random()}`);
+  return dummyHash;
+}
+
+export class AccountsService {
+  readonly #orm: MikroORM;
+  readonly #throttle: SignInThrottle;
+
+  constructor(orm: MikroORM, throttle: SignInThrottle) {
+    this.#orm = orm;
+    this.#throttle = throttle;
+  }
+
+  async signIn(attempt: SignInAttempt): Promise<SignedInUser> {
+    const identifier = attempt.identifier.trim().toLowerCase();
+    const throttleKey = SignInThrottle.accountKey(identifier, attempt.organizationSlug);
+    await this.#throttle.assertAllowed(throttleKey, attempt.ip);
+
+    const candidates = await queryRows<CandidateRow>(
+      this.#orm.em,
+      `select u.id, u.organization_id, u.password_hash, u.is_active, o.is_active as organization_active
+         from app_user u join organization o on o.id = u.organization_id
+        where (lower(u.email) = ? or lower(u.username) = ?) and (?::text is null or o.slug = ?)
+        limit 2`,
+      [identifier, identifier, attempt.organizationSlug ?? null, attempt.organizationSlug ?? null],
+    );
+    // The same email in two organizations needs the organization slug to tell them apart.
+    const user = candidates.length === 1 ? candidates[0] : undefined;
+    const passwordMatches = await verifyPassword(user?.password_hash ?? await timingDummy(), attempt.password);
+    const allowed = !!user && passwordMatches && user.is_active && user.organization_active;
+
+    const em = this.#orm.em.fork();
+    if (!allowed) {
+      await this.#throttle.recordFailure(throttleKey, attempt.ip);
+      recordAudit(em, {
+        action: 'auth.login', resource: 'session', status: 'failure',
+        organizationId: user?.organization_id, targetId: user?.id, actorClientId: attempt.clientId,
+        ip: attempt.ip, userAgent: attempt.userAgent,
+        details: { via: attempt.via, reason: !user ? 'unknown_identifier' : !passwordMatches ? 'wrong_password' : 'disabled' },
+      });
+      await em.flush();
+      throw new SignInFailed();
+    }
+
+    await this.#throttle.recordSuccess(throttleKey);
+    await em.transactional(async (tx) => {
+      await executeStatement(tx, 'update app_user set last_login_at = now() where id = ?', [user.id]);
+      recordAudit(tx, {
+        action: 'auth.login', resource: 'session', organizationId: user.organization_id,
+        actorId: user.id, targetId: user.id, actorClientId: attempt.clientId,
+        ip: attempt.ip, userAgent: attempt.userAgent, details: { via: attempt.via },
+      });
+    });
+    return { userId: user.id, organizationId: user.organization_id };
+  }
+}

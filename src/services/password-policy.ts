@@ -1,0 +1,41 @@
+// Password policy for people choosing a password (register, change, reset): 12..128 characters,
+// not built from their own email or name, and not guessable per zxcvbn-ts, whose dictionaries
+// carry the common-password and common-word lists (NIST SP 800-63B section 5.1.1.2).
+import { ZxcvbnFactory } from '@zxcvbn-ts/core';
+import * as common from '@zxcvbn-ts/language-common';
+import * as english from '@zxcvbn-ts/language-en';
+
+export const PASSWORD_MIN_LENGTH = 12;
+export const PASSWORD_MAX_LENGTH = 128;
+// zxcvbn score 3: "safely unguessable: moderate protection from offline slow-hash scenario".
+const MIN_SCORE = 3;
+
+const zxcvbn = new ZxcvbnFactory({
+  dictionary: { ...common.dictionary, ...english.dictionary },
+  graphs: common.adjacencyGraphs,
+  translations: english.translations,
+});
+
+export interface PasswordOwner {
+  email?: string;
+  username?: string | null;
+  firstName?: string;
+  lastName?: string;
+}
+
+/** Reasons the password is refused; empty when it is acceptable. */
+export function passwordProblems(password: string, owner: PasswordOwner = {}): string[] {
+  if (password.length < PASSWORD_MIN_LENGTH) return [`must be at least ${PASSWORD_MIN_LENGTH} characters`];
+  if (password.length > PASSWORD_MAX_LENGTH) return [`must be at most ${PASSWORD_MAX_LENGTH} characters`];
+  const lowered = password.toLowerCase();
+  const personal = [owner.email, owner.email?.split('@')[0], owner.username, owner.firstName, owner.lastName]
+    .filter((value): value is string => typeof value === 'string' && value.length >= 3)
+    .map((value) => value.toLowerCase());
+  if (personal.some((value) => lowered === value || (value.length >= 4 && lowered.includes(value)))) {
+    return ['must not contain your email, username or name'];
+  }
+  const result = zxcvbn.check(password, personal);
+  if (result.score >= MIN_SCORE) return [];
+  const reasons = [result.feedback.warning, ...result.feedback.suggestions].filter((text): text is string => !!text);
+  return [`is too easy to guess${reasons.length ? `: ${reasons.join(' ')}` : ''}`];
+}
