@@ -3,6 +3,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 
 import { AccessTokenVerifier } from './oidc/access-tokens.ts';
+import { revokeGrantEverywhere } from './oidc/adapter.ts';
 import { createProvider } from './oidc/provider.ts';
 import { ProviderHolder, markProviderOutage } from './oidc/provider-holder.ts';
 import type { Config } from './platform/config.ts';
@@ -12,9 +13,10 @@ import { MemoryStore } from './platform/memory-store.ts';
 import { RedisStore } from './platform/redis-store.ts';
 import type { KeyValueStore } from './platform/store.ts';
 import { AccountsService } from './services/accounts.service.ts';
-import { createAdministrator, type CreatedAdmin } from './services/bootstrap.service.ts';
+import { createAdministrator, ensureFirstPartyClient, type CreatedAdmin } from './services/bootstrap.service.ts';
 import { ClientRegistry } from './services/client-registry.service.ts';
 import { RevocationService } from './services/revocation.service.ts';
+import { SelfService } from './services/self-service.service.ts';
 import { serverSecret } from './services/server-secrets.service.ts';
 import { SignInThrottle } from './services/sign-in-throttle.ts';
 import { ensureSigningKeys, loadSigningKeys } from './services/signing-keys.service.ts';
@@ -31,6 +33,9 @@ export interface Dependencies {
   revocation: RevocationService;
   clients: ClientRegistry;
   accounts: AccountsService;
+  selfService: SelfService;
+  /** Ends a grant and every token minted from it, on every process. */
+  revokeGrant(grantId: string): Promise<void>;
   providers: ProviderHolder;
   cookieKeys: string[];
   verifier: AccessTokenVerifier;
@@ -71,6 +76,7 @@ export async function prepareDatabase(config: Config, stores: Stores, logger: Lo
   const applied = await migrate(stores.database.orm);
   if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
   await ensureSigningKeys(stores.database.orm);
+  await ensureFirstPartyClient(stores.database.orm);
   const revocation = new RevocationService(stores.store, config.tokens.accessTokenTtl);
   const clients = new ClientRegistry(stores.database.orm, stores.store, revocation);
   return createAdministrator(stores.database.orm, clients, {
@@ -87,12 +93,14 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   const revocation = new RevocationService(store, Math.max(config.tokens.accessTokenTtl, 3600));
   const clients = new ClientRegistry(orm, store, revocation);
   const accounts = new AccountsService(orm, new SignInThrottle(store));
+  const revokeGrant = (grantId: string) => revokeGrantEverywhere({ store, orm, clients, revocation }, grantId);
+  const selfService = new SelfService(orm, revocation, revokeGrant);
   await Promise.all([revocation.start(), clients.start()]);
 
   const cookieKeys = config.cookieKeys ?? [await serverSecret(orm, 'cookie-key')];
   let keys = await loadSigningKeys(orm);
   const buildProvider = () => {
-    const provider = createProvider({ config, orm, store, clients, revocation, logger, signingKeys: keys.privateKeys, cookieKeys });
+    const provider = createProvider({ config, orm, store, clients, accounts, revocation, logger, signingKeys: keys.privateKeys, cookieKeys });
     provider.on('server_error', (ctx, error) => { markProviderOutage(ctx, error); });
     return provider;
   };
@@ -123,7 +131,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   }, KEY_REFRESH_INTERVAL_MS).unref();
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clients, accounts, providers, cookieKeys, verifier, reloadSigningKeys,
+    config, logger, orm, databaseMode: database.mode, store, revocation, clients, accounts, selfService, revokeGrant, providers, cookieKeys, verifier, reloadSigningKeys,
     async close() {
       clearInterval(refresher);
       await store.close();

@@ -10,6 +10,16 @@ export const ERROR_CATALOGUE = {
   'auth.insufficient_scope': { status: 403, title: 'Insufficient scope' },
   'auth.forbidden': { status: 403, title: 'Forbidden' },
   'auth.user_required': { status: 403, title: 'A user token is required' },
+  'auth.invalid_credentials': { status: 401, title: 'Invalid credentials' },
+  'auth.invalid_client': { status: 401, title: 'Invalid client credentials' },
+  'auth.invalid_refresh_token': { status: 401, title: 'Invalid refresh token' },
+  'auth.client_not_allowed': { status: 403, title: 'Client not allowed' },
+  'auth.wrong_password': { status: 403, title: 'Current password is wrong' },
+  'user.email_taken': { status: 409, title: 'Email already registered' },
+  'user.username_taken': { status: 409, title: 'Username already taken' },
+  'user.last_super_admin': { status: 409, title: 'Last super admin' },
+  'organization.max_users_reached': { status: 409, title: 'Organization is full' },
+  'organization.inactive': { status: 403, title: 'Organization is disabled' },
   'resource.not_found': { status: 404, title: 'Not found' },
   'request.method_not_allowed': { status: 405, title: 'Method not allowed' },
   'request.conflict': { status: 409, title: 'Conflict' },
@@ -69,6 +79,11 @@ export class AppError extends Error {
 /** Keeps handlers flat: `assertThat(customer, 'resource.not_found')`. */
 export function assertThat(condition: unknown, code: ErrorCode, detail?: string): asserts condition {
   if (!condition) throw new AppError(code, detail);
+}
+
+/** A 422 for one field, in the same shape schema validation produces. */
+export function fieldError(path: (string | number)[], message: string, code = 'invalid'): AppError {
+  return new AppError('request.validation_failed', `${path.join('.')} ${message}`, { errors: [{ path, message, code }] });
 }
 
 export function validationError(location: 'body' | 'query' | 'params', error: ZodError): AppError {

@@ -69,6 +69,8 @@ function toAppError(ctx: Context, error: unknown): AppError {
       headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
     });
   }
+  // A unique index caught a race the service's own check could not: still a conflict, not a 500.
+  if ((error as Error).name === 'UniqueConstraintViolationException') return new AppError('request.conflict', 'The change conflicts with existing data');
   // koa-body and http-errors failures carry a 4xx status of their own.
   const status = (error as { status?: number; expose?: boolean }).status;
   if (status === 413) return new AppError('request.too_large', 'The request body exceeds the limit of 100 kB');

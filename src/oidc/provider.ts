@@ -7,12 +7,14 @@ import type { Config } from '../platform/config.ts';
 import { queryOne } from '../platform/database.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { KeyValueStore } from '../platform/store.ts';
+import type { AccountsService } from '../services/accounts.service.ts';
 import type { ClientRegistry } from '../services/client-registry.service.ts';
 import { verifyClientSecret } from '../services/client-secrets.ts';
 import type { RevocationService } from '../services/revocation.service.ts';
 import { API_SCOPES, OIDC_SCOPES } from '../services/scopes.ts';
 import { ACCESS_TOKEN_ALG, ID_TOKEN_ALG } from '../services/signing-keys.service.ts';
 import { findAccount } from './accounts.ts';
+import { registerPasswordGrant } from './grants/password.ts';
 import { createAdapterFactory } from './adapter.ts';
 
 
@@ -35,10 +37,22 @@ export interface ProviderDependencies {
   orm: MikroORM;
   store: KeyValueStore;
   clients: ClientRegistry;
+  accounts: AccountsService;
   revocation: RevocationService;
   logger: Logger;
   signingKeys: JWK[];
   cookieKeys: string[];
+}
+
+async function userFacts(orm: MikroORM, userId: string): Promise<{ organizationId: string; roles: string[] } | undefined> {
+  const row = await queryOne<{ organization_id: string; roles: string[] }>(
+    orm.em,
+    `select u.organization_id, coalesce(array_agg(r.name order by r.name) filter (where r.name is not null), '{}') as roles
+       from app_user u left join user_role ur on ur.user_id = u.id left join role r on r.id = ur.role_id
+      where u.id = ? group by u.id`,
+    [userId],
+  );
+  return row && { organizationId: row.organization_id, roles: row.roles };
 }
 
 /** Claims Latchkey adds to every access token: who it acts for, and the generations to check. */
@@ -48,14 +62,8 @@ async function tokenClaims(deps: ProviderDependencies, token: { accountId?: stri
   let organizationId: string | undefined;
   let roles: string[] | undefined;
   if (userId) {
-    const account = await queryOne<{ organization_id: string; roles: string[] }>(
-      deps.orm.em,
-      `select u.organization_id, coalesce(array_agg(r.name order by r.name) filter (where r.name is not null), '{}') as roles
-         from app_user u left join user_role ur on ur.user_id = u.id left join role r on r.id = ur.role_id
-        where u.id = ? group by u.id`,
-      [userId],
-    );
-    organizationId = account?.organization_id;
+    const account = await userFacts(deps.orm, userId);
+    organizationId = account?.organizationId;
     roles = account?.roles;
   } else if (client?.owner) {
     // A personal client's client_credentials token acts for its owner (API.md section 2).
@@ -77,15 +85,20 @@ async function tokenClaims(deps: ProviderDependencies, token: { accountId?: stri
   };
 }
 
-export function providerConfiguration(deps: ProviderDependencies): Configuration {
-  const { config } = deps;
-  const apiResource = {
+/** The built-in API, `ISSUER/api` (API.md section 2, "Audience"). */
+export function apiResourceServer(config: Config): ResourceServer {
+  return {
     scope: API_SCOPES.join(' '),
     audience: config.apiAudience,
     accessTokenTTL: config.tokens.accessTokenTtl,
     accessTokenFormat: config.tokens.accessTokenFormat,
     jwt: { sign: { alg: ACCESS_TOKEN_ALG } },
-  } satisfies ResourceServer;
+  };
+}
+
+export function providerConfiguration(deps: ProviderDependencies): Configuration {
+  const { config } = deps;
+  const apiResource = apiResourceServer(config);
   return {
     adapter: createAdapterFactory(deps),
     findAccount: (ctx, sub) => findAccount(deps.orm, sub),
@@ -211,5 +224,12 @@ export function createProvider(deps: ProviderDependencies): Provider {
   };
   provider.on('server_error', (ctx, error) => deps.logger.error({ err: error, route: ctx.oidc?.route }, 'oidc provider error'));
   provider.use(answerUnauthorizedClient);
+  registerPasswordGrant(provider, {
+    accounts: deps.accounts,
+    apiAudience: deps.config.apiAudience,
+    apiResource: apiResourceServer(deps.config),
+    rolesOf: async (userId) => (await userFacts(deps.orm, userId))?.roles ?? [],
+    claimsOf: async (userId) => (await (await findAccount(deps.orm, userId))?.claims('id_token', 'openid profile email', {}, [])) ?? {},
+  });
   return provider;
 }

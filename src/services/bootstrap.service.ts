@@ -5,11 +5,11 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { DEFAULT_ORGANIZATION_SLUG, Organization } from '../db/entities/organization.entity.ts';
 import { BUILTIN_ROLES, Role, type BuiltinRoleName } from '../db/entities/role.entity.ts';
 import { User } from '../db/entities/user.entity.ts';
-import { queryOne } from '../platform/database.ts';
+import { executeStatement, queryOne } from '../platform/database.ts';
 import { recordAudit } from './audit.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
 import { generatePassword, hashPassword } from './passwords.ts';
-import { API_SCOPES } from './scopes.ts';
+import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
 
 const BOOTSTRAP_LOCK = 7_001_002;
 
@@ -128,4 +128,27 @@ export async function hasSuperAdmin(em: EntityManager): Promise<boolean> {
        join role r on r.id = ur.role_id where r.name = 'super_admin' and r.organization_id is null limit 1`,
   );
   return !!row;
+}
+
+/** The built-in first-party client the JSON login uses when the caller names none (API.md "Auth"). */
+export const FIRST_PARTY_CLIENT_ID = 'latchkey';
+
+export async function ensureFirstPartyClient(orm: MikroORM): Promise<void> {
+  const metadata = {
+    client_id: FIRST_PARTY_CLIENT_ID,
+    client_name: 'Latchkey',
+    application_type: 'web',
+    grant_types: ['password', 'refresh_token'],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: 'none',
+    first_party: true,
+    scope: [...OIDC_SCOPES, ...API_SCOPES].join(' '),
+  };
+  await executeStatement(
+    orm.em,
+    `insert into oauth_client (client_id, kind, first_party, metadata, created_at, updated_at)
+     values (?, 'application', true, ?, now(), now()) on conflict (client_id) do nothing`,
+    [FIRST_PARTY_CLIENT_ID, JSON.stringify(metadata)],
+  );
 }

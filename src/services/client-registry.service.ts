@@ -4,9 +4,10 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { LRUCache } from 'lru-cache';
 
-import { executeStatement, queryOne } from '../platform/database.ts';
+import { executeStatement, queryOne, queryRows } from '../platform/database.ts';
 import type { KeyValueStore } from '../platform/store.ts';
 import { generateClientId, generateClientSecret, hashClientSecret, isHashedClientSecret } from './client-secrets.ts';
+import { recordAudit, type AuditEntry } from './audit.service.ts';
 import type { RevocationService } from './revocation.service.ts';
 
 const CHANNEL = 'clients';
@@ -20,6 +21,14 @@ export interface ClientRecord {
   organizationId: string | null;
   /** The user a personal client acts for. */
   owner: { id: string; organizationId: string; isActive: boolean; roles: string[] } | null;
+}
+
+export interface OwnedClient {
+  clientId: string;
+  clientName: string;
+  scope: string;
+  createdAt: Date;
+  updatedAt: Date;
 }
 
 export interface NewClient {
@@ -117,7 +126,12 @@ export class ClientRegistry {
     const clientId = generateClientId(input.clientIdPrefix);
     const isPublic = input.metadata.token_endpoint_auth_method === 'none';
     const clientSecret = isPublic || input.metadata.token_endpoint_auth_method === 'private_key_jwt' ? undefined : generateClientSecret();
-    const metadata = { ...input.metadata, client_id: clientId, ...(clientSecret ? { client_secret: hashClientSecret(clientSecret) } : {}) };
+    const metadata = {
+      ...input.metadata,
+      client_id: clientId,
+      ...(input.firstParty ? { first_party: true } : {}),
+      ...(clientSecret ? { client_secret: hashClientSecret(clientSecret) } : {}),
+    };
     await executeStatement(
       em,
       `insert into oauth_client (client_id, organization_id, owner_id, kind, first_party, metadata, created_at, updated_at)
@@ -142,9 +156,50 @@ export class ClientRegistry {
     await this.invalidate(clientId);
   }
 
+  /** Personal clients of a user, newest first; never their secrets. */
+  async listOwned(ownerId: string, page: { limit: number; offset: number } = { limit: 100, offset: 0 }): Promise<{ count: number; clients: OwnedClient[] }> {
+    const [rows, total] = await Promise.all([
+      queryRows<{ client_id: string; metadata: Record<string, unknown>; created_at: Date; updated_at: Date }>(
+        this.#orm.em,
+        `select client_id, metadata, created_at, updated_at from oauth_client
+          where owner_id = ? and kind = 'personal' order by created_at desc, client_id limit ? offset ?`,
+        [ownerId, page.limit, page.offset],
+      ),
+      queryOne<{ count: number }>(this.#orm.em, `select count(*)::int as count from oauth_client where owner_id = ? and kind = 'personal'`, [ownerId]),
+    ]);
+    return { count: total?.count ?? 0, clients: rows.map((row) => ({
+      clientId: row.client_id,
+      clientName: String(row.metadata.client_name ?? ''),
+      scope: String(row.metadata.scope ?? ''),
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    })) };
+  }
+
+  /** A new secret for a confidential client; tokens minted with the old one stop at the next call. */
+  async rotateSecret(clientId: string, audit?: AuditEntry): Promise<string> {
+    const secret = generateClientSecret();
+    await this.#orm.em.fork().transactional(async (em) => {
+      const updated = await executeStatement(
+        em,
+        `update oauth_client set metadata = jsonb_set(metadata, '{client_secret}', to_jsonb(?::text)), updated_at = now()
+          where client_id = ? and metadata->>'client_secret' is not null`,
+        [hashClientSecret(secret), clientId],
+      );
+      if (updated === 0) throw new Error(`client ${clientId} has no secret to rotate`);
+      if (audit) recordAudit(em, audit);
+    });
+    await this.#revocation.revokeClientTokens(clientId);
+    await this.invalidate(clientId);
+    return secret;
+  }
+
   /** Deleting a client ends its tokens at the next call on every process. */
-  async remove(clientId: string): Promise<void> {
-    await executeStatement(this.#orm.em, 'delete from oauth_client where client_id = ?', [clientId]);
+  async remove(clientId: string, audit?: AuditEntry): Promise<void> {
+    await this.#orm.em.fork().transactional(async (em) => {
+      await executeStatement(em, 'delete from oauth_client where client_id = ?', [clientId]);
+      if (audit) recordAudit(em, audit);
+    });
     await this.#revocation.revokeClientTokens(clientId);
     await this.invalidate(clientId);
   }

@@ -1,0 +1,169 @@
+// JSON conveniences over the provider's own grants (API.md "Auth"): every token here comes from
+// node-oidc-provider's token endpoint, driven in process.
+import type { Context } from 'koa';
+
+import type { Dependencies } from '../../dependencies.ts';
+import { defineRoute } from '../../http/define-route.ts';
+import { AppError, assertThat, fieldError } from '../../http/errors.ts';
+import { OIDC_ROUTES } from '../../oidc/provider.ts';
+import { callTokenEndpoint, type ClientCredentials, type TokenEndpointAnswer } from '../../oidc/token-endpoint.ts';
+import { recordAudit } from '../../services/audit.service.ts';
+import { FIRST_PARTY_CLIENT_ID } from '../../services/bootstrap.service.ts';
+import { registerUser } from '../../services/registration.service.ts';
+import { findActiveProfile } from '../../services/users.service.ts';
+import { ChangePasswordBody, LoginBody, LoginResponse, LogoutBody, RefreshBody, RegisterBody, RegisterResponse, TokenPairResponse } from './auth.schemas.ts';
+
+/** Client credentials from Basic auth or X-Client-ID / X-Client-Secret; else the built-in first-party client. */
+export function callerClient(ctx: Context): ClientCredentials {
+  const basic = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(ctx.get('authorization'));
+  if (basic) {
+    const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+    const separator = decoded.indexOf(':');
+    if (separator < 1) throw new AppError('auth.invalid_client', 'The Basic credentials are malformed');
+    const decode = (value: string) => decodeURIComponent(value.replace(/\+/g, ' '));
+    try {
+      return { clientId: decode(decoded.slice(0, separator)), clientSecret: decode(decoded.slice(separator + 1)) };
+    } catch {
+      throw new AppError('auth.invalid_client', 'The Basic credentials are malformed');
+    }
+  }
+  const clientId = ctx.get('x-client-id');
+  if (clientId) return { clientId, clientSecret: ctx.get('x-client-secret') || undefined };
+  return { clientId: FIRST_PARTY_CLIENT_ID };
+}
+
+/** Token endpoint errors (RFC 6749 section 5.2) as this API's problems. */
+function problemFor(answer: TokenEndpointAnswer, grant: 'password' | 'refresh_token'): AppError {
+  const error = String(answer.body.error ?? '');
+  const description = String(answer.body.error_description ?? error);
+  if (answer.status === 429) {
+    return new AppError('request.rate_limited', 'Too many failed sign-ins; wait before trying again', { headers: { 'Retry-After': answer.retryAfter ?? '60' } });
+  }
+  if (answer.status === 503) return new AppError('server.unavailable', description, { headers: { 'Retry-After': answer.retryAfter ?? '5' } });
+  if (error === 'invalid_client') return new AppError('auth.invalid_client', 'The client credentials are not valid');
+  if (error === 'unauthorized_client') return new AppError('auth.client_not_allowed', 'This client may not sign users in with a password (not first-party)');
+  if (error === 'invalid_grant') {
+    return grant === 'password'
+      ? new AppError('auth.invalid_credentials', 'The email, username or password is not right')
+      : new AppError('auth.invalid_refresh_token', 'The refresh token is invalid, expired or revoked');
+  }
+  if (error === 'invalid_scope') return fieldError(['body', 'scope'], description, 'invalid_scope');
+  return new AppError('request.malformed', description);
+}
+
+function tokenPair(body: Record<string, unknown>) {
+  return {
+    access_token: String(body.access_token),
+    ...(body.refresh_token ? { refresh_token: String(body.refresh_token) } : {}),
+    token_type: String(body.token_type),
+    expires_in: Number(body.expires_in),
+    ...(body.scope ? { scope: String(body.scope) } : {}),
+  };
+}
+
+function splitFullName(fullName: string): { firstName: string; lastName: string } {
+  const [first, ...rest] = fullName.trim().split(/\s+/);
+  return { firstName: first ?? '', lastName: rest.join(' ') };
+}
+
+export function authRoutes(deps: Dependencies) {
+  const { config } = deps;
+  const drive = (ctx: Context, form: Record<string, string>) => callTokenEndpoint(
+    deps.providers.current, OIDC_ROUTES.token, form, callerClient(ctx), { ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined },
+  );
+
+  return [
+    defineRoute({
+      method: 'post', path: '/auth/login', tag: 'Auth', authenticated: false,
+      summary: 'Sign in with email or username and password (the password grant of a first-party client)',
+      body: LoginBody, responses: { 200: LoginResponse },
+      errors: ['auth.invalid_credentials', 'auth.invalid_client', 'auth.client_not_allowed', 'request.rate_limited'],
+      handler: async ({ body, ctx }) => {
+        const form: Record<string, string> = { grant_type: 'password', username: (body.email ?? body.username)!, password: body.password, resource: config.apiAudience };
+        if (body.organization_slug) form.organization = body.organization_slug;
+        if (body.scope) form.scope = body.scope;
+        const answer = await drive(ctx, form);
+        if (answer.status !== 200) throw problemFor(answer, 'password');
+        // The token just minted names its user; reading it back keeps the grant the single source.
+        const principal = await deps.verifier.verify({ scheme: 'Bearer', value: String(answer.body.access_token), method: 'POST', url: config.issuer });
+        const user = principal.userId ? await findActiveProfile(deps.orm, principal.userId) : undefined;
+        assertThat(user, 'auth.invalid_credentials', 'The email, username or password is not right');
+        return { status: 200, body: { ...tokenPair(answer.body), user }, headers: { 'Cache-Control': 'no-store' } };
+      },
+    }),
+
+    defineRoute({
+      method: 'post', path: '/auth/refresh', tag: 'Auth', authenticated: false,
+      summary: 'Exchange a refresh token for a new pair (the old refresh token stops working)',
+      body: RefreshBody, responses: { 200: TokenPairResponse },
+      errors: ['auth.invalid_refresh_token', 'auth.invalid_client'],
+      handler: async ({ body, ctx }) => {
+        const answer = await drive(ctx, { grant_type: 'refresh_token', refresh_token: body.refresh_token, resource: config.apiAudience });
+        if (answer.status !== 200) throw problemFor(answer, 'refresh_token');
+        return { status: 200, body: tokenPair(answer.body), headers: { 'Cache-Control': 'no-store' } };
+      },
+    }),
+
+    defineRoute({
+      method: 'post', path: '/auth/logout', tag: 'Auth',
+      summary: 'End the grant behind the presented access token (and refresh token, if given)',
+      body: LogoutBody, responses: { 204: null },
+      handler: async ({ body, auth, ctx }) => {
+        const grants = new Set<string>();
+        if (auth.grantId) grants.add(auth.grantId);
+        if (body.refresh_token) {
+          const refreshToken = await deps.providers.current.RefreshToken.find(body.refresh_token);
+          // Only a refresh token of the same user and client can be ended this way.
+          if (refreshToken?.grantId && refreshToken.accountId === auth.userId && refreshToken.clientId === auth.clientId) grants.add(refreshToken.grantId);
+        }
+        for (const grantId of grants) await deps.revokeGrant(grantId);
+        if (grants.size === 0 && auth.jti) {
+          // A machine token has no grant: end the token itself.
+          await deps.revocation.revokeTokenId(auth.jti);
+          await (await deps.providers.current.ClientCredentials.find(ctx.get('authorization').split(' ')[1] ?? ''))?.destroy();
+        }
+        const em = deps.orm.em.fork();
+        recordAudit(em, {
+          action: 'auth.logout', resource: 'session', actorId: auth.userId, targetId: auth.userId, actorClientId: auth.clientId,
+          organizationId: auth.organizationId, ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { grants: grants.size },
+        });
+        await em.flush();
+        return { status: 204 };
+      },
+    }),
+
+    defineRoute({
+      method: 'post', path: '/auth/register', tag: 'Auth', authenticated: false,
+      summary: 'Create a basic_user account and its personal OAuth client (the secret is shown once)',
+      body: RegisterBody, responses: { 201: RegisterResponse },
+      errors: ['user.email_taken', 'user.username_taken', 'organization.max_users_reached', 'request.validation_failed'],
+      handler: async ({ body, ctx }) => {
+        const names = body.full_name ? splitFullName(body.full_name) : { firstName: body.first_name!, lastName: body.last_name! };
+        const registered = await registerUser(deps.orm, deps.clients, {
+          email: body.email, password: body.password, username: body.username, ...names,
+          organizationSlug: body.organization_slug, ip: ctx.ip, userAgent: ctx.get('user-agent'),
+        });
+        return {
+          status: 201,
+          body: { user: registered.user, client: { client_id: registered.clientId, client_secret: registered.clientSecret } },
+          headers: { 'Cache-Control': 'no-store' },
+        };
+      },
+    }),
+
+    defineRoute({
+      method: 'post', path: '/auth/change-password', tag: 'Auth',
+      summary: 'Change the password; the user\'s other grants end',
+      body: ChangePasswordBody, responses: { 204: null },
+      errors: ['auth.wrong_password', 'auth.user_required', 'request.validation_failed'],
+      handler: async ({ body, auth, ctx }) => {
+        if (!auth.userId) throw new AppError('auth.user_required', 'This token acts for a client, not a user');
+        await deps.selfService.changePassword(
+          { userId: auth.userId, clientId: auth.clientId, grantId: auth.grantId, ip: ctx.ip, userAgent: ctx.get('user-agent') },
+          body.current_password, body.new_password,
+        );
+        return { status: 204 };
+      },
+    }),
+  ];
+}

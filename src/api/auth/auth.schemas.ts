@@ -1,0 +1,58 @@
+import { z } from 'zod';
+
+import { UserProfileResponse } from '../me/me.schemas.ts';
+
+const password = z.string().min(1, { error: 'is required' }).max(128, { error: 'must be at most 128 characters' });
+const organizationSlug = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: 'expected an organization slug' });
+
+export const LoginBody = z.strictObject({
+  email: z.email({ error: 'expected an email address' }).max(254).optional(),
+  username: z.string().min(1).max(64).optional(),
+  password,
+  organization_slug: organizationSlug.optional(),
+  scope: z.string().max(500).optional(),
+}).refine((body) => (body.email === undefined) !== (body.username === undefined), {
+  error: 'give either email or username', path: ['email'],
+}).meta({ id: 'LoginRequest' });
+
+export const RefreshBody = z.strictObject({
+  refresh_token: z.string().min(1).max(512),
+}).meta({ id: 'RefreshRequest' });
+
+export const LogoutBody = z.strictObject({
+  refresh_token: z.string().min(1).max(512).optional(),
+}).meta({ id: 'LogoutRequest' });
+
+export const ChangePasswordBody = z.strictObject({
+  current_password: password,
+  new_password: z.string().min(1).max(128, { error: 'must be at most 128 characters' }),
+}).meta({ id: 'ChangePasswordRequest' });
+
+const name = z.string().trim().min(1).max(100);
+
+export const RegisterBody = z.strictObject({
+  email: z.email({ error: 'expected an email address' }).max(254),
+  password: z.string().min(1).max(128, { error: 'must be at most 128 characters' }),
+  username: z.string().regex(/^[\w.-]{3,64}$/, { error: 'expected 3 to 64 letters, digits, ".", "_" or "-"' }).optional(),
+  full_name: name.max(200).optional(),
+  first_name: name.optional(),
+  last_name: name.optional(),
+  organization_slug: organizationSlug.optional(),
+}).refine((body) => body.full_name !== undefined || (body.first_name !== undefined && body.last_name !== undefined), {
+  error: 'give full_name, or first_name and last_name', path: ['full_name'],
+}).meta({ id: 'RegisterRequest' });
+
+export const TokenPairResponse = z.object({
+  access_token: z.string(),
+  refresh_token: z.string().optional(),
+  token_type: z.string(),
+  expires_in: z.number().int(),
+  scope: z.string().optional(),
+}).meta({ id: 'TokenPair' });
+
+export const LoginResponse = TokenPairResponse.extend({ user: UserProfileResponse }).meta({ id: 'LoginResponse' });
+
+export const RegisterResponse = z.object({
+  user: UserProfileResponse,
+  client: z.object({ client_id: z.string(), client_secret: z.string() }),
+}).meta({ id: 'RegisterResponse' });

@@ -1,0 +1,76 @@
+// Self-registration (API.md "Auth"): a basic_user and a personal OAuth client, answered once.
+import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
+
+import { DEFAULT_ORGANIZATION_SLUG, Organization } from '../db/entities/organization.entity.ts';
+import { Role } from '../db/entities/role.entity.ts';
+import { User } from '../db/entities/user.entity.ts';
+import { AppError, fieldError } from '../http/errors.ts';
+import { queryOne } from '../platform/database.ts';
+import { recordAudit } from './audit.service.ts';
+import { ensureBuiltinRoles, personalClientMetadata } from './bootstrap.service.ts';
+import type { ClientRegistry } from './client-registry.service.ts';
+import { hashPassword } from './passwords.ts';
+import { passwordProblems } from './password-policy.ts';
+import { findActiveProfile, type UserProfile } from './users.service.ts';
+
+export interface Registration {
+  email: string;
+  password: string;
+  username?: string;
+  firstName: string;
+  lastName: string;
+  organizationSlug?: string;
+  ip?: string;
+  userAgent?: string;
+}
+
+/** 409 when the organization already has `max_users` users (disabled ones count). */
+export async function assertOrganizationHasRoom(em: MikroORM['em'], organization: Organization): Promise<void> {
+  if (organization.maxUsers === null || organization.maxUsers === undefined) return;
+  const row = await queryOne<{ users: number }>(em, 'select count(*)::int as users from app_user where organization_id = ?', [organization.id]);
+  if ((row?.users ?? 0) >= organization.maxUsers) {
+    throw new AppError('organization.max_users_reached', `Organization "${organization.slug}" has reached its limit of ${organization.maxUsers} users`);
+  }
+}
+
+export async function registerUser(orm: MikroORM, clients: ClientRegistry, input: Registration): Promise<{ user: UserProfile; clientId: string; clientSecret: string }> {
+  const email = input.email.trim().toLowerCase();
+  const problems = passwordProblems(input.password, { email, username: input.username, firstName: input.firstName, lastName: input.lastName });
+  if (problems.length > 0) {
+    throw new AppError('request.validation_failed', 'The password does not meet the policy', {
+      errors: problems.map((message) => ({ path: ['body', 'password'], message, code: 'password_policy' })),
+    });
+  }
+  const passwordHash = await hashPassword(input.password);
+
+  const created = await orm.em.fork().transactional(async (em) => {
+    const slug = input.organizationSlug ?? DEFAULT_ORGANIZATION_SLUG;
+    // Rows are locked so two registrations cannot both take the last free place.
+    const organization = await em.findOne(Organization, { slug }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    if (!organization) throw fieldError(['body', 'organization_slug'], 'names no organization', 'not_found');
+    if (!organization.isActive) throw new AppError('organization.inactive', `Organization "${slug}" does not accept sign-ups`);
+    await assertOrganizationHasRoom(em, organization);
+    if (await em.findOne(User, { organization, email })) throw new AppError('user.email_taken', 'An account with this email exists already');
+    if (input.username && await em.findOne(User, { organization, username: input.username })) {
+      throw new AppError('user.username_taken', 'This username is taken');
+    }
+    await ensureBuiltinRoles(em, organization);
+    const user = em.create(User, {
+      organization, email, username: input.username ?? null, firstName: input.firstName, lastName: input.lastName, passwordHash,
+    });
+    user.roles.add(await em.findOneOrFail(Role, { name: 'basic_user', organization: organization.id }));
+    await em.flush();
+    const client = await clients.create({
+      kind: 'personal', ownerId: user.id, organizationId: organization.id,
+      metadata: personalClientMetadata(`Personal client of ${email}`),
+    }, em);
+    recordAudit(em, {
+      action: 'user.register', resource: 'user', resourceId: user.id, organizationId: organization.id,
+      actorId: user.id, targetId: user.id, ip: input.ip, userAgent: input.userAgent, details: { client_id: client.clientId },
+    });
+    await em.flush();
+    return { userId: user.id, clientId: client.clientId, clientSecret: client.clientSecret! };
+  });
+  const user = await findActiveProfile(orm, created.userId);
+  return { user: user!, clientId: created.clientId, clientSecret: created.clientSecret };
+}

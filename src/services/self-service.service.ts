@@ -1,0 +1,145 @@
+// What a signed-in user may do to their own account (API.md "me"): profile fields, password,
+// deactivation and deletion. Never their roles or status beyond switching themselves off.
+import type { MikroORM } from '@mikro-orm/postgresql';
+
+import { User } from '../db/entities/user.entity.ts';
+import { AppError, assertThat, fieldError } from '../http/errors.ts';
+import { queryOne, queryRows } from '../platform/database.ts';
+import { recordAudit } from './audit.service.ts';
+import { hashPassword, verifyPassword } from './passwords.ts';
+import { passwordProblems } from './password-policy.ts';
+import type { RevocationService } from './revocation.service.ts';
+
+export interface Caller {
+  userId: string;
+  clientId: string;
+  grantId?: string;
+  ip?: string;
+  userAgent?: string;
+}
+
+export interface ProfileChanges {
+  email?: string;
+  username?: string | null;
+  firstName?: string;
+  lastName?: string;
+}
+
+/** Ends grants: the provider's artefacts and, through the revocation state, every token minted from them. */
+export type GrantRevoker = (grantId: string) => Promise<void>;
+
+export class SelfService {
+  readonly #orm: MikroORM;
+  readonly #revocation: RevocationService;
+  readonly #revokeGrant: GrantRevoker;
+
+  constructor(orm: MikroORM, revocation: RevocationService, revokeGrant: GrantRevoker) {
+    this.#orm = orm;
+    this.#revocation = revocation;
+    this.#revokeGrant = revokeGrant;
+  }
+
+  async updateProfile(caller: Caller, changes: ProfileChanges): Promise<void> {
+    await this.#orm.em.fork().transactional(async (em) => {
+      const user = await em.findOne(User, { id: caller.userId, isActive: true });
+      assertThat(user, 'resource.not_found', 'Your account no longer exists');
+      const email = changes.email?.trim().toLowerCase();
+      if (email && email !== user.email && await em.findOne(User, { organization: user.organization, email })) {
+        throw new AppError('user.email_taken', 'An account with this email exists already');
+      }
+      if (changes.username && changes.username !== user.username && await em.findOne(User, { organization: user.organization, username: changes.username })) {
+        throw new AppError('user.username_taken', 'This username is taken');
+      }
+      const changed = Object.keys(changes).filter((key) => changes[key as keyof ProfileChanges] !== undefined);
+      if (email) user.email = email;
+      if (changes.username !== undefined) user.username = changes.username;
+      if (changes.firstName !== undefined) user.firstName = changes.firstName;
+      if (changes.lastName !== undefined) user.lastName = changes.lastName;
+      recordAudit(em, {
+        action: 'user.profile_update', resource: 'user', resourceId: user.id, actorId: user.id, targetId: user.id,
+        organizationId: user.organization.id, actorClientId: caller.clientId, ip: caller.ip, userAgent: caller.userAgent,
+        details: { fields: changed },
+      });
+    });
+  }
+
+  /** Checks the current password, sets the new one, and ends the user's other grants. */
+  async changePassword(caller: Caller, currentPassword: string, newPassword: string): Promise<void> {
+    const em = this.#orm.em.fork();
+    const user = await em.findOne(User, { id: caller.userId, isActive: true }, { fields: ['id', 'email', 'username', 'firstName', 'lastName', 'passwordHash', 'organization'] });
+    assertThat(user, 'resource.not_found', 'Your account no longer exists');
+    if (!await verifyPassword(user.passwordHash, currentPassword)) {
+      throw new AppError('auth.wrong_password', 'The current password is not right');
+    }
+    const problems = passwordProblems(newPassword, user);
+    if (problems.length > 0) {
+      throw new AppError('request.validation_failed', 'The new password does not meet the policy', {
+        errors: problems.map((message) => ({ path: ['body', 'new_password'], message, code: 'password_policy' })),
+      });
+    }
+    if (await verifyPassword(user.passwordHash, newPassword)) throw fieldError(['body', 'new_password'], 'must differ from the current password', 'unchanged');
+    const passwordHash = await hashPassword(newPassword);
+    await em.transactional(async (tx) => {
+      await tx.nativeUpdate(User, { id: user.id }, { passwordHash });
+      recordAudit(tx, {
+        action: 'auth.password_change', resource: 'user', resourceId: user.id, actorId: user.id, targetId: user.id,
+        organizationId: user.organization.id, actorClientId: caller.clientId, ip: caller.ip, userAgent: caller.userAgent,
+      });
+    });
+    for (const grantId of await this.#grantsOf(user.id)) {
+      if (grantId !== caller.grantId) await this.#revokeGrant(grantId);
+    }
+  }
+
+  async deactivate(caller: Caller): Promise<void> {
+    await this.#assertNotLastSuperAdmin(caller.userId);
+    await this.#orm.em.fork().transactional(async (em) => {
+      const user = await em.findOne(User, { id: caller.userId, isActive: true });
+      assertThat(user, 'resource.not_found', 'Your account no longer exists');
+      user.isActive = false;
+      recordAudit(em, {
+        action: 'user.deactivate_self', resource: 'user', resourceId: user.id, actorId: user.id, targetId: user.id,
+        organizationId: user.organization.id, actorClientId: caller.clientId, ip: caller.ip, userAgent: caller.userAgent,
+      });
+    });
+    await this.#endEverything(caller.userId);
+  }
+
+  async delete(caller: Caller): Promise<void> {
+    await this.#assertNotLastSuperAdmin(caller.userId);
+    const grants = await this.#grantsOf(caller.userId);
+    await this.#orm.em.fork().transactional(async (em) => {
+      const user = await em.findOne(User, { id: caller.userId });
+      assertThat(user, 'resource.not_found', 'Your account no longer exists');
+      recordAudit(em, {
+        action: 'user.delete_self', resource: 'user', resourceId: user.id, actorId: user.id, targetId: user.id,
+        organizationId: user.organization.id, actorClientId: caller.clientId, ip: caller.ip, userAgent: caller.userAgent,
+        details: { email: user.email },
+      });
+      await em.nativeDelete(User, { id: user.id });
+    });
+    await this.#endEverything(caller.userId, grants);
+  }
+
+  async #endEverything(userId: string, grants?: string[]): Promise<void> {
+    await this.#revocation.revokeUserTokens(userId);
+    for (const grantId of grants ?? await this.#grantsOf(userId)) await this.#revokeGrant(grantId);
+  }
+
+  async #grantsOf(userId: string): Promise<string[]> {
+    const rows = await queryRows<{ id: string }>(this.#orm.em, `select id from oidc_artifact where model = 'Grant' and account_id = ?`, [userId]);
+    return rows.map((row) => row.id);
+  }
+
+  async #assertNotLastSuperAdmin(userId: string): Promise<void> {
+    const row = await queryOne<{ is_super: boolean; others: number }>(
+      this.#orm.em,
+      `select exists(select 1 from user_role ur join role r on r.id = ur.role_id
+                      where ur.user_id = ? and r.name = 'super_admin' and r.organization_id is null) as is_super,
+              (select count(*)::int from app_user u join user_role ur on ur.user_id = u.id join role r on r.id = ur.role_id
+                where r.name = 'super_admin' and r.organization_id is null and u.is_active and u.id <> ?) as others`,
+      [userId, userId],
+    );
+    if (row?.is_super && row.others === 0) throw new AppError('user.last_super_admin', 'The last active super admin cannot remove themselves');
+  }
+}
