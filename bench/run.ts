@@ -6,9 +6,9 @@
 //
 // Environment: BENCH_DURATION (seconds of load per target and scenario, default 10),
 // BENCH_CONNECTIONS (default 10), BENCH_WARMUP (seconds, default 2), BENCH_ROUNDS (slices the
-// duration is split into when targets alternate, default 4), BENCH_PG_URL (default postgresql://postgres@127.0.0.1:5432),
-// BENCH_REDIS_URL (default redis://127.0.0.1:6379), BENCH_CPU_PROF=1 (write a V8 CPU profile of
-// every server to bench/results/profiles/).
+// duration is split into when targets alternate, default 4), BENCH_PG_URL (default
+// postgresql://postgres@127.0.0.1:5432), BENCH_REDIS_URL (default redis://127.0.0.1:6379),
+// BENCH_CPU_PROF=1 (write a V8 CPU profile of every server to bench/results/profiles/).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -16,6 +16,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+
+import { READY_PREFIX } from './servers/lifecycle.ts';
 
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
@@ -68,13 +70,21 @@ interface StartedChild<T> {
   child: ChildProcess;
   info: T;
   stderr: () => string;
+  /** Its CPU profile's file name when BENCH_CPU_PROF is on. */
+  profile: string;
 }
 
-/** Starts a server script and resolves with the JSON line it prints once ready. */
+/** Requests each profiled server answered, so bench/profile-summary.ts can show time per request. */
+const profiledRequests: Record<string, number> = {};
+
+function countProfiledRequests(child: StartedChild<unknown>, requests: number): void {
+  if (settings.cpuProfile) profiledRequests[child.profile] = (profiledRequests[child.profile] ?? 0) + requests;
+}
+
+/** Starts a server script and resolves with the JSON it prints once ready (other output is ignored). */
 async function startChild<T>(name: string, script: string, args: string[], env: Record<string, string>): Promise<StartedChild<T>> {
-  const execArgv = settings.cpuProfile
-    ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES_DIR}`, `--cpu-prof-name=${name}-${runId}.cpuprofile`]
-    : [];
+  const profile = `${name}-${runId}.cpuprofile`;
+  const execArgv = settings.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES_DIR}`, `--cpu-prof-name=${profile}`] : [];
   const child = spawn(process.execPath, [...execArgv, script, ...args], {
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -92,12 +102,13 @@ async function startChild<T>(name: string, script: string, args: string[], env: 
   const info = await new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within ${CHILD_START_TIMEOUT_MS} ms\n${stderr()}`)), CHILD_START_TIMEOUT_MS);
     const lines = createInterface({ input: child.stdout! });
-    lines.once('line', (line) => {
+    lines.on('line', (line) => {
+      if (!line.startsWith(READY_PREFIX)) return;
       clearTimeout(timer);
       try {
-        resolve(JSON.parse(line) as T);
+        resolve(JSON.parse(line.slice(READY_PREFIX.length)) as T);
       } catch {
-        reject(new Error(`${name} printed something other than its JSON line: ${line}`));
+        reject(new Error(`${name} reported something other than JSON: ${line}`));
       }
     });
     child.once('error', (error) => { clearTimeout(timer); reject(error); });
@@ -108,7 +119,7 @@ async function startChild<T>(name: string, script: string, args: string[], env: 
       reject(new Error(`${name} exited (code ${code}, signal ${signal}) before reporting\n${stderr()}`));
     });
   });
-  return { child, info, stderr };
+  return { child, info, stderr, profile };
 }
 
 function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
@@ -303,8 +314,7 @@ function runAutocannon(request: Request, durationSeconds: number, samples?: Late
 interface LoadTarget {
   target: Target;
   request: Request;
-  /** The server's process id, for its CPU time. */
-  pid?: number;
+  server: StartedChild<unknown>;
 }
 
 const CLOCK_TICKS_PER_SECOND = (() => {
@@ -334,9 +344,10 @@ function processCpuSeconds(pid: number | undefined): number | undefined {
  * ratio stays meaningful even when the absolute numbers move between runs.
  */
 async function measure(scenario: Measurement['scenario'], format: Format, targets: LoadTarget[]): Promise<Measurement[]> {
-  for (const { target, request } of targets) {
+  for (const { target, request, server } of targets) {
     console.log(`  ${scenario} / ${targetName(target)} / ${format}: warm-up ${settings.warmupSeconds} s`);
-    await runAutocannon(request, settings.warmupSeconds);
+    const warmup = await runAutocannon(request, settings.warmupSeconds);
+    countProfiledRequests(server, warmup.requests.total);
   }
   const rounds = targets.length > 1 ? settings.rounds : 1;
   const slice = settings.durationSeconds / rounds;
@@ -347,10 +358,11 @@ async function measure(scenario: Measurement['scenario'], format: Format, target
     if (round % 2 === 1) order.reverse();
     for (const index of order) {
       const total = totals[index]!;
-      const { request, pid } = targets[index]!;
-      const cpuBefore = processCpuSeconds(pid);
+      const { request, server } = targets[index]!;
+      const cpuBefore = processCpuSeconds(server.child.pid);
       const result = await runAutocannon(request, slice, total.samples);
-      const cpuAfter = processCpuSeconds(pid);
+      const cpuAfter = processCpuSeconds(server.child.pid);
+      countProfiledRequests(server, result.requests.total);
       total.cpuSeconds = total.cpuSeconds !== undefined && cpuBefore !== undefined && cpuAfter !== undefined
         ? total.cpuSeconds + (cpuAfter - cpuBefore)
         : undefined;
@@ -444,6 +456,12 @@ function ratios(token: Measurement[]): Ratio[] {
   });
 }
 
+/** Two decimals, or three where two would round a miss up to the target (0.797 -> "0.797", not "0.80"). */
+function formatRatio(value: number): string {
+  const short = value.toFixed(2);
+  return value < TARGET_RATIO && Number(short) >= TARGET_RATIO ? value.toFixed(3) : short;
+}
+
 function gitCommit(): string | undefined {
   try {
     return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
@@ -484,8 +502,8 @@ async function benchFormat(format: Format, latchkeyCredentials: Credentials, tok
     await fetchToken(bare.info, bare.info, `bare oidc-provider (${format})`);
     await fetchToken(latchkey.info, latchkeyCredentials, `Latchkey (${format})`);
     token.push(...await measure('token', format, [
-      { target: 'bare', request: tokenRequest(bare.info, bare.info), pid: bare.child.pid },
-      { target: 'latchkey', request: tokenRequest(latchkey.info, latchkeyCredentials), pid: latchkey.child.pid },
+      { target: 'bare', request: tokenRequest(bare.info, bare.info), server: bare },
+      { target: 'latchkey', request: tokenRequest(latchkey.info, latchkeyCredentials), server: latchkey },
     ]));
   });
 
@@ -495,7 +513,7 @@ async function benchFormat(format: Format, latchkeyCredentials: Credentials, tok
     started.push(latchkey);
     const accessToken = await fetchToken(latchkey.info, latchkeyCredentials, `Latchkey (${format}) token for ${ME_PATH}`);
     await checkMe(latchkey.info, accessToken, `Latchkey (${format})`);
-    me.push(...await measure('me', format, [{ target: 'latchkey', request: meRequest(latchkey.info, accessToken), pid: latchkey.child.pid }]));
+    me.push(...await measure('me', format, [{ target: 'latchkey', request: meRequest(latchkey.info, accessToken), server: latchkey }]));
   });
 }
 
@@ -554,7 +572,7 @@ async function main(): Promise<void> {
   console.log(table(MEASUREMENT_HEADERS, measurementRows(token)));
   console.log(`\n  Latchkey / bare oidc-provider, same run, same machine (target: req/s >= ${TARGET_RATIO.toFixed(2)}x):`);
   for (const ratio of tokenRatios) {
-    console.log(`    ${ratio.format.padEnd(6)}  req/s ${ratio.requestsPerSecond.toFixed(2)}x  ${ratio.meetsTarget ? 'meets target' : 'BELOW TARGET'}`
+    console.log(`    ${ratio.format.padEnd(6)}  req/s ${formatRatio(ratio.requestsPerSecond)}x  ${ratio.meetsTarget ? 'meets target' : 'BELOW TARGET'}`
       + `   (latency p50 ${ratio.p50.toFixed(2)}x, p99 ${ratio.p99.toFixed(2)}x;`
       + ` server CPU per request: bare/Latchkey ${ratio.cpuEfficiency === undefined ? 'n/a' : `${ratio.cpuEfficiency.toFixed(2)}x`})`);
   }
@@ -582,6 +600,10 @@ async function main(): Promise<void> {
   const resultsFile = new URL('./results/latest.json', import.meta.url);
   await writeFile(resultsFile, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nresults written to ${fileURLToPath(resultsFile)}`);
+  if (settings.cpuProfile) {
+    await writeFile(new URL(`./results/profiles/requests-${runId}.json`, import.meta.url), `${JSON.stringify(profiledRequests, null, 2)}\n`);
+    console.log(`CPU profiles in ${PROFILES_DIR}; summarise them with: npx node bench/profile-summary.ts`);
+  }
 }
 
 try {

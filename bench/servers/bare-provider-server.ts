@@ -4,7 +4,7 @@
 // TTL. It does none of Latchkey's own work (Koa app and middleware, client registry, token
 // claims, revocation generations, Redis/PostgreSQL storage).
 //
-//   node bench/servers/bare-provider-server.ts     prints {port, issuer, clientId, clientSecret, ...}
+//   node bench/servers/bare-provider-server.ts     prints "bench-ready {port, issuer, clientId, clientSecret, ...}"
 //
 // Input (environment): BENCH_TOKEN_FORMAT (opaque | jwt), BENCH_ACCESS_TOKEN_TTL (default 3600).
 import { randomBytes } from 'node:crypto';

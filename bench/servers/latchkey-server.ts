@@ -4,7 +4,10 @@
 //                                                   first super admin; prints its personal client
 //   node bench/servers/latchkey-server.ts serve     serves the app on 127.0.0.1:<ephemeral>; prints the port
 //
-// Input (environment): BENCH_DATABASE_URL, BENCH_REDIS_URL, BENCH_REDIS_PREFIX, BENCH_TOKEN_FORMAT.
+// Each prints one line "bench-ready {json}" on stdout (see lifecycle.ts).
+//
+// Input (environment): BENCH_DATABASE_URL, BENCH_REDIS_URL, BENCH_REDIS_PREFIX, BENCH_TOKEN_FORMAT,
+// BENCH_LOG_LEVEL (default silent; logs go to stdout).
 // BENCH_REDIS_URL=none runs Latchkey on its in-process store instead of Redis (for diagnosis:
 // it shows what the Redis round trips cost).
 import { createServer } from 'node:http';

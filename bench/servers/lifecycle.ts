@@ -3,8 +3,11 @@
 // parent goes away (stdin closes), so that no server outlives a failed or interrupted run.
 import type { Server } from 'node:http';
 
+/** Marks the report line, so that log output on stdout (BENCH_LOG_LEVEL) cannot be mistaken for it. */
+export const READY_PREFIX = 'bench-ready ';
+
 export function report(info: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify(info)}\n`);
+  process.stdout.write(`${READY_PREFIX}${JSON.stringify(info)}\n`);
 }
 
 /** Listens on an ephemeral loopback port and returns it. */
