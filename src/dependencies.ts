@@ -16,6 +16,7 @@ import { AccountsService } from './services/accounts.service.ts';
 import { createAdministrator, ensureFirstPartyClient, type CreatedAdmin } from './services/bootstrap.service.ts';
 import { ClientRegistry } from './services/client-registry.service.ts';
 import { RevocationService } from './services/revocation.service.ts';
+import { PermissionResolver } from './services/rbac.service.ts';
 import { SelfService } from './services/self-service.service.ts';
 import { serverSecret } from './services/server-secrets.service.ts';
 import { SignInThrottle } from './services/sign-in-throttle.ts';
@@ -33,6 +34,7 @@ export interface Dependencies {
   revocation: RevocationService;
   clients: ClientRegistry;
   accounts: AccountsService;
+  permissions: PermissionResolver;
   selfService: SelfService;
   /** Ends a grant and every token minted from it, on every process. */
   revokeGrant(grantId: string): Promise<void>;
@@ -95,7 +97,8 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   const accounts = new AccountsService(orm, new SignInThrottle(store));
   const revokeGrant = (grantId: string) => revokeGrantEverywhere({ store, orm, clients, revocation }, grantId);
   const selfService = new SelfService(orm, revocation, revokeGrant);
-  await Promise.all([revocation.start(), clients.start()]);
+  const permissions = new PermissionResolver(orm, store);
+  await Promise.all([revocation.start(), clients.start(), permissions.start()]);
 
   const cookieKeys = config.cookieKeys ?? [await serverSecret(orm, 'cookie-key')];
   let keys = await loadSigningKeys(orm);
@@ -131,7 +134,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   }, KEY_REFRESH_INTERVAL_MS).unref();
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clients, accounts, selfService, revokeGrant, providers, cookieKeys, verifier, reloadSigningKeys,
+    config, logger, orm, databaseMode: database.mode, store, revocation, clients, accounts, permissions, selfService, revokeGrant, providers, cookieKeys, verifier, reloadSigningKeys,
     async close() {
       clearInterval(refresher);
       await store.close();

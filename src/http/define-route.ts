@@ -35,6 +35,8 @@ export interface RouteDefinition<P = unknown, Q = unknown, B = unknown> {
   authenticated?: boolean;
   /** OAuth scope the token must carry; undefined means any valid API token. */
   scope?: string;
+  /** RBAC permission (`resource:action`) the caller's roles must hold. */
+  permission?: string;
   params?: ZodType<P>;
   query?: ZodType<Q>;
   body?: ZodType<B>;
@@ -67,6 +69,8 @@ function parse<T>(schema: ZodType<T> | undefined, value: unknown, location: 'par
 
 export interface MountOptions {
   authenticate: Middleware;
+  /** Whether the caller's roles hold the permission (organization boundary included). */
+  allows(auth: AccessTokenPrincipal, permission: string): Promise<boolean>;
   /** Response schemas are enforced in development and tests, and logged in production. */
   strictResponses: boolean;
 }
@@ -77,7 +81,12 @@ export function mountRoutes(router: Router, routes: RouteDefinition[], options: 
     const steps: Middleware[] = [];
     if (route.authenticated !== false) steps.push(options.authenticate);
     steps.push(async function runRoute(ctx) {
-      if (route.authenticated !== false) checkScope(ctx);
+      if (route.authenticated !== false) {
+        checkScope(ctx);
+        if (route.permission && !await options.allows(ctx.state.auth, route.permission)) {
+          throw new AppError('auth.forbidden', `This operation needs the "${route.permission}" permission`);
+        }
+      }
       const params = parse(route.params, ctx.params, 'params');
       const query = parse(route.query, ctx.query, 'query');
       const body = parse(route.body, (ctx.request as { body?: unknown }).body ?? {}, 'body');

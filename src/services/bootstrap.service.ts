@@ -3,12 +3,14 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 
 import { DEFAULT_ORGANIZATION_SLUG, Organization } from '../db/entities/organization.entity.ts';
+import { Permission } from '../db/entities/permission.entity.ts';
 import { BUILTIN_ROLES, Role, type BuiltinRoleName } from '../db/entities/role.entity.ts';
 import { User } from '../db/entities/user.entity.ts';
 import { executeStatement, queryOne } from '../platform/database.ts';
 import { recordAudit } from './audit.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
 import { generatePassword, hashPassword } from './passwords.ts';
+import { BUILTIN_ROLE_PERMISSIONS, ensureBuiltinPermissions } from './rbac.service.ts';
 import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
 
 const BOOTSTRAP_LOCK = 7_001_002;
@@ -43,12 +45,18 @@ export async function ensureOrganization(em: EntityManager, slug: string, name: 
   return organization;
 }
 
-/** Built-in roles of an organization, plus the one global super_admin role. */
+/** Built-in roles of an organization with their default permissions, plus the global super_admin role. */
 export async function ensureBuiltinRoles(em: EntityManager, organization: Organization): Promise<void> {
+  await ensureBuiltinPermissions(em);
+  const permissions = new Map((await em.find(Permission, {})).map((permission) => [permission.name, permission]));
   for (const name of BUILTIN_ROLES) {
     const scope = name === 'super_admin' ? null : organization.id;
-    const existing = await em.findOne(Role, { name, organization: scope });
-    if (!existing) em.create(Role, { name, organization: scope, isBuiltin: true, description: ROLE_DESCRIPTIONS[name] });
+    const existing = await em.findOne(Role, { name, organization: scope }, { populate: ['permissions'] });
+    const role = existing ?? em.create(Role, { name, organization: scope, isBuiltin: true, description: ROLE_DESCRIPTIONS[name] });
+    // Roles made before permissions existed (or just now) get their defaults once.
+    if (!existing || existing.permissions.length === 0) {
+      for (const permission of BUILTIN_ROLE_PERMISSIONS[name]) role.permissions.add(permissions.get(permission)!);
+    }
   }
   await em.flush();
 }

@@ -2,9 +2,10 @@ import { AuditLog } from './audit-log.entity.ts';
 import { OAuthClient } from './oauth-client.entity.ts';
 import { OidcArtifact } from './oidc-artifact.entity.ts';
 import { Organization } from './organization.entity.ts';
+import { Permission } from './permission.entity.ts';
 import { Role } from './role.entity.ts';
 import { ServerSecret } from './server-secret.entity.ts';
 import { SigningKey } from './signing-key.entity.ts';
 import { User } from './user.entity.ts';
 
-export const ENTITIES = [Organization, Role, User, OAuthClient, OidcArtifact, SigningKey, ServerSecret, AuditLog];
+export const ENTITIES = [Organization, Permission, Role, User, OAuthClient, OidcArtifact, SigningKey, ServerSecret, AuditLog];

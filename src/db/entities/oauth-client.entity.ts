@@ -10,6 +10,7 @@ import { User } from './user.entity.ts';
 export const OAuthClient = defineEntity({
   name: 'OAuthClient',
   tableName: 'oauth_client',
+  indexes: [{ properties: ['owner'] }, { properties: ['organization'] }],
   properties: {
     clientId: p.string().length(128).primary(),
     organization: () => p.manyToOne(Organization).nullable().deleteRule('cascade'),

@@ -14,6 +14,9 @@ export const OidcArtifact = defineEntity({
     grantId: p.string().length(128).nullable(),
     accountId: p.string().length(128).nullable(),
     clientId: p.string().length(128).nullable(),
+    // The organization an artefact belongs to where the provider has no notion of one
+    // (an initial access token issued by an organization's admin).
+    organizationId: p.uuid().nullable(),
     payload: p.json<Record<string, unknown>>(),
     expiresAt: p.datetime().nullable(),
     consumedAt: p.datetime().nullable(),

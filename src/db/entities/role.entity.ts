@@ -1,6 +1,7 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/postgresql';
 
 import { Organization } from './organization.entity.ts';
+import { Permission } from './permission.entity.ts';
 
 export const Role = defineEntity({
   name: 'Role',
@@ -14,6 +15,7 @@ export const Role = defineEntity({
     description: p.text().nullable(),
     isBuiltin: p.boolean().default(false),
     isActive: p.boolean().default(true),
+    permissions: () => p.manyToMany(Permission).pivotTable('role_permission').owner(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
 });
