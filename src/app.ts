@@ -9,9 +9,13 @@ import { mountRoutes } from './http/define-route.ts';
 import { AppError } from './http/errors.ts';
 import { problemHandler, requestContext, securityHeaders } from './http/middleware.ts';
 import { operationsRoutes } from './http/operations.ts';
+import { rateLimit } from './http/rate-limits.ts';
+import { OIDC_ROUTES } from './oidc/provider.ts';
 import type { Dependencies } from './dependencies.ts';
 
 export const API_PREFIX = '/api/v1';
+// Endpoints that take a password or mint a session from one.
+const SIGN_IN_PATHS = new Set([`${API_PREFIX}/auth/login`, `${API_PREFIX}/auth/register`, `${API_PREFIX}/auth/refresh`]);
 const JSON_BODY_LIMIT = '100kb';
 
 /** /api/v1 takes JSON bodies only (API.md "Operations"): 415 for anything else, 413 past 100 kB. */
@@ -37,6 +41,15 @@ export function buildApp(deps: Dependencies): Koa {
   const operations = new Router();
   operationsRoutes(operations, deps);
   app.use(operations.routes());
+
+  app.use(rateLimit(deps.store, {
+    name: 'token', perMinute: config.rateLimits.token, answer: 'oauth',
+    appliesTo: (ctx) => ctx.method === 'POST' && ctx.path === OIDC_ROUTES.token,
+  }));
+  app.use(rateLimit(deps.store, {
+    name: 'login', perMinute: config.rateLimits.login, answer: 'problem',
+    appliesTo: (ctx) => ctx.method === 'POST' && (SIGN_IN_PATHS.has(ctx.path) || ctx.path.startsWith('/interaction/')),
+  }));
 
   app.use(deps.providers.middleware());
 

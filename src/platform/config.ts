@@ -75,6 +75,8 @@ const environmentSchema = z.object({
   AUDIT_TOKEN_ISSUES: booleanFlag.default(false),
   SEED_PASSWORD: z.string().min(12, { error: 'expected at least 12 characters' }).max(128, { error: 'expected at most 128 characters' }).optional(),
   SHUTDOWN_TIMEOUT_MS: integer(0, 600_000).default(10_000),
+  TOKEN_RATE_LIMIT: integer(0, 1_000_000).default(1200),
+  LOGIN_RATE_LIMIT: integer(0, 1_000_000).default(120),
 });
 
 type Environment = z.infer<typeof environmentSchema>;
@@ -99,6 +101,8 @@ export interface Config {
   outboundAllowPrivate: boolean;
   auditTokenIssues: boolean;
   shutdownTimeoutMs: number;
+  /** Requests per client IP per minute; 0 turns a limit off. */
+  rateLimits: { token: number; login: number };
   /** Cookies get the Secure flag whenever the issuer is https (API.md section 1). */
   secureCookies: boolean;
 }
@@ -157,6 +161,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     outboundAllowPrivate: env.OUTBOUND_ALLOW_PRIVATE,
     auditTokenIssues: env.AUDIT_TOKEN_ISSUES,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    rateLimits: { token: env.TOKEN_RATE_LIMIT, login: env.LOGIN_RATE_LIMIT },
     secureCookies: issuer.startsWith('https:'),
   };
 }

@@ -1,0 +1,60 @@
+// Request-rate limits per client IP on the endpoints that take credentials (koa-ratelimit, over
+// Redis or an in-process map). They bound volume; the sign-in throttle bounds guessing.
+import type { Context, Middleware, Next } from 'koa';
+import ratelimit from 'koa-ratelimit';
+
+import { RedisStore } from '../platform/redis-store.ts';
+import { StoreUnavailableError, type KeyValueStore } from '../platform/store.ts';
+import { AppError } from './errors.ts';
+import { RETRY_AFTER_SECONDS, writeProblem } from './middleware.ts';
+
+export interface RateLimitRule {
+  /** Storage namespace, also the rule's name. */
+  name: string;
+  /** Requests per IP per minute; 0 turns the rule off. */
+  perMinute: number;
+  appliesTo(ctx: Context): boolean;
+  /** OAuth endpoints answer in RFC 6749's JSON error shape, the API in problem+json. */
+  answer: 'oauth' | 'problem';
+}
+
+export function rateLimit(store: KeyValueStore, rule: RateLimitRule): Middleware {
+  if (rule.perMinute === 0) return (ctx, next) => next();
+  const limiter = ratelimit({
+    ...(store instanceof RedisStore ? { driver: 'redis' as const, db: store.client } : { driver: 'memory' as const, db: new Map() }),
+    namespace: `ratelimit:${rule.name}`,
+    duration: 60_000,
+    max: rule.perMinute,
+    id: (ctx: Context) => ctx.ip,
+    headers: { remaining: 'RateLimit-Remaining', reset: 'RateLimit-Reset', total: 'RateLimit-Limit' },
+  });
+  return async function limitRequestRate(ctx: Context, next: Next) {
+    if (!rule.appliesTo(ctx)) return next();
+    let admitted = false;
+    try {
+      await limiter(ctx, () => {
+        admitted = true;
+        return next();
+      });
+    } catch (error) {
+      // A failure before admission is the limiter's store; errors from downstream pass through.
+      if (admitted) throw error;
+      if (rule.answer === 'problem') throw new StoreUnavailableError(error);
+      ctx.status = 503;
+      ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { error: 'temporarily_unavailable', error_description: 'a backing store is unavailable; retry shortly' };
+      return;
+    }
+    const limited = (ctx.state as { rateLimit?: { after: number } }).rateLimit;
+    if (!limited || ctx.status !== 429) return;
+    const retryAfter = String(Math.max(1, limited.after));
+    if (rule.answer === 'problem') {
+      writeProblem(ctx, new AppError('request.rate_limited', 'Too many requests from this address; slow down', { headers: { 'Retry-After': retryAfter } }));
+    } else {
+      ctx.set('Retry-After', retryAfter);
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { error: 'slow_down', error_description: 'too many requests from this address' };
+    }
+  };
+}
