@@ -6,6 +6,7 @@ import type { Context, Middleware } from 'koa';
 import { z, type ZodType } from 'zod';
 
 import type { AccessTokenPrincipal } from '../oidc/access-tokens.ts';
+import type { Actor } from '../services/tenancy.ts';
 import { challenge } from './authenticate.ts';
 import { AppError, validationError, type ErrorCode } from './errors.ts';
 
@@ -109,3 +110,12 @@ export function mountRoutes(router: Router, routes: RouteDefinition[], options: 
 
 /** Shared schema pieces. */
 export const uuidParam = z.uuid({ error: 'expected a UUID' });
+
+/** The acting principal as services take it: the token's facts plus the request's origin. */
+export function actorOf(input: { auth: AccessTokenPrincipal; ctx: Context }): Actor {
+  const { auth, ctx } = input;
+  return {
+    userId: auth.userId, clientId: auth.clientId, organizationId: auth.organizationId, roles: auth.roles,
+    ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined,
+  };
+}

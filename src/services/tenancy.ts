@@ -1,0 +1,36 @@
+// The organization boundary (API.md "Organizations, users, RBAC"): everyone but a super admin
+// acts inside their own organization, and anything outside it is as invisible as a missing row.
+import { AppError } from '../http/errors.ts';
+import { SUPER_ADMIN } from './rbac.service.ts';
+
+/** Who is acting, as services need it: from the access token, plus where the request came from. */
+export interface Actor {
+  userId?: string;
+  clientId: string;
+  organizationId?: string;
+  roles: readonly string[];
+  ip?: string;
+  userAgent?: string;
+}
+
+export function isSuperAdmin(actor: Pick<Actor, 'roles'>): boolean {
+  return actor.roles.includes(SUPER_ADMIN);
+}
+
+/** The organization every query of this actor is limited to; undefined for a super admin (all). */
+export function organizationFilter(actor: Actor): string | undefined {
+  if (isSuperAdmin(actor)) return undefined;
+  if (!actor.organizationId) throw new AppError('auth.forbidden', 'This token belongs to no organization');
+  return actor.organizationId;
+}
+
+/** 404, never 403, for a row of another organization: existence must not leak across tenants. */
+export function assertVisible(actor: Actor, organizationId: string | null | undefined, what = 'resource'): void {
+  const scope = organizationFilter(actor);
+  if (scope !== undefined && organizationId !== scope) throw new AppError('resource.not_found', `No such ${what}`);
+}
+
+/** Audit fields of an actor, for recordAudit. */
+export function auditActor(actor: Actor) {
+  return { actorId: actor.userId ?? null, actorClientId: actor.clientId, ip: actor.ip ?? null, userAgent: actor.userAgent ?? null };
+}
