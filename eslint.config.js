@@ -22,7 +22,12 @@ export default tseslint.config(
     rules: { 'no-restricted-properties': 'off' },
   },
   {
-    files: ['eslint.config.js'],
+    files: ['eslint.config.js', 'views/static/**/*.js'],
     ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    // Scripts the pages load in the browser.
+    files: ['views/static/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: { window: 'readonly' } },
   },
 );

@@ -1,14 +1,16 @@
 // buildApp(deps): the one file that knows every mount point.
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
-import { koaBody } from 'koa-body';
+import { HttpMethodEnum, koaBody } from 'koa-body';
 
 import { apiRoutes } from './api/routes.ts';
 import { authenticate } from './http/authenticate.ts';
 import { mountRoutes } from './http/define-route.ts';
 import { AppError } from './http/errors.ts';
 import { problemHandler, requestContext, securityHeaders } from './http/middleware.ts';
+import { docsRoutes } from './http/docs.ts';
 import { operationsRoutes } from './http/operations.ts';
+import { interactionPages } from './oidc/interactions/interaction.routes.ts';
 import { rateLimit } from './http/rate-limits.ts';
 import { OIDC_ROUTES } from './oidc/provider.ts';
 import type { Dependencies } from './dependencies.ts';
@@ -38,8 +40,10 @@ export function buildApp(deps: Dependencies): Koa {
   app.use(securityHeaders(config.secureCookies));
   app.use(problemHandler);
 
+  const routes = apiRoutes(deps);
   const operations = new Router();
   operationsRoutes(operations, deps);
+  docsRoutes(operations, config, routes, API_PREFIX);
   app.use(operations.routes());
 
   app.use(rateLimit(deps.store, {
@@ -51,16 +55,22 @@ export function buildApp(deps: Dependencies): Koa {
     appliesTo: (ctx) => ctx.method === 'POST' && (SIGN_IN_PATHS.has(ctx.path) || ctx.path.startsWith('/interaction/')),
   }));
 
+  // Sign-in and consent pages, their stylesheet, and the policy of the pages the provider renders.
+  app.use(interactionPages(deps));
   app.use(deps.providers.middleware());
 
-  const parseJson = koaBody({ json: true, jsonStrict: true, jsonLimit: JSON_BODY_LIMIT, urlencoded: false, text: false, multipart: false });
+  // DELETE bodies carry id lists (DELETE /users/:id/roles {role_ids}).
+  const parseJson = koaBody({
+    json: true, jsonStrict: true, jsonLimit: JSON_BODY_LIMIT, urlencoded: false, text: false, multipart: false,
+    parsedMethods: [HttpMethodEnum.POST, HttpMethodEnum.PUT, HttpMethodEnum.PATCH, HttpMethodEnum.DELETE],
+  });
   app.use(async (ctx, next) => {
     if (!ctx.path.startsWith(`${API_PREFIX}/`)) return next();
     return requireJsonBody(ctx, () => parseJson(ctx, next));
   });
 
   const api = new Router({ prefix: API_PREFIX });
-  mountRoutes(api, apiRoutes(deps), {
+  mountRoutes(api, routes, {
     authenticate: authenticate(deps.verifier, config.issuer),
     allows: (auth, permission) => deps.permissions.allows(auth, permission),
     strictResponses: config.env !== 'production',

@@ -16,7 +16,10 @@ import { AccountsService } from './services/accounts.service.ts';
 import { createAdministrator, ensureFirstPartyClient, type CreatedAdmin } from './services/bootstrap.service.ts';
 import { ClientRegistry } from './services/client-registry.service.ts';
 import { RevocationService } from './services/revocation.service.ts';
+import { PermissionsService } from './services/permissions.service.ts';
 import { PermissionResolver } from './services/rbac.service.ts';
+import { RolesService } from './services/roles.service.ts';
+import { UsersAdminService } from './services/users-admin.service.ts';
 import { SelfService } from './services/self-service.service.ts';
 import { serverSecret } from './services/server-secrets.service.ts';
 import { SignInThrottle } from './services/sign-in-throttle.ts';
@@ -35,6 +38,9 @@ export interface Dependencies {
   clients: ClientRegistry;
   accounts: AccountsService;
   permissions: PermissionResolver;
+  roles: RolesService;
+  permissionsAdmin: PermissionsService;
+  usersAdmin: UsersAdminService;
   selfService: SelfService;
   /** Ends a grant and every token minted from it, on every process. */
   revokeGrant(grantId: string): Promise<void>;
@@ -98,12 +104,15 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   const revokeGrant = (grantId: string) => revokeGrantEverywhere({ store, orm, clients, revocation }, grantId);
   const selfService = new SelfService(orm, revocation, revokeGrant);
   const permissions = new PermissionResolver(orm, store);
+  const roles = new RolesService(orm, permissions);
+  const permissionsAdmin = new PermissionsService(orm, permissions);
+  const usersAdmin = new UsersAdminService({ orm, clients, revocation, roles, revokeGrant });
   await Promise.all([revocation.start(), clients.start(), permissions.start()]);
 
   const cookieKeys = config.cookieKeys ?? [await serverSecret(orm, 'cookie-key')];
   let keys = await loadSigningKeys(orm);
   const buildProvider = () => {
-    const provider = createProvider({ config, orm, store, clients, accounts, revocation, logger, signingKeys: keys.privateKeys, cookieKeys });
+    const provider = createProvider({ config, orm, store, clients, accounts, permissions, revocation, logger, signingKeys: keys.privateKeys, cookieKeys });
     provider.on('server_error', (ctx, error) => { markProviderOutage(ctx, error); });
     return provider;
   };
@@ -134,7 +143,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   }, KEY_REFRESH_INTERVAL_MS).unref();
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clients, accounts, permissions, selfService, revokeGrant, providers, cookieKeys, verifier, reloadSigningKeys,
+    config, logger, orm, databaseMode: database.mode, store, revocation, clients, accounts, permissions, roles, permissionsAdmin, usersAdmin, selfService, revokeGrant, providers, cookieKeys, verifier, reloadSigningKeys,
     async close() {
       clearInterval(refresher);
       await store.close();

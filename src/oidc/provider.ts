@@ -10,12 +10,17 @@ import type { KeyValueStore } from '../platform/store.ts';
 import type { AccountsService } from '../services/accounts.service.ts';
 import type { ClientRegistry } from '../services/client-registry.service.ts';
 import { verifyClientSecret } from '../services/client-secrets.ts';
+import type { PermissionResolver } from '../services/rbac.service.ts';
 import type { RevocationService } from '../services/revocation.service.ts';
 import { API_SCOPES, OIDC_SCOPES } from '../services/scopes.ts';
 import { ACCESS_TOKEN_ALG, ID_TOKEN_ALG } from '../services/signing-keys.service.ts';
 import { findAccount } from './accounts.ts';
 import { registerPasswordGrant } from './grants/password.ts';
 import { createAdapterFactory } from './adapter.ts';
+import { loadExistingGrant } from './interactions/consent.ts';
+import { deviceFlowPages, logoutPages, renderErrorPage } from './interactions/provider-pages.ts';
+import { outboundFetch } from './outbound-fetch.ts';
+import { registrationFeature, registrationSteps } from './registration.ts';
 
 
 export const OIDC_ROUTES = {
@@ -38,6 +43,7 @@ export interface ProviderDependencies {
   store: KeyValueStore;
   clients: ClientRegistry;
   accounts: AccountsService;
+  permissions: PermissionResolver;
   revocation: RevocationService;
   logger: Logger;
   signingKeys: JWK[];
@@ -150,6 +156,10 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       },
     },
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+    // A consent is remembered per client across sessions (src/oidc/interactions/consent.ts).
+    loadExistingGrant: loadExistingGrant({ orm: deps.orm, scopePolicy: deps.permissions, apiAudience: config.apiAudience }),
+    // Back-channel logout and jwks_uri calls refuse private addresses unless allowed (API.md section 1).
+    fetch: outboundFetch({ allowPrivate: config.outboundAllowPrivate }),
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -163,9 +173,12 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       userinfo: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       dPoP: { enabled: true },
-      rpInitiatedLogout: { enabled: true },
+      rpInitiatedLogout: { enabled: true, ...logoutPages },
       backchannelLogout: { enabled: true },
-      deviceFlow: { enabled: true },
+      deviceFlow: { enabled: true, ...deviceFlowPages },
+      // RFC 7591/7592, open only with an admin's single-use initial access token (src/oidc/registration.ts).
+      registration: registrationFeature(),
+      registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
       resourceIndicators: {
         enabled: true,
         // Without `resource`, tokens are for the built-in API, except that an `openid` code or
@@ -184,21 +197,8 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     },
     conformIdTokenClaims: true,
     allowOmittingSingleRegisteredRedirectUri: false,
-    renderError: async (ctx: KoaContextWithOIDC, out) => {
-      ctx.type = 'html';
-      ctx.body = errorPage(out.error, out.error_description);
-    },
+    renderError: renderErrorPage,
   };
-}
-
-function escapeHtml(value: unknown): string {
-  return String(value ?? '').replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
-}
-
-function errorPage(error: unknown, description: unknown): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Latchkey: sign-in error</title>
-<meta name="viewport" content="width=device-width,initial-scale=1"></head>
-<body><main><h1>Something went wrong</h1><p><strong>${escapeHtml(error)}</strong></p><p>${escapeHtml(description)}</p></main></body></html>`;
 }
 
 /**
@@ -223,12 +223,18 @@ export function createProvider(deps: ProviderDependencies): Provider {
     return verifyClientSecret(actual, this.clientSecret);
   };
   provider.on('server_error', (ctx, error) => deps.logger.error({ err: error, route: ctx.oidc?.route }, 'oidc provider error'));
+  // A client that misses a logout notification keeps its own session: say so in the log.
+  provider.on('backchannel.error', (ctx, error, client) => deps.logger.warn({ err: (error as Error).message, clientId: client.clientId }, 'back-channel logout failed'));
   provider.use(answerUnauthorizedClient);
+  provider.use(registrationSteps(provider, OIDC_ROUTES.registration, deps));
   registerPasswordGrant(provider, {
     accounts: deps.accounts,
     apiAudience: deps.config.apiAudience,
     apiResource: apiResourceServer(deps.config),
-    rolesOf: async (userId) => (await userFacts(deps.orm, userId))?.roles ?? [],
+    apiScopesOf: async (userId) => {
+      const facts = await userFacts(deps.orm, userId);
+      return facts ? deps.permissions.apiScopesOf(facts.organizationId, facts.roles) : new Set<string>();
+    },
     claimsOf: async (userId) => (await (await findAccount(deps.orm, userId))?.claims('id_token', 'openid profile email', {}, [])) ?? {},
   });
   return provider;

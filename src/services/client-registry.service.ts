@@ -21,6 +21,8 @@ export interface ClientRecord {
   organizationId: string | null;
   /** The user a personal client acts for. */
   owner: { id: string; organizationId: string; isActive: boolean; roles: string[] } | null;
+  /** False while the client's organization is disabled. */
+  organizationActive: boolean;
 }
 
 export interface OwnedClient {
@@ -40,6 +42,38 @@ export interface NewClient {
   clientIdPrefix?: string;
 }
 
+/** A client as its administrators see it (API.md "Applications"); `metadata` still holds the secret's hash. */
+export interface ApplicationRow {
+  clientId: string;
+  kind: ClientRecord['kind'];
+  firstParty: boolean;
+  organizationId: string | null;
+  ownerId: string | null;
+  metadata: Record<string, unknown>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface ApplicationFilter {
+  clientId?: string;
+  /** Clients of the organization, or owned by one of its users. */
+  organizationId?: string;
+  kind?: ClientRecord['kind'];
+  /** Part of the client_id or client_name, case-insensitive. */
+  search?: string;
+  limit: number;
+  offset: number;
+}
+
+export interface ClientChange {
+  metadata: Record<string, unknown>;
+  firstParty: boolean;
+  /** The hash the change was computed from: a concurrent secret rotation makes the update miss. */
+  previousSecretHash: string | null;
+  /** Ends the client's tokens (what it may get, or how it proves itself, changed). */
+  endTokens: boolean;
+}
+
 interface ClientRow {
   client_id: string;
   metadata: Record<string, unknown>;
@@ -49,6 +83,7 @@ interface ClientRow {
   owner_id: string | null;
   owner_organization_id: string | null;
   owner_active: boolean | null;
+  organization_active: boolean;
   owner_roles: string[];
 }
 
@@ -85,14 +120,19 @@ export class ClientRegistry {
     const row = await queryOne<ClientRow>(
       this.#orm.em,
       `select c.client_id, c.metadata, c.kind, c.first_party, c.organization_id, c.owner_id,
-              u.organization_id as owner_organization_id, u.is_active as owner_active,
+              u.organization_id as owner_organization_id,
+              -- An owner counts as active only while their organization is too.
+              (u.is_active and ou.is_active) as owner_active,
+              coalesce(co.is_active, true) as organization_active,
               coalesce(array_agg(r.name order by r.name) filter (where r.name is not null), '{}') as owner_roles
          from oauth_client c
+         left join organization co on co.id = c.organization_id
          left join app_user u on u.id = c.owner_id
+         left join organization ou on ou.id = u.organization_id
          left join user_role ur on ur.user_id = u.id
          left join role r on r.id = ur.role_id
         where c.client_id = ?
-        group by c.client_id, u.id`,
+        group by c.client_id, u.id, ou.id, co.id`,
       [clientId],
     );
     const record: ClientRecord | undefined = row && {
@@ -101,6 +141,7 @@ export class ClientRegistry {
       kind: row.kind,
       firstParty: row.first_party,
       organizationId: row.organization_id,
+      organizationActive: row.organization_active,
       owner: row.owner_id
         ? { id: row.owner_id, organizationId: row.owner_organization_id!, isActive: !!row.owner_active, roles: row.owner_roles }
         : null,
@@ -113,8 +154,8 @@ export class ClientRegistry {
   async findMetadata(clientId: string): Promise<Record<string, unknown> | undefined> {
     const record = await this.find(clientId);
     if (!record) return undefined;
-    // A disabled owner's personal client cannot authenticate at all.
-    if (record.owner && !record.owner.isActive) return undefined;
+    // A disabled owner's personal client, or any client of a disabled organization, cannot authenticate.
+    if ((record.owner && !record.owner.isActive) || !record.organizationActive) return undefined;
     return { ...record.metadata, client_id: record.clientId };
   }
 
@@ -194,13 +235,104 @@ export class ClientRegistry {
     return secret;
   }
 
-  /** Deleting a client ends its tokens at the next call on every process. */
-  async remove(clientId: string, audit?: AuditEntry): Promise<void> {
-    await this.#orm.em.fork().transactional(async (em) => {
+  /**
+   * Deleting a client ends its tokens at the next call on every process, and drops its grants,
+   * refresh tokens and registration access token. Answers the ids of the grants it ended, whose
+   * short-lived artefacts (codes, opaque tokens) the caller revokes in the key-value store.
+   */
+  async remove(clientId: string, audit?: AuditEntry): Promise<string[]> {
+    const grantIds = await this.#orm.em.fork().transactional(async (em) => {
       await executeStatement(em, 'delete from oauth_client where client_id = ?', [clientId]);
+      const artefacts = await queryRows<{ model: string; id: string; grant_id: string | null }>(
+        em, 'delete from oidc_artifact where client_id = ? returning model, id, grant_id', [clientId],
+      );
       if (audit) recordAudit(em, audit);
+      return [...new Set(artefacts.map((row) => (row.model === 'Grant' ? row.id : row.grant_id)).filter((id): id is string => !!id))];
     });
     await this.#revocation.revokeClientTokens(clientId);
     await this.invalidate(clientId);
+    return grantIds;
+  }
+
+  /** Clients for the admin API, newest first, with the organization boundary applied in SQL. */
+  async listApplications(filter: ApplicationFilter): Promise<{ count: number; rows: ApplicationRow[] }> {
+    const search = filter.search ? `%${filter.search.replace(/[\\%_]/g, '\\$&')}%` : null;
+    const organizationId = filter.organizationId ?? null;
+    const where = `where (?::text is null or c.client_id = ?)
+        and (?::uuid is null or c.organization_id = ?::uuid or u.organization_id = ?::uuid)
+        and (?::text is null or c.kind = ?)
+        and (?::text is null or c.client_id ilike ? or c.metadata->>'client_name' ilike ?)`;
+    const params = [
+      filter.clientId ?? null, filter.clientId ?? null,
+      organizationId, organizationId, organizationId,
+      filter.kind ?? null, filter.kind ?? null,
+      search, search, search,
+    ];
+    const [rows, total] = await Promise.all([
+      queryRows<{ client_id: string; kind: ClientRecord['kind']; first_party: boolean; organization_id: string | null; owner_id: string | null; metadata: Record<string, unknown>; created_at: Date; updated_at: Date }>(
+        this.#orm.em,
+        `select c.client_id, c.kind, c.first_party, c.organization_id, c.owner_id, c.metadata, c.created_at, c.updated_at
+           from oauth_client c left join app_user u on u.id = c.owner_id
+           ${where}
+          order by c.created_at desc, c.client_id limit ? offset ?`,
+        [...params, filter.limit, filter.offset],
+      ),
+      queryOne<{ count: number }>(
+        this.#orm.em,
+        `select count(*)::int as count from oauth_client c left join app_user u on u.id = c.owner_id ${where}`,
+        params,
+      ),
+    ]);
+    return {
+      count: total?.count ?? 0,
+      rows: rows.map((row) => ({
+        clientId: row.client_id,
+        kind: row.kind,
+        firstParty: row.first_party,
+        organizationId: row.organization_id,
+        ownerId: row.owner_id,
+        metadata: row.metadata,
+        createdAt: new Date(row.created_at),
+        updatedAt: new Date(row.updated_at),
+      })),
+    };
+  }
+
+  /** Replaces a client's metadata; false when its secret changed meanwhile (the caller retries). */
+  async update(clientId: string, change: ClientChange, audit?: AuditEntry): Promise<boolean> {
+    const updated = await this.#orm.em.fork().transactional(async (em) => {
+      const count = await executeStatement(
+        em,
+        `update oauth_client set metadata = ?, first_party = ?, updated_at = now()
+          where client_id = ? and (metadata->>'client_secret') is not distinct from ?`,
+        [JSON.stringify(change.metadata), change.firstParty, clientId, change.previousSecretHash],
+      );
+      if (count > 0 && audit) recordAudit(em, audit);
+      return count > 0;
+    });
+    if (!updated) return false;
+    if (change.endTokens) await this.#revocation.revokeClientTokens(clientId);
+    await this.invalidate(clientId);
+    return true;
+  }
+
+  /**
+   * A client registered through RFC 7591 joins the organization of the admin who issued the
+   * initial access token it was registered with.
+   */
+  async adoptDynamicClient(clientId: string, initialAccessTokenId: string, audit: Omit<AuditEntry, 'organizationId'>): Promise<string | null> {
+    const organizationId = await this.#orm.em.fork().transactional(async (em) => {
+      const row = await queryOne<{ organization_id: string | null }>(
+        em,
+        `update oauth_client set kind = 'dynamic', updated_at = now(), organization_id = (
+            select organization_id from oidc_artifact where model = 'InitialAccessToken' and id = ?)
+          where client_id = ? returning organization_id`,
+        [initialAccessTokenId, clientId],
+      );
+      recordAudit(em, { ...audit, organizationId: row?.organization_id ?? null });
+      return row?.organization_id ?? null;
+    });
+    await this.invalidate(clientId);
+    return organizationId;
   }
 }

@@ -9,6 +9,7 @@ import { Permission } from '../db/entities/permission.entity.ts';
 import type { BuiltinRoleName } from '../db/entities/role.entity.ts';
 import { queryRows } from '../platform/database.ts';
 import type { KeyValueStore } from '../platform/store.ts';
+import { API_SCOPES, apiScopesForPermissions } from './scopes.ts';
 
 export const SUPER_ADMIN = 'super_admin';
 
@@ -88,17 +89,24 @@ export class PermissionResolver {
     const key = `${organizationId ?? '-'}|${[...roles].sort().join(',')}`;
     const cached = this.#cache.get(key);
     if (cached) return cached;
+    if (roles.length === 0) return new Set();
     const rows = await queryRows<{ name: string }>(
       this.#orm.em,
       `select distinct p.name from role r
          join role_permission rp on rp.role_id = r.id
          join permission p on p.id = rp.permission_id
-        where r.is_active and r.name = any(?) and (r.organization_id is null or r.organization_id = ?)`,
+        where r.is_active and r.name in (?) and (r.organization_id is null or r.organization_id = ?)`,
       [[...roles], organizationId ?? null],
     );
     const permissions = new Set(rows.map((row) => row.name));
     this.#cache.set(key, permissions);
     return permissions;
+  }
+
+  /** The API scopes a token of someone with these roles may carry. */
+  async apiScopesOf(organizationId: string | undefined, roles: readonly string[]): Promise<Set<string>> {
+    if (roles.includes(SUPER_ADMIN)) return new Set(API_SCOPES);
+    return apiScopesForPermissions(await this.permissionsOf(organizationId, roles));
   }
 
   /** Super admins hold every permission, including ones created after their role was seeded. */

@@ -18,7 +18,7 @@ export interface UserProfile {
   updated_at: string;
 }
 
-interface ProfileRow {
+export interface ProfileRow {
   id: string;
   email: string;
   username: string | null;
@@ -37,23 +37,17 @@ interface ProfileRow {
 
 const iso = (value: Date | null) => (value ? new Date(value).toISOString() : null);
 
-/** A user's own profile, or undefined when the user no longer exists or is disabled. */
-export async function findActiveProfile(orm: MikroORM, userId: string): Promise<UserProfile | undefined> {
-  const row = await queryOne<ProfileRow>(
-    orm.em,
-    `select u.id, u.email, u.username, u.first_name, u.last_name, u.is_active, u.is_verified,
+/** Select list and joins of a profile; callers add `where ... group by u.id, o.id`. */
+export const profileColumns = `select u.id, u.email, u.username, u.first_name, u.last_name, u.is_active, u.is_verified,
             u.last_login_at, u.created_at, u.updated_at,
             o.id as organization_id, o.slug as organization_slug, o.name as organization_name,
             coalesce(array_agg(r.name order by r.name) filter (where r.name is not null), '{}') as roles
        from app_user u
        join organization o on o.id = u.organization_id
        left join user_role ur on ur.user_id = u.id
-       left join role r on r.id = ur.role_id
-      where u.id = ? and u.is_active and o.is_active
-      group by u.id, o.id`,
-    [userId],
-  );
-  if (!row) return undefined;
+       left join role r on r.id = ur.role_id`;
+
+export function profileFrom(row: ProfileRow): UserProfile {
   return {
     id: row.id,
     email: row.email,
@@ -69,4 +63,14 @@ export async function findActiveProfile(orm: MikroORM, userId: string): Promise<
     created_at: iso(row.created_at)!,
     updated_at: iso(row.updated_at)!,
   };
+}
+
+/** A user's own profile, or undefined when the user no longer exists or is disabled. */
+export async function findActiveProfile(orm: MikroORM, userId: string): Promise<UserProfile | undefined> {
+  const row = await queryOne<ProfileRow>(
+    orm.em,
+    `${profileColumns} where u.id = ? and u.is_active and o.is_active group by u.id, o.id`,
+    [userId],
+  );
+  return row ? profileFrom(row) : undefined;
 }

@@ -5,7 +5,7 @@ import { PageQuery, offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../htt
 import type { AccessTokenPrincipal } from '../../oidc/access-tokens.ts';
 import { recordAudit, type AuditEntry } from '../../services/audit.service.ts';
 import { personalClientMetadata } from '../../services/bootstrap.service.ts';
-import { API_SCOPES, apiScopesForRoles } from '../../services/scopes.ts';
+
 import { findActiveProfile } from '../../services/users.service.ts';
 import {
   ClientIdParams, PersonalClient, PersonalClientCreateBody, PersonalClientCreated, PersonalClientSecret, ProfilePatchBody, UserProfileResponse,
@@ -96,7 +96,7 @@ export function meRoutes(deps: Dependencies) {
       handler: async ({ auth, body }) => {
         const userId = userOf(auth);
         const profile = await profileOf(userId);
-        const allowed = [...apiScopesForRoles(profile.roles)].filter((scope) => (API_SCOPES as readonly string[]).includes(scope));
+        const allowed = [...await deps.permissions.apiScopesOf(profile.organization.id, profile.roles)];
         const scope = body.scope ? body.scope.split(/\s+/) : allowed;
         const beyond = scope.filter((value) => !allowed.includes(value));
         if (beyond.length > 0) throw fieldError(['body', 'scope'], `includes scopes your roles do not allow: ${beyond.join(' ')}`, 'invalid_scope');

@@ -3,8 +3,10 @@ import { defineEntity, p, type InferEntity } from '@mikro-orm/postgresql';
 export const AuditLog = defineEntity({
   name: 'AuditLog',
   tableName: 'audit_log',
+  // (organization_id, occurred_at, id) and (occurred_at, id) serve keyset paging newest first.
   indexes: [
-    { properties: ['organizationId', 'occurredAt'] },
+    { properties: ['organizationId', 'occurredAt', 'id'] },
+    { properties: ['occurredAt', 'id'] },
     { properties: ['actorId', 'occurredAt'] },
     { properties: ['targetId', 'occurredAt'] },
   ],

@@ -5,7 +5,7 @@ import { errors, type KoaContextWithOIDC, type Provider, type ResourceServer } f
 
 import { SignInFailed, type AccountsService } from '../../services/accounts.service.ts';
 import { SignInThrottled } from '../../services/sign-in-throttle.ts';
-import { API_SCOPES, OIDC_SCOPES, apiScopesForRoles } from '../../services/scopes.ts';
+import { API_SCOPES, OIDC_SCOPES } from '../../services/scopes.ts';
 
 export const PASSWORD_GRANT = 'password';
 const PARAMETERS = ['username', 'password', 'scope', 'resource', 'organization'];
@@ -22,7 +22,8 @@ export interface PasswordGrantDependencies {
   accounts: AccountsService;
   apiAudience: string;
   apiResource: ResourceServer;
-  rolesOf(userId: string): Promise<string[]>;
+  /** The API scopes the user's roles allow. */
+  apiScopesOf(userId: string): Promise<Set<string>>;
   claimsOf(userId: string): Promise<Record<string, unknown>>;
 }
 
@@ -60,7 +61,7 @@ export function registerPasswordGrant(provider: Provider, deps: PasswordGrantDep
 
     // Scopes: what was asked (or, if nothing, everything) within the client's registration and the user's roles.
     const clientScopes = new Set(String(client.scope ?? '').split(' ').filter(Boolean));
-    const roleScopes = apiScopesForRoles(await deps.rolesOf(userId));
+    const roleScopes = await deps.apiScopesOf(userId);
     const requested = params.scope ? params.scope.split(' ').filter(Boolean) : [...clientScopes];
     const unknown = requested.filter((scope) => !clientScopes.has(scope));
     if (params.scope && unknown.length > 0) throw new errors.InvalidScope('requested scope is not allowed for this client', unknown.join(' '));

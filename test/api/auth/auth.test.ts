@@ -35,23 +35,26 @@ describe('POST /api/v1/auth/login and the password grant', () => {
 
   it('gives the same answer for an unknown user, a wrong password and a disabled account', async () => {
     await server.deps.orm.em.getConnection().execute(`update app_user set is_active = false where email = 'guest1@demo.example'`);
-    const answers = [];
-    for (const body of [
+    const cases = [
       { email: 'nobody@demo.example', password: DEMO_PASSWORD },
       { email: 'premium1@demo.example', password: 'not-the-password' },
       { email: 'guest1@demo.example', password: DEMO_PASSWORD },
-    ]) {
-      const started = performance.now();
-      const response = await login(server, body);
-      answers.push({ status: response.status, body: await response.json(), ms: performance.now() - started });
+    ];
+    const fastest: number[] = [];
+    for (const body of cases) {
+      let best = Number.POSITIVE_INFINITY;
+      // Three tries each, keeping the fastest: the least disturbed by whatever else the machine runs.
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        const started = performance.now();
+        const response = await login(server, body);
+        best = Math.min(best, performance.now() - started);
+        expect(response.status).to.equal(401);
+        expect(await response.json()).to.deep.include({ code: 'auth.invalid_credentials', detail: 'The email, username or password is not right' });
+      }
+      fastest.push(best);
     }
-    for (const answer of answers) {
-      expect(answer.status).to.equal(401);
-      expect(answer.body).to.deep.include({ code: 'auth.invalid_credentials', detail: 'The email, username or password is not right' });
-    }
-    // The unknown user is checked against a dummy hash, so no answer is much faster than the others.
-    const times = answers.map((answer) => answer.ms);
-    expect(Math.min(...times)).to.be.greaterThan(Math.max(...times) / 4);
+    // The unknown user is checked against a dummy hash, so it costs an argon2 verification too.
+    expect(Math.min(...fastest)).to.be.greaterThan(Math.max(...fastest) / 3);
   });
 
   it('locks an account after 5 consecutive failures with 429 and Retry-After, without stopping another user on the same IP', async () => {

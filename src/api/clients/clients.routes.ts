@@ -1,0 +1,141 @@
+import type { Context } from 'koa';
+
+import type { Dependencies } from '../../dependencies.ts';
+import { defineRoute } from '../../http/define-route.ts';
+import { offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
+import type { AccessTokenPrincipal } from '../../oidc/access-tokens.ts';
+import { providerClientModels } from '../../oidc/registration.ts';
+import { ApplicationsService, type Actor } from '../../services/applications.service.ts';
+import type { ApplicationRow } from '../../services/client-registry.service.ts';
+import { SUPER_ADMIN } from '../../services/rbac.service.ts';
+import {
+  Application, ApplicationCreateBody, ApplicationIdParams, ApplicationListQuery, ApplicationPatchBody, ApplicationSecret,
+  ApplicationWithSecret, InitialAccessTokenBody, InitialAccessTokenIssued,
+} from './clients.schemas.ts';
+
+const TAG = 'Applications';
+// Secrets and initial access tokens must not stay in any cache (RFC 6749 section 5.1).
+const NO_STORE = { 'Cache-Control': 'no-store' };
+
+function actorOf(auth: AccessTokenPrincipal, ctx: Context): Actor {
+  return {
+    userId: auth.userId,
+    clientId: auth.clientId,
+    organizationId: auth.organizationId,
+    superAdmin: auth.roles.includes(SUPER_ADMIN),
+    ip: ctx.ip,
+    userAgent: ctx.get('user-agent') || undefined,
+  };
+}
+
+/** RFC 7591 metadata as stored, never the secret's hash; provider defaults filled in. */
+function presentApplication(row: ApplicationRow) {
+  const metadata = row.metadata as {
+    client_name?: string; application_type?: string; redirect_uris?: string[]; post_logout_redirect_uris?: string[];
+    grant_types?: string[]; response_types?: string[]; token_endpoint_auth_method?: string;
+    jwks?: { keys: Record<string, unknown>[] }; jwks_uri?: string; backchannel_logout_uri?: string; scope?: string;
+  };
+  return {
+    client_id: row.clientId,
+    client_name: metadata.client_name ?? '',
+    kind: row.kind,
+    organization_id: row.organizationId,
+    owner_id: row.ownerId,
+    first_party: row.firstParty,
+    application_type: metadata.application_type ?? 'web',
+    redirect_uris: metadata.redirect_uris ?? [],
+    post_logout_redirect_uris: metadata.post_logout_redirect_uris ?? [],
+    grant_types: metadata.grant_types ?? ['authorization_code'],
+    response_types: metadata.response_types ?? ['code'],
+    token_endpoint_auth_method: metadata.token_endpoint_auth_method ?? 'client_secret_basic',
+    ...(metadata.jwks ? { jwks: metadata.jwks } : {}),
+    ...(metadata.jwks_uri ? { jwks_uri: metadata.jwks_uri } : {}),
+    ...(metadata.backchannel_logout_uri ? { backchannel_logout_uri: metadata.backchannel_logout_uri } : {}),
+    scope: metadata.scope ?? '',
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}
+
+export function clientsRoutes(deps: Dependencies) {
+  const applications = new ApplicationsService({
+    orm: deps.orm,
+    clients: deps.clients,
+    revokeGrant: deps.revokeGrant,
+    provider: providerClientModels(() => deps.providers.current),
+  });
+
+  return [
+    defineRoute({
+      method: 'get', path: '/clients', tag: TAG, permission: 'clients:read',
+      summary: 'OAuth clients of the caller\'s organization (a super admin: all, or one organization\'s); never their secrets',
+      query: ApplicationListQuery, responses: { 200: pageEnvelopeSchema(Application) },
+      handler: async ({ auth, query, ctx }) => {
+        const { count, rows } = await applications.list(actorOf(auth, ctx), {
+          kind: query.kind, search: query.search, organizationId: query.organization_id, limit: query.page_size, offset: offsetOf(query),
+        });
+        return { status: 200, body: pageEnvelope(ctx, deps.config.issuer, query, count, rows.map(presentApplication)) };
+      },
+    }),
+
+    defineRoute({
+      method: 'post', path: '/clients', tag: TAG, permission: 'clients:write',
+      summary: 'Register an OAuth client (RFC 7591 metadata); its secret is shown once',
+      body: ApplicationCreateBody, responses: { 201: ApplicationWithSecret },
+      errors: ['request.validation_failed', 'auth.forbidden'],
+      handler: async ({ auth, body, ctx }) => {
+        const { row, clientSecret } = await applications.create(actorOf(auth, ctx), body);
+        return { status: 201, body: { ...presentApplication(row), ...(clientSecret ? { client_secret: clientSecret } : {}) }, headers: NO_STORE };
+      },
+    }),
+
+    defineRoute({
+      method: 'post', path: '/clients/initial-access-tokens', tag: TAG, permission: 'clients:write',
+      summary: 'Issue a single-use initial access token for dynamic registration at /oauth/reg (RFC 7591 section 3); shown once',
+      body: InitialAccessTokenBody, responses: { 201: InitialAccessTokenIssued },
+      errors: ['request.validation_failed', 'auth.forbidden'],
+      handler: async ({ auth, body, ctx }) => {
+        const token = await applications.issueInitialAccessToken(actorOf(auth, ctx), { expiresIn: body.expires_in, organizationId: body.organization_id });
+        return { status: 201, body: { initial_access_token: token.value, expires_at: token.expiresAt.toISOString() }, headers: NO_STORE };
+      },
+    }),
+
+    defineRoute({
+      method: 'get', path: '/clients/:client_id', tag: TAG, permission: 'clients:read',
+      summary: 'One OAuth client (never its secret)',
+      params: ApplicationIdParams, responses: { 200: Application }, errors: ['resource.not_found'],
+      handler: async ({ auth, params, ctx }) => ({ status: 200, body: presentApplication(await applications.get(actorOf(auth, ctx), params.client_id)) }),
+    }),
+
+    defineRoute({
+      method: 'patch', path: '/clients/:client_id', tag: TAG, permission: 'clients:write',
+      summary: 'Change a client\'s metadata (not its secret); narrowing what it may get ends its tokens',
+      params: ApplicationIdParams, body: ApplicationPatchBody, responses: { 200: ApplicationWithSecret },
+      errors: ['resource.not_found', 'request.validation_failed', 'auth.forbidden', 'client.builtin', 'request.conflict'],
+      handler: async ({ auth, params, body, ctx }) => {
+        const { row, clientSecret } = await applications.update(actorOf(auth, ctx), params.client_id, body);
+        return { status: 200, body: { ...presentApplication(row), ...(clientSecret ? { client_secret: clientSecret } : {}) }, headers: NO_STORE };
+      },
+    }),
+
+    defineRoute({
+      method: 'delete', path: '/clients/:client_id', tag: TAG, permission: 'clients:write',
+      summary: 'Delete a client; its grants and tokens stop at the next call',
+      params: ApplicationIdParams, responses: { 204: null }, errors: ['resource.not_found', 'client.builtin'],
+      handler: async ({ auth, params, ctx }) => {
+        await applications.remove(actorOf(auth, ctx), params.client_id);
+        return { status: 204 };
+      },
+    }),
+
+    defineRoute({
+      method: 'post', path: '/clients/:client_id/rotate-secret', tag: TAG, permission: 'clients:write',
+      summary: 'Replace a client\'s secret; tokens minted under the old one stop at the next call',
+      params: ApplicationIdParams, responses: { 200: ApplicationSecret }, errors: ['resource.not_found', 'client.no_secret', 'client.builtin'],
+      handler: async ({ auth, params, ctx }) => {
+        const secret = await applications.rotateSecret(actorOf(auth, ctx), params.client_id);
+        return { status: 200, body: { client_id: params.client_id, client_secret: secret }, headers: NO_STORE };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,62 @@
+import type { Dependencies } from '../../dependencies.ts';
+import { actorOf, defineRoute } from '../../http/define-route.ts';
+import { offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
+import { OrganizationsService } from '../../services/organizations.service.ts';
+import {
+  OrganizationCreateBody, OrganizationIdParams, OrganizationListQuery, OrganizationPatchBody, OrganizationResponse,
+} from './organizations.schemas.ts';
+
+// Among the built-in roles only super admins hold organizations:write; org admins hold
+// organizations:read and see their own organization alone.
+const READ = { scope: 'users:read', permission: 'organizations:read' } as const;
+const WRITE = { scope: 'users:write', permission: 'organizations:write' } as const;
+
+export function organizationsRoutes(deps: Dependencies) {
+  const organizations = new OrganizationsService(deps);
+  return [
+    // Before '/organizations/:id', which would otherwise take "current" for an id.
+    defineRoute({
+      method: 'get', path: '/organizations/current', tag: 'Organizations', summary: 'The caller\'s own organization',
+      responses: { 200: OrganizationResponse }, errors: ['resource.not_found'],
+      handler: async (input) => ({ status: 200, body: await organizations.current(actorOf(input)) }),
+    }),
+    defineRoute({
+      method: 'get', path: '/organizations', tag: 'Organizations', ...READ,
+      summary: 'Organizations: all of them for a super admin, your own for anyone else',
+      query: OrganizationListQuery, responses: { 200: pageEnvelopeSchema(OrganizationResponse) },
+      handler: async (input) => {
+        const { query, ctx } = input;
+        const { count, results } = await organizations.list(actorOf(input), query, { limit: query.page_size, offset: offsetOf(query) });
+        return { status: 200, body: pageEnvelope(ctx, deps.config.issuer, query, count, results) };
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/organizations', tag: 'Organizations', ...WRITE,
+      summary: 'Create an organization with its built-in roles',
+      body: OrganizationCreateBody, responses: { 201: OrganizationResponse }, errors: ['organization.slug_taken'],
+      handler: async (input) => ({ status: 201, body: await organizations.create(actorOf(input), input.body) }),
+    }),
+    defineRoute({
+      method: 'get', path: '/organizations/:id', tag: 'Organizations', ...READ, summary: 'One organization',
+      params: OrganizationIdParams, responses: { 200: OrganizationResponse }, errors: ['resource.not_found'],
+      handler: async (input) => ({ status: 200, body: await organizations.get(actorOf(input), input.params.id) }),
+    }),
+    defineRoute({
+      method: 'patch', path: '/organizations/:id', tag: 'Organizations', ...WRITE,
+      summary: 'Change an organization; is_active=false ends every session of its users at their next call',
+      params: OrganizationIdParams, body: OrganizationPatchBody, responses: { 200: OrganizationResponse },
+      errors: ['resource.not_found', 'auth.forbidden', 'user.last_super_admin'],
+      handler: async (input) => ({ status: 200, body: await organizations.update(actorOf(input), input.params.id, input.body) }),
+    }),
+    defineRoute({
+      method: 'delete', path: '/organizations/:id', tag: 'Organizations', ...WRITE,
+      summary: 'Delete an organization with its users, roles, clients and locations; their tokens stop at the next call',
+      params: OrganizationIdParams, responses: { 204: null },
+      errors: ['resource.not_found', 'organization.default', 'auth.forbidden', 'user.last_super_admin'],
+      handler: async (input) => {
+        await organizations.delete(actorOf(input), input.params.id);
+        return { status: 204 };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,52 @@
+import type { Dependencies } from '../../dependencies.ts';
+import { actorOf, defineRoute } from '../../http/define-route.ts';
+import { PageQuery, offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
+import {
+  GroupedPermissionsResponse, PermissionCreateBody, PermissionIdParams, PermissionListQuery, PermissionPatchBody, PermissionResponse,
+} from './permissions.schemas.ts';
+
+// Everyone reads permissions; only super admins hold permissions:write among the built-in roles.
+const READ = { permission: 'permissions:read' } as const;
+const WRITE = { scope: 'rbac:write', permission: 'permissions:write' } as const;
+
+export function permissionsRoutes(deps: Dependencies) {
+  const permissions = deps.permissionsAdmin;
+  return [
+    defineRoute({
+      method: 'get', path: '/permissions', tag: 'Permissions', ...READ, summary: 'Every permission',
+      query: PageQuery.extend(PermissionListQuery.shape), responses: { 200: pageEnvelopeSchema(PermissionResponse) },
+      handler: async ({ query, ctx }) => {
+        const { count, results } = await permissions.list(query, { limit: query.page_size, offset: offsetOf(query) });
+        return { status: 200, body: pageEnvelope(ctx, deps.config.issuer, query, count, results) };
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/permissions/grouped', tag: 'Permissions', ...READ, summary: 'Every permission, grouped by resource',
+      responses: { 200: GroupedPermissionsResponse },
+      handler: async () => ({ status: 200, body: await permissions.grouped() }),
+    }),
+    defineRoute({
+      method: 'post', path: '/permissions', tag: 'Permissions', ...WRITE, summary: 'Create a permission',
+      body: PermissionCreateBody, responses: { 201: PermissionResponse }, errors: ['permission.name_taken'],
+      handler: async (input) => ({ status: 201, body: await permissions.create(actorOf(input), input.body) }),
+    }),
+    defineRoute({
+      method: 'get', path: '/permissions/:id', tag: 'Permissions', ...READ, summary: 'One permission',
+      params: PermissionIdParams, responses: { 200: PermissionResponse }, errors: ['resource.not_found'],
+      handler: async ({ params }) => ({ status: 200, body: await permissions.get(params.id) }),
+    }),
+    defineRoute({
+      method: 'patch', path: '/permissions/:id', tag: 'Permissions', ...WRITE, summary: 'Rename or describe a permission',
+      params: PermissionIdParams, body: PermissionPatchBody, responses: { 200: PermissionResponse }, errors: ['resource.not_found', 'permission.builtin'],
+      handler: async (input) => ({ status: 200, body: await permissions.update(actorOf(input), input.params.id, input.body) }),
+    }),
+    defineRoute({
+      method: 'delete', path: '/permissions/:id', tag: 'Permissions', ...WRITE, summary: 'Delete a custom permission',
+      params: PermissionIdParams, responses: { 204: null }, errors: ['resource.not_found', 'permission.builtin'],
+      handler: async (input) => {
+        await permissions.delete(actorOf(input), input.params.id);
+        return { status: 204 };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,58 @@
+import { z } from 'zod';
+
+import { UserProfileResponse } from '../me/me.schemas.ts';
+
+const name = z.string().trim().min(1).max(100);
+const username = z.string().regex(/^[\w.-]{3,64}$/, { error: 'expected 3 to 64 letters, digits, ".", "_" or "-"' });
+const roleName = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, { error: 'expected a role name' });
+const booleanQuery = z.enum(['true', 'false'], { error: 'expected true or false' }).transform((value) => value === 'true');
+
+export const UserIdParams = z.object({ id: z.uuid({ error: 'expected a UUID' }) });
+
+export const UserListQuery = z.object({
+  search: z.string().max(100).optional(),
+  role: roleName.optional(),
+  is_active: booleanQuery.optional(),
+  organization_id: z.uuid().optional(),
+});
+
+export const UserCreateBody = z.strictObject({
+  email: z.email({ error: 'expected an email address' }).max(254),
+  username: username.optional(),
+  first_name: name,
+  last_name: name,
+  password: z.string().min(1).max(128).optional(),
+  role: roleName.optional(),
+  organization_id: z.uuid().optional(),
+  create_client: z.boolean().optional(),
+}).meta({ id: 'UserCreate' });
+
+export const UserCreatedResponse = z.object({
+  user: UserProfileResponse,
+  temporary_password: z.string().optional(),
+  client: z.object({ client_id: z.string(), client_secret: z.string() }).optional(),
+}).meta({ id: 'UserCreated' });
+
+export const UserPatchBody = z.strictObject({
+  email: z.email({ error: 'expected an email address' }).max(254).optional(),
+  username: username.nullable().optional(),
+  first_name: name.optional(),
+  last_name: name.optional(),
+  is_verified: z.boolean().optional(),
+}).refine((body) => Object.keys(body).length > 0, { error: 'give at least one field to change' }).meta({ id: 'UserPatch' });
+
+export const PromoteBody = z.strictObject({ role: roleName }).meta({ id: 'PromoteRequest' });
+
+export const ResetPasswordBody = z.strictObject({
+  new_password: z.string().min(1).max(128).optional(),
+}).meta({ id: 'ResetPasswordRequest' });
+
+export const ResetPasswordResponse = z.object({ temporary_password: z.string().optional() }).meta({ id: 'ResetPasswordResult' });
+
+export const RoleIdsBody = z.strictObject({
+  role_ids: z.array(z.uuid({ error: 'expected a UUID' })).min(1).max(50),
+}).meta({ id: 'RoleIds' });
+
+export const UserClient = z.object({
+  client_id: z.string(), client_name: z.string(), kind: z.string(), created_at: z.iso.datetime(), updated_at: z.iso.datetime(),
+}).meta({ id: 'UserClient' });

@@ -1,0 +1,283 @@
+// The pages node-oidc-provider sends the browser to (`interactions.url`): sign-in and consent
+// at /interaction/:uid. Plain HTML forms that work without JavaScript; every POST carries a form
+// token and answers 303 (API.md "Operations").
+import Router from '@koa/router';
+import type { Context, Middleware, Next } from 'koa';
+import { koaBody } from 'koa-body';
+import { errors, type Client, type InteractionResults, type Provider } from 'oidc-provider';
+
+import type { Dependencies } from '../../dependencies.ts';
+import { RETRY_AFTER_SECONDS, isStoreOutage } from '../../http/middleware.ts';
+import { staticAssets } from '../../http/static-assets.ts';
+import { recordAudit } from '../../services/audit.service.ts';
+import { SignInFailed } from '../../services/accounts.service.ts';
+import { SignInThrottled } from '../../services/sign-in-throttle.ts';
+import { findActiveProfile } from '../../services/users.service.ts';
+import { OIDC_ROUTES } from '../provider.ts';
+import { SCOPE_DESCRIPTIONS, allowedApiScopes, consentRequest, isFirstParty, saveConsent, type ConsentRequest } from './consent.ts';
+import { FormTokens } from './form-tokens.ts';
+import { VIEWS_DIRECTORY, describeWait, renderPage } from './pages.ts';
+
+type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+const FORM_LIMIT = '16kb';
+const MAX_IDENTIFIER_LENGTH = 254;
+const MAX_ORGANIZATION_LENGTH = 64;
+// argon2 hashes whatever it is given; a cap keeps one request from costing seconds.
+const MAX_PASSWORD_LENGTH = 1024;
+
+export const WRONG_CREDENTIALS_MESSAGE = 'The email, username or password is not right.';
+
+/** A failure the user sees as a page with this status, title and explanation. */
+class PageError extends Error {
+  readonly status: number;
+  readonly title: string;
+  readonly headers: Record<string, string>;
+  constructor(status: number, title: string, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.name = 'PageError';
+    this.status = status;
+    this.title = title;
+    this.headers = headers;
+  }
+}
+
+const expiredInteraction = () => new PageError(400, 'This sign-in has expired',
+  'Go back to the application and start signing in again.');
+
+/** Errors become pages here: the outer problem+json handler is for the JSON API. */
+async function showErrorsAsPages(ctx: Context, next: Next) {
+  try {
+    await next();
+  } catch (error) {
+    const page = asPageError(ctx, error);
+    renderPage(ctx, 'error', { title: page.title, message: page.message }, { status: page.status, headers: page.headers });
+  }
+}
+
+function asPageError(ctx: Context, error: unknown): PageError {
+  if (error instanceof PageError) return error;
+  if (error instanceof errors.SessionNotFound) return expiredInteraction();
+  if (isStoreOutage(error)) {
+    ctx.state.log.warn({ err: (error as Error).message }, 'backing store unavailable');
+    return new PageError(503, 'Latchkey is briefly unavailable', 'Please try again in a few seconds.',
+      { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+  }
+  // koa-body refusals (a form over the limit, a malformed body) carry their own 4xx status.
+  const status = (error as { status?: number }).status;
+  if (status === 413) return new PageError(413, 'The form was too large', 'Go back and try again.');
+  if (status && status >= 400 && status < 500) return new PageError(400, 'The form could not be read', 'Go back and try again.');
+  ctx.state.log.error({ err: error }, 'interaction page failed');
+  return new PageError(500, 'Something went wrong', 'Go back to the application and try again.');
+}
+
+function formField(body: Record<string, unknown>, name: string): string {
+  const value = body[name];
+  return typeof value === 'string' ? value : '';
+}
+
+/** Where a page's forms may lead: this server, and the client's redirect_uri at the end. */
+function formTargets(interaction: Interaction): string[] {
+  const redirectUri = interaction.params.redirect_uri;
+  return typeof redirectUri === 'string' ? [redirectUri] : [];
+}
+
+function clientName(client: Client): string {
+  return client.clientName ?? client.clientId;
+}
+
+export function interactionPages(deps: Dependencies): Middleware {
+  const { config, orm } = deps;
+  const formTokens = new FormTokens(orm);
+  const parseForm = koaBody({ json: false, urlencoded: true, text: false, multipart: false, formLimit: FORM_LIMIT });
+
+  /** The interaction behind this URL, from the live provider (a key rotation may have replaced it). */
+  async function loadInteraction(ctx: Context): Promise<{ provider: Provider; interaction: Interaction; client: Client }> {
+    const provider = deps.providers.current;
+    const interaction = await provider.interactionDetails(ctx.req, ctx.res);
+    // The cookie names the browser's current interaction; an older page's URL is stale.
+    if (interaction.uid !== ctx.params.uid) throw expiredInteraction();
+    const client = await provider.Client.find(String(interaction.params.client_id));
+    if (!client) throw new PageError(400, 'This application is no longer registered', 'Latchkey cannot continue signing you in to it.');
+    return { provider, interaction, client };
+  }
+
+  async function requireFormToken(ctx: Context, next: Next) {
+    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+    if (!await formTokens.verify(ctx.params.uid!, body.csrf)) {
+      throw new PageError(403, 'This form has expired', 'The form did not come from this sign-in. Go back to the application and start again.');
+    }
+    await next();
+  }
+
+  /** Hands the result to the provider and sends the browser on (RFC 9110 section 15.4.4: 303 after a POST). */
+  async function finish(ctx: Context, provider: Provider, result: InteractionResults, mergeWithLastSubmission: boolean) {
+    const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 303;
+    ctx.redirect(returnTo);
+  }
+
+  /** A form posted for a step that is already done (a second tab, a double click): show the current step. */
+  function showCurrentStep(ctx: Context) {
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${encodeURIComponent(ctx.params.uid!)}`);
+  }
+
+  async function showLogin(ctx: Context, interaction: Interaction, client: Client,
+    form: { identifier?: string; organization?: string; error?: string; status?: number; headers?: Record<string, string> } = {}) {
+    const loginHint = typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : '';
+    renderPage(ctx, 'login', {
+      title: 'Sign in',
+      clientName: clientName(client),
+      action: `/interaction/${interaction.uid}/login`,
+      abortAction: `/interaction/${interaction.uid}/abort`,
+      csrf: await formTokens.issue(interaction.uid),
+      identifier: form.identifier ?? loginHint,
+      organization: form.organization ?? '',
+      error: form.error,
+    }, { status: form.status, headers: form.headers, formTargets: formTargets(interaction) });
+  }
+
+  /** The account behind a consent prompt, with what its roles allow and what the client asks. */
+  async function consentContext(interaction: Interaction) {
+    const accountId = interaction.session?.accountId;
+    const profile = accountId ? await findActiveProfile(orm, accountId) : undefined;
+    if (!accountId || !profile) throw expiredInteraction();
+    const allowed = await allowedApiScopes({ orm, scopePolicy: deps.permissions }, accountId);
+    const request = consentRequest(interaction.prompt.details, config.apiAudience, allowed);
+    return { accountId, profile, allowed, request };
+  }
+
+  function describeScopes(request: ConsentRequest) {
+    const asked = [...request.oidcScopes, ...Object.values(request.resourceScopes).flat()];
+    const describe = (scope: string) => ({ name: scope, description: SCOPE_DESCRIPTIONS[scope] ?? scope });
+    return {
+      scopes: [...new Set(asked)].map(describe),
+      withheld: [...new Set(Object.values(request.withheldScopes).flat())].map(describe),
+      claims: request.claims,
+    };
+  }
+
+  const router = new Router();
+
+  router.get('/interaction/:uid', showErrorsAsPages, async (ctx) => {
+    const { provider, interaction, client } = await loadInteraction(ctx);
+    switch (interaction.prompt.name) {
+      case 'login':
+        return showLogin(ctx, interaction, client);
+      case 'consent': {
+        const { accountId, profile, allowed, request } = await consentContext(interaction);
+        if (isFirstParty(client)) {
+          // First-party applications are the operator's own: the user is not asked (API.md "Applications").
+          const grantId = await saveConsent(provider, { accountId, clientId: client.clientId, grantId: interaction.grantId }, request,
+            { apiAudience: config.apiAudience, allowed });
+          return finish(ctx, provider, { consent: { grantId } }, true);
+        }
+        return renderPage(ctx, 'consent', {
+          title: 'Authorize',
+          clientName: clientName(client),
+          account: profile.email,
+          action: `/interaction/${interaction.uid}/consent`,
+          csrf: await formTokens.issue(interaction.uid),
+          ...describeScopes(request),
+        }, { formTargets: formTargets(interaction) });
+      }
+      default:
+        throw new PageError(400, 'This step is not supported', 'Go back to the application and try again.');
+    }
+  });
+
+  router.post('/interaction/:uid/login', showErrorsAsPages, parseForm, requireFormToken, async (ctx) => {
+    const { provider, interaction, client } = await loadInteraction(ctx);
+    if (interaction.prompt.name !== 'login') return showCurrentStep(ctx);
+    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+    const identifier = formField(body, 'identifier').trim();
+    const password = formField(body, 'password');
+    const organization = formField(body, 'organization').trim();
+    const retry = { identifier: identifier.slice(0, MAX_IDENTIFIER_LENGTH), organization: organization.slice(0, MAX_ORGANIZATION_LENGTH) };
+    if (!identifier || !password) {
+      return showLogin(ctx, interaction, client, { ...retry, status: 400, error: 'Enter your email or username and your password.' });
+    }
+    if (identifier.length > MAX_IDENTIFIER_LENGTH || organization.length > MAX_ORGANIZATION_LENGTH || password.length > MAX_PASSWORD_LENGTH) {
+      return showLogin(ctx, interaction, client, { ...retry, status: 401, error: WRONG_CREDENTIALS_MESSAGE });
+    }
+    try {
+      const { userId } = await deps.accounts.signIn({
+        identifier, password, organizationSlug: organization || undefined,
+        ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, clientId: client.clientId, via: 'login_page',
+      });
+      // RFC 8176 section 2: "pwd", password-based authentication.
+      return await finish(ctx, provider, { login: { accountId: userId, amr: ['pwd'] } }, false);
+    } catch (error) {
+      if (error instanceof SignInFailed) {
+        return showLogin(ctx, interaction, client, { ...retry, status: 401, error: WRONG_CREDENTIALS_MESSAGE });
+      }
+      if (error instanceof SignInThrottled) {
+        return showLogin(ctx, interaction, client, {
+          ...retry, status: 429, headers: { 'Retry-After': String(error.retryAfterSeconds) },
+          error: `Too many failed sign-ins. Wait ${describeWait(error.retryAfterSeconds)} and try again.`,
+        });
+      }
+      throw error;
+    }
+  });
+
+  router.post('/interaction/:uid/consent', showErrorsAsPages, parseForm, requireFormToken, async (ctx) => {
+    const { provider, interaction, client } = await loadInteraction(ctx);
+    if (interaction.prompt.name !== 'consent') return showCurrentStep(ctx);
+    const decision = formField((ctx.request as { body?: Record<string, unknown> }).body ?? {}, 'decision');
+    if (decision === 'deny') {
+      return finish(ctx, provider, { error: 'access_denied', error_description: 'the user denied the request' }, false);
+    }
+    if (decision !== 'approve') throw new PageError(400, 'The form could not be read', 'Go back and choose Allow or Deny.');
+    const { accountId, profile, allowed, request } = await consentContext(interaction);
+    const grantId = await orm.em.fork().transactional(async (tx) => {
+      // The grant is written through the global entity manager, which joins this transaction
+      // (MikroORM's TransactionContext): the consent and its audit row commit together.
+      const saved = await saveConsent(provider, { accountId, clientId: client.clientId, grantId: interaction.grantId }, request,
+        { apiAudience: config.apiAudience, allowed });
+      recordAudit(tx, {
+        action: 'consent.grant', resource: 'client', resourceId: client.clientId,
+        actorId: accountId, targetId: accountId, actorClientId: client.clientId, organizationId: profile.organization.id,
+        ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined,
+        details: {
+          scopes: [...request.oidcScopes, ...Object.values(request.resourceScopes).flat()],
+          withheld: Object.values(request.withheldScopes).flat(),
+        },
+      });
+      return saved;
+    });
+    return finish(ctx, provider, { consent: { grantId } }, true);
+  });
+
+  router.post('/interaction/:uid/abort', showErrorsAsPages, parseForm, requireFormToken, async (ctx) => {
+    const { provider } = await loadInteraction(ctx);
+    return finish(ctx, provider, { error: 'access_denied', error_description: 'the user cancelled the sign-in' }, false);
+  });
+
+  const steps: Middleware[] = [presetProviderPagePolicy, staticAssets(`${VIEWS_DIRECTORY}/static`), router.routes() as Middleware];
+  return function interactionMiddleware(ctx: Context, next: Next) {
+    const run = (index: number): Promise<unknown> => (index === steps.length ? next() : steps[index]!(ctx, () => run(index + 1)));
+    return run(0);
+  };
+}
+
+/**
+ * The provider renders some pages itself: an auto-submitting form_post page (response_mode
+ * form_post, a device code link with its user_code, a logout without a session). It adds the
+ * hash of its inline script to a `script-src` that is already set, so one is set before it runs.
+ * Pages that Latchkey renders for it replace this policy with their own.
+ */
+const PROVIDER_PAGE_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+const PROVIDER_PAGE_ROUTES = [OIDC_ROUTES.authorization, OIDC_ROUTES.end_session, OIDC_ROUTES.code_verification];
+
+function isProviderPage(path: string): boolean {
+  if (path === OIDC_ROUTES.device_authorization) return false;
+  return PROVIDER_PAGE_ROUTES.some((route) => path === route || path.startsWith(`${route}/`));
+}
+
+async function presetProviderPagePolicy(ctx: Context, next: Next) {
+  if (isProviderPage(ctx.path)) ctx.set('Content-Security-Policy', PROVIDER_PAGE_POLICY);
+  await next();
+}

@@ -1,0 +1,198 @@
+// Roles and permissions (API.md "RBAC"): roles live in an organization (super_admin is global);
+// permissions are global `resource:action`. Nobody grants a role or a permission they do not hold.
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+
+import { Permission } from '../db/entities/permission.entity.ts';
+import { Role } from '../db/entities/role.entity.ts';
+import { AppError, assertThat } from '../http/errors.ts';
+import { queryRows } from '../platform/database.ts';
+import { recordAudit } from './audit.service.ts';
+import { SUPER_ADMIN, type PermissionResolver } from './rbac.service.ts';
+import { auditActor, isSuperAdmin, organizationFilter, type Actor } from './tenancy.ts';
+
+export interface RoleView {
+  id: string;
+  name: string;
+  description: string | null;
+  organization_id: string | null;
+  is_builtin: boolean;
+  is_active: boolean;
+  permissions: string[];
+  created_at: string;
+}
+
+export interface PermissionView {
+  id: string;
+  name: string;
+  resource: string;
+  action: string;
+  description: string | null;
+  is_builtin: boolean;
+}
+
+interface RoleRow {
+  id: string;
+  name: string;
+  description: string | null;
+  organization_id: string | null;
+  is_builtin: boolean;
+  is_active: boolean;
+  permissions: string[];
+  created_at: Date;
+}
+
+const ROLE_COLUMNS = `r.id, r.name, r.description, r.organization_id, r.is_builtin, r.is_active, r.created_at,
+  coalesce(array_agg(p.name order by p.name) filter (where p.name is not null), '{}') as permissions`;
+
+function roleView(row: RoleRow): RoleView {
+  return { ...row, created_at: new Date(row.created_at).toISOString() };
+}
+
+export function permissionView(permission: Permission): PermissionView {
+  return {
+    id: permission.id, name: permission.name, resource: permission.resource, action: permission.action,
+    description: permission.description ?? null, is_builtin: permission.isBuiltin,
+  };
+}
+
+export class RolesService {
+  readonly #orm: MikroORM;
+  readonly #permissions: PermissionResolver;
+
+  constructor(orm: MikroORM, permissions: PermissionResolver) {
+    this.#orm = orm;
+    this.#permissions = permissions;
+  }
+
+  /** Roles the actor can see: their organization's, plus the global super_admin role for a super admin. */
+  async list(actor: Actor, filters: { search?: string; is_active?: boolean; organization_id?: string }, page: { limit: number; offset: number }) {
+    const scope = organizationFilter(actor) ?? filters.organization_id;
+    const conditions = ['true'];
+    const params: unknown[] = [];
+    if (scope) { conditions.push('r.organization_id = ?'); params.push(scope); }
+    if (filters.search) { conditions.push('r.name ilike ?'); params.push(`%${filters.search.replace(/[%_\\]/g, '\\$&')}%`); }
+    if (filters.is_active !== undefined) { conditions.push('r.is_active = ?'); params.push(filters.is_active); }
+    const where = conditions.join(' and ');
+    const [rows, total] = await Promise.all([
+      queryRows<RoleRow>(this.#orm.em,
+        `select ${ROLE_COLUMNS} from role r left join role_permission rp on rp.role_id = r.id left join permission p on p.id = rp.permission_id
+          where ${where} group by r.id order by r.organization_id nulls first, r.is_builtin desc, r.name limit ? offset ?`,
+        [...params, page.limit, page.offset]),
+      queryRows<{ count: number }>(this.#orm.em, `select count(*)::int as count from role r where ${where}`, params),
+    ]);
+    return { count: total[0]?.count ?? 0, results: rows.map(roleView) };
+  }
+
+  async get(actor: Actor, roleId: string): Promise<RoleView> {
+    const scope = organizationFilter(actor);
+    const [row] = await queryRows<RoleRow>(this.#orm.em,
+      `select ${ROLE_COLUMNS} from role r left join role_permission rp on rp.role_id = r.id left join permission p on p.id = rp.permission_id
+        where r.id = ? and (?::uuid is null or r.organization_id = ?) group by r.id`,
+      [roleId, scope ?? null, scope ?? null]);
+    assertThat(row, 'resource.not_found', 'No such role');
+    return roleView(row);
+  }
+
+  /** The role, loaded for a change, or 404 when the actor cannot see it. */
+  async #editable(em: EntityManager, actor: Actor, roleId: string): Promise<Role> {
+    const scope = organizationFilter(actor);
+    const role = await em.findOne(Role, { id: roleId, ...(scope ? { organization: scope } : {}) }, { populate: ['permissions'] });
+    assertThat(role, 'resource.not_found', 'No such role');
+    return role;
+  }
+
+  /** Permission names the actor holds; a super admin holds all. */
+  async heldBy(actor: Actor): Promise<Set<string> | 'all'> {
+    if (isSuperAdmin(actor)) return 'all';
+    return this.#permissions.permissionsOf(actor.organizationId, actor.roles);
+  }
+
+  /** Refuses a grant of anything the actor does not hold themselves. */
+  async assertMayGrant(actor: Actor, permissionNames: Iterable<string>, what: string): Promise<void> {
+    const held = await this.heldBy(actor);
+    if (held === 'all') return;
+    const beyond = [...permissionNames].filter((name) => !held.has(name));
+    if (beyond.length > 0) throw new AppError('auth.forbidden', `You cannot grant ${what} beyond your own permissions (${beyond.join(', ')})`);
+  }
+
+  /** A role may be given to a user only by someone who holds everything the role holds. */
+  async assertMayAssign(actor: Actor, role: { name: string; permissions: string[] }): Promise<void> {
+    if (role.name === SUPER_ADMIN && !isSuperAdmin(actor)) throw new AppError('auth.forbidden', 'Only a super admin can make a super admin');
+    await this.assertMayGrant(actor, role.permissions, `the role "${role.name}"`);
+  }
+
+  async #permissionsById(em: EntityManager, ids: string[]): Promise<Permission[]> {
+    const found = await em.find(Permission, { id: { $in: ids } });
+    if (found.length !== new Set(ids).size) throw new AppError('resource.not_found', 'One or more permissions do not exist');
+    return found;
+  }
+
+  async create(actor: Actor, input: { name: string; description?: string | null; organization_id?: string; permission_ids?: string[]; is_active?: boolean }): Promise<RoleView> {
+    const organizationId = isSuperAdmin(actor) ? input.organization_id ?? actor.organizationId : organizationFilter(actor);
+    if (!organizationId) throw new AppError('request.validation_failed', 'organization_id is required');
+    if (input.name === SUPER_ADMIN) throw new AppError('request.conflict', 'super_admin is a built-in role');
+    const id = await this.#orm.em.fork().transactional(async (em) => {
+      if (await em.findOne(Role, { name: input.name, organization: organizationId })) throw new AppError('role.name_taken', `A role named "${input.name}" exists already`);
+      const permissions = await this.#permissionsById(em, input.permission_ids ?? []);
+      await this.assertMayGrant(actor, permissions.map((permission) => permission.name), 'permissions');
+      const role = em.create(Role, { name: input.name, description: input.description ?? null, organization: organizationId, isActive: input.is_active ?? true });
+      for (const permission of permissions) role.permissions.add(permission);
+      await em.flush();
+      recordAudit(em, { action: 'role.create', resource: 'role', resourceId: role.id, organizationId, ...auditActor(actor), details: { name: role.name, permissions: permissions.map((p) => p.name) } });
+      return role.id;
+    });
+    await this.#permissions.invalidate();
+    return this.get(actor, id);
+  }
+
+  async update(actor: Actor, roleId: string, changes: { name?: string; description?: string | null; is_active?: boolean }): Promise<RoleView> {
+    await this.#orm.em.fork().transactional(async (em) => {
+      const role = await this.#editable(em, actor, roleId);
+      if (role.isBuiltin && (changes.name !== undefined || changes.is_active === false)) {
+        throw new AppError('role.builtin', 'Built-in roles keep their name and stay active');
+      }
+      if (changes.name && changes.name !== role.name && await em.findOne(Role, { name: changes.name, organization: role.organization })) {
+        throw new AppError('role.name_taken', `A role named "${changes.name}" exists already`);
+      }
+      if (changes.name !== undefined) role.name = changes.name;
+      if (changes.description !== undefined) role.description = changes.description;
+      if (changes.is_active !== undefined) role.isActive = changes.is_active;
+      recordAudit(em, { action: 'role.update', resource: 'role', resourceId: role.id, organizationId: role.organization?.id, ...auditActor(actor), details: { fields: Object.keys(changes) } });
+    });
+    await this.#permissions.invalidate();
+    return this.get(actor, roleId);
+  }
+
+  async delete(actor: Actor, roleId: string): Promise<void> {
+    await this.#orm.em.fork().transactional(async (em) => {
+      const role = await this.#editable(em, actor, roleId);
+      if (role.isBuiltin) throw new AppError('role.builtin', 'Built-in roles cannot be deleted');
+      const [holders] = await queryRows<{ count: number }>(em, 'select count(*)::int as count from user_role where role_id = ?', [role.id]);
+      if ((holders?.count ?? 0) > 0) throw new AppError('role.in_use', `The role is held by ${holders!.count} user(s); take it away first`);
+      recordAudit(em, { action: 'role.delete', resource: 'role', resourceId: role.id, organizationId: role.organization?.id, ...auditActor(actor), details: { name: role.name } });
+      em.remove(role);
+    });
+    await this.#permissions.invalidate();
+  }
+
+  async changePermissions(actor: Actor, roleId: string, permissionIds: string[], change: 'add' | 'remove'): Promise<RoleView> {
+    await this.#orm.em.fork().transactional(async (em) => {
+      const role = await this.#editable(em, actor, roleId);
+      if (role.name === SUPER_ADMIN) throw new AppError('role.builtin', 'super_admin holds every permission');
+      const permissions = await this.#permissionsById(em, permissionIds);
+      // Adding or taking away, the actor must hold what they touch, and may not change a role they hold.
+      await this.assertMayGrant(actor, permissions.map((permission) => permission.name), 'permissions');
+      if (actor.roles.includes(role.name) && !isSuperAdmin(actor)) throw new AppError('auth.forbidden', 'You cannot change the permissions of a role you hold');
+      for (const permission of permissions) {
+        if (change === 'add') role.permissions.add(permission);
+        else role.permissions.remove(permission);
+      }
+      recordAudit(em, {
+        action: change === 'add' ? 'role.permissions_add' : 'role.permissions_remove', resource: 'role', resourceId: role.id,
+        organizationId: role.organization?.id, ...auditActor(actor), details: { permissions: permissions.map((p) => p.name) },
+      });
+    });
+    await this.#permissions.invalidate();
+    return this.get(actor, roleId);
+  }
+}

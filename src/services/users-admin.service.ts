@@ -1,0 +1,300 @@
+// User management by admins (API.md "users"): inside the actor's organization only, never on
+// themselves for destructive changes, never beyond their own power, and every change that lowers
+// a user's rights ends that user's tokens at the next call on every process.
+import { LockMode, type EntityManager, type MikroORM } from '@mikro-orm/postgresql';
+
+import { Organization } from '../db/entities/organization.entity.ts';
+import { Role } from '../db/entities/role.entity.ts';
+import { User } from '../db/entities/user.entity.ts';
+import { AppError, assertThat } from '../http/errors.ts';
+import { queryOne, queryRows } from '../platform/database.ts';
+import { recordAudit } from './audit.service.ts';
+import { personalClientMetadata } from './bootstrap.service.ts';
+import type { ClientRegistry } from './client-registry.service.ts';
+import { generatePassword, hashPassword } from './passwords.ts';
+import { passwordProblems } from './password-policy.ts';
+import { SUPER_ADMIN } from './rbac.service.ts';
+import { assertOrganizationHasRoom } from './registration.service.ts';
+import type { RevocationService } from './revocation.service.ts';
+import type { RolesService } from './roles.service.ts';
+import { auditActor, isSuperAdmin, organizationFilter, type Actor } from './tenancy.ts';
+import { profileColumns, profileFrom, type ProfileRow, type UserProfile } from './users.service.ts';
+
+export interface UserFilters {
+  search?: string;
+  role?: string;
+  is_active?: boolean;
+  organization_id?: string;
+}
+
+export interface NewUser {
+  email: string;
+  username?: string;
+  first_name: string;
+  last_name: string;
+  password?: string;
+  role?: string;
+  organization_id?: string;
+  create_client?: boolean;
+}
+
+export interface UserChanges {
+  email?: string;
+  username?: string | null;
+  first_name?: string;
+  last_name?: string;
+  is_verified?: boolean;
+}
+
+export class UsersAdminService {
+  readonly #orm: MikroORM;
+  readonly #clients: ClientRegistry;
+  readonly #revocation: RevocationService;
+  readonly #roles: RolesService;
+  readonly #revokeGrant: (grantId: string) => Promise<void>;
+
+  constructor(deps: { orm: MikroORM; clients: ClientRegistry; revocation: RevocationService; roles: RolesService; revokeGrant: (grantId: string) => Promise<void> }) {
+    this.#orm = deps.orm;
+    this.#clients = deps.clients;
+    this.#revocation = deps.revocation;
+    this.#roles = deps.roles;
+    this.#revokeGrant = deps.revokeGrant;
+  }
+
+  async list(actor: Actor, filters: UserFilters, page: { limit: number; offset: number }): Promise<{ count: number; results: UserProfile[] }> {
+    const scope = organizationFilter(actor) ?? filters.organization_id;
+    const conditions = ['true'];
+    const params: unknown[] = [];
+    if (scope) { conditions.push('u.organization_id = ?'); params.push(scope); }
+    if (filters.is_active !== undefined) { conditions.push('u.is_active = ?'); params.push(filters.is_active); }
+    if (filters.search) {
+      conditions.push(`(u.email ilike ? or u.username ilike ? or (u.first_name || ' ' || u.last_name) ilike ?)`);
+      const pattern = `%${filters.search.replace(/[%_\\]/g, '\\$&')}%`;
+      params.push(pattern, pattern, pattern);
+    }
+    if (filters.role) {
+      conditions.push('exists (select 1 from user_role fr join role frr on frr.id = fr.role_id where fr.user_id = u.id and frr.name = ?)');
+      params.push(filters.role);
+    }
+    const where = conditions.join(' and ');
+    const [rows, total] = await Promise.all([
+      queryRows<ProfileRow>(this.#orm.em, `${profileColumns} where ${where} group by u.id, o.id order by u.created_at desc, u.id limit ? offset ?`,
+        [...params, page.limit, page.offset]),
+      queryOne<{ count: number }>(this.#orm.em, `select count(*)::int as count from app_user u where ${where}`, params),
+    ]);
+    return { count: total?.count ?? 0, results: rows.map(profileFrom) };
+  }
+
+  async get(actor: Actor, userId: string): Promise<UserProfile> {
+    const scope = organizationFilter(actor);
+    const row = await queryOne<ProfileRow>(this.#orm.em,
+      `${profileColumns} where u.id = ? and (?::uuid is null or u.organization_id = ?) group by u.id, o.id`, [userId, scope ?? null, scope ?? null]);
+    assertThat(row, 'resource.not_found', 'No such user');
+    return profileFrom(row);
+  }
+
+  /** The user, loaded for a change, or 404 when outside the actor's organization. */
+  async #target(em: EntityManager, actor: Actor, userId: string): Promise<User> {
+    const scope = organizationFilter(actor);
+    const user = await em.findOne(User, { id: userId, ...(scope ? { organization: scope } : {}) }, { populate: ['roles', 'roles.permissions'] });
+    assertThat(user, 'resource.not_found', 'No such user');
+    return user;
+  }
+
+  /** Nobody manages someone who holds more than they do (an org admin cannot touch a super admin). */
+  async #assertMayManage(actor: Actor, target: User): Promise<void> {
+    for (const role of target.roles) {
+      await this.#roles.assertMayAssign(actor, { name: role.name, permissions: role.permissions.getItems().map((permission) => permission.name) });
+    }
+  }
+
+  static #notSelf(actor: Actor, target: User, what: string): void {
+    if (actor.userId === target.id) throw new AppError('auth.forbidden', `You cannot ${what} yourself`);
+  }
+
+  async #roleByName(em: EntityManager, organizationId: string, name: string): Promise<Role> {
+    const role = await em.findOne(Role, { name, organization: name === SUPER_ADMIN ? null : organizationId, isActive: true }, { populate: ['permissions'] });
+    if (!role) throw new AppError('request.validation_failed', `No role named "${name}"`, { errors: [{ path: ['body', 'role'], message: 'names no role of the organization', code: 'not_found' }] });
+    return role;
+  }
+
+  static #roleFacts(role: Role) {
+    return { name: role.name, permissions: role.permissions.getItems().map((permission) => permission.name) };
+  }
+
+  async #assertNotLastSuperAdmin(em: EntityManager, target: User): Promise<void> {
+    if (!target.roles.getItems().some((role) => role.name === SUPER_ADMIN)) return;
+    const others = await queryOne<{ count: number }>(em,
+      `select count(*)::int as count from app_user u join user_role ur on ur.user_id = u.id join role r on r.id = ur.role_id
+        where r.name = ? and r.organization_id is null and u.is_active and u.id <> ?`, [SUPER_ADMIN, target.id]);
+    if ((others?.count ?? 0) === 0) throw new AppError('user.last_super_admin', 'The last active super admin cannot be removed, disabled or demoted');
+  }
+
+  /** Every token of the user stops at the next call; with `grants`, their sessions end as well. */
+  async #endTokens(userId: string, options: { grants: boolean }): Promise<void> {
+    await this.#revocation.revokeUserTokens(userId);
+    // Personal clients cache their owner's roles and status.
+    await this.#clients.invalidate();
+    if (!options.grants) return;
+    const grants = await queryRows<{ id: string }>(this.#orm.em, `select id from oidc_artifact where model = 'Grant' and account_id = ?`, [userId]);
+    for (const grant of grants) await this.#revokeGrant(grant.id);
+  }
+
+  async create(actor: Actor, input: NewUser): Promise<{ user: UserProfile; temporary_password?: string; client?: { client_id: string; client_secret: string } }> {
+    const email = input.email.trim().toLowerCase();
+    if (input.password) {
+      const problems = passwordProblems(input.password, { email, username: input.username, firstName: input.first_name, lastName: input.last_name });
+      if (problems.length > 0) {
+        throw new AppError('request.validation_failed', 'The password does not meet the policy', {
+          errors: problems.map((message) => ({ path: ['body', 'password'], message, code: 'password_policy' })),
+        });
+      }
+    }
+    const password = input.password ?? generatePassword();
+    const passwordHash = await hashPassword(password);
+    const organizationId = isSuperAdmin(actor) ? input.organization_id ?? actor.organizationId : organizationFilter(actor);
+    const created = await this.#orm.em.fork().transactional(async (em) => {
+      const organization = await em.findOne(Organization, { id: organizationId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (!organization) throw new AppError('request.validation_failed', 'No such organization', { errors: [{ path: ['body', 'organization_id'], message: 'names no organization', code: 'not_found' }] });
+      await assertOrganizationHasRoom(em, organization);
+      const role = await this.#roleByName(em, organization.id, input.role ?? 'basic_user');
+      await this.#roles.assertMayAssign(actor, UsersAdminService.#roleFacts(role));
+      if (await em.findOne(User, { organization, email })) throw new AppError('user.email_taken', 'A user with this email exists in the organization');
+      if (input.username && await em.findOne(User, { organization, username: input.username })) throw new AppError('user.username_taken', 'This username is taken');
+      const user = em.create(User, {
+        organization, email, username: input.username ?? null, firstName: input.first_name, lastName: input.last_name, passwordHash, isVerified: true,
+      });
+      user.roles.add(role);
+      await em.flush();
+      const client = input.create_client
+        ? await this.#clients.create({ kind: 'personal', ownerId: user.id, organizationId: organization.id, metadata: personalClientMetadata(`Personal client of ${email}`) }, em)
+        : undefined;
+      recordAudit(em, {
+        action: 'user.create', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: organization.id, ...auditActor(actor),
+        details: { role: role.name, temporary_password: !input.password, client_id: client?.clientId },
+      });
+      return { userId: user.id, client };
+    });
+    return {
+      user: await this.get(actor, created.userId),
+      ...(input.password ? {} : { temporary_password: password }),
+      ...(created.client ? { client: { client_id: created.client.clientId, client_secret: created.client.clientSecret! } } : {}),
+    };
+  }
+
+  async update(actor: Actor, userId: string, changes: UserChanges): Promise<UserProfile> {
+    await this.#orm.em.fork().transactional(async (em) => {
+      const user = await this.#target(em, actor, userId);
+      if (actor.userId !== user.id) await this.#assertMayManage(actor, user);
+      const email = changes.email?.trim().toLowerCase();
+      if (email && email !== user.email && await em.findOne(User, { organization: user.organization, email })) throw new AppError('user.email_taken', 'A user with this email exists in the organization');
+      if (changes.username && changes.username !== user.username && await em.findOne(User, { organization: user.organization, username: changes.username })) throw new AppError('user.username_taken', 'This username is taken');
+      if (email) user.email = email;
+      if (changes.username !== undefined) user.username = changes.username;
+      if (changes.first_name !== undefined) user.firstName = changes.first_name;
+      if (changes.last_name !== undefined) user.lastName = changes.last_name;
+      if (changes.is_verified !== undefined) user.isVerified = changes.is_verified;
+      recordAudit(em, { action: 'user.update', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor), details: { fields: Object.keys(changes) } });
+    });
+    return this.get(actor, userId);
+  }
+
+  async delete(actor: Actor, userId: string): Promise<void> {
+    await this.#orm.em.fork().transactional(async (em) => {
+      const user = await this.#target(em, actor, userId);
+      UsersAdminService.#notSelf(actor, user, 'delete');
+      await this.#assertMayManage(actor, user);
+      await this.#assertNotLastSuperAdmin(em, user);
+      recordAudit(em, { action: 'user.delete', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor), details: { email: user.email } });
+      em.remove(user);
+    });
+    await this.#endTokens(userId, { grants: true });
+  }
+
+  async setActive(actor: Actor, userId: string, active: boolean): Promise<UserProfile> {
+    await this.#orm.em.fork().transactional(async (em) => {
+      const user = await this.#target(em, actor, userId);
+      UsersAdminService.#notSelf(actor, user, active ? 'enable' : 'disable');
+      await this.#assertMayManage(actor, user);
+      if (!active) await this.#assertNotLastSuperAdmin(em, user);
+      user.isActive = active;
+      recordAudit(em, { action: active ? 'user.enable' : 'user.disable', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor) });
+    });
+    if (!active) await this.#endTokens(userId, { grants: true });
+    else await this.#clients.invalidate();
+    return this.get(actor, userId);
+  }
+
+  /** Sets a new password (or a generated temporary one, answered once) and ends every session. */
+  async resetPassword(actor: Actor, userId: string, newPassword?: string): Promise<{ temporary_password?: string }> {
+    const password = newPassword ?? generatePassword();
+    const passwordHash = await hashPassword(password);
+    await this.#orm.em.fork().transactional(async (em) => {
+      const user = await this.#target(em, actor, userId);
+      if (actor.userId !== user.id) await this.#assertMayManage(actor, user);
+      if (newPassword) {
+        const problems = passwordProblems(newPassword, user);
+        if (problems.length > 0) {
+          throw new AppError('request.validation_failed', 'The password does not meet the policy', {
+            errors: problems.map((message) => ({ path: ['body', 'new_password'], message, code: 'password_policy' })),
+          });
+        }
+      }
+      user.passwordHash = passwordHash;
+      recordAudit(em, { action: 'user.reset_password', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor), details: { temporary: !newPassword } });
+    });
+    await this.#endTokens(userId, { grants: true });
+    return newPassword ? {} : { temporary_password: password };
+  }
+
+  /** Replaces the user's roles with one role (API.md `promote`). */
+  async promote(actor: Actor, userId: string, roleName: string): Promise<UserProfile> {
+    await this.#orm.em.fork().transactional(async (em) => {
+      const user = await this.#target(em, actor, userId);
+      UsersAdminService.#notSelf(actor, user, 'change the roles of');
+      await this.#assertMayManage(actor, user);
+      const role = await this.#roleByName(em, user.organization.id, roleName);
+      await this.#roles.assertMayAssign(actor, UsersAdminService.#roleFacts(role));
+      if (role.name !== SUPER_ADMIN) await this.#assertNotLastSuperAdmin(em, user);
+      const before = user.roles.getItems().map((held) => held.name);
+      user.roles.set([role]);
+      recordAudit(em, { action: 'user.promote', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor), details: { from: before, to: [role.name] } });
+    });
+    await this.#endTokens(userId, { grants: false });
+    return this.get(actor, userId);
+  }
+
+  async changeRoles(actor: Actor, userId: string, roleIds: string[], change: 'add' | 'remove'): Promise<UserProfile> {
+    await this.#orm.em.fork().transactional(async (em) => {
+      const user = await this.#target(em, actor, userId);
+      UsersAdminService.#notSelf(actor, user, 'change the roles of');
+      await this.#assertMayManage(actor, user);
+      const roles = await em.find(Role, { id: { $in: roleIds }, $or: [{ organization: user.organization.id }, { organization: null }] }, { populate: ['permissions'] });
+      if (roles.length !== new Set(roleIds).size) throw new AppError('resource.not_found', 'One or more roles do not exist in the user\'s organization');
+      for (const role of roles) await this.#roles.assertMayAssign(actor, UsersAdminService.#roleFacts(role));
+      if (change === 'add') {
+        for (const role of roles) user.roles.add(role);
+      } else {
+        if (roles.some((role) => role.name === SUPER_ADMIN)) await this.#assertNotLastSuperAdmin(em, user);
+        for (const role of roles) user.roles.remove(role);
+      }
+      recordAudit(em, {
+        action: change === 'add' ? 'user.roles_add' : 'user.roles_remove', resource: 'user', resourceId: user.id, targetId: user.id,
+        organizationId: user.organization.id, ...auditActor(actor), details: { roles: roles.map((role) => role.name) },
+      });
+    });
+    await this.#endTokens(userId, { grants: false });
+    return this.get(actor, userId);
+  }
+
+  /** The user's OAuth clients: ids, names and dates, never secrets. */
+  async clientsOf(actor: Actor, userId: string) {
+    await this.get(actor, userId);
+    const rows = await queryRows<{ client_id: string; kind: string; metadata: Record<string, unknown>; created_at: Date; updated_at: Date }>(
+      this.#orm.em, 'select client_id, kind, metadata, created_at, updated_at from oauth_client where owner_id = ? order by created_at desc', [userId]);
+    return rows.map((row) => ({
+      client_id: row.client_id, client_name: String(row.metadata.client_name ?? ''), kind: row.kind,
+      created_at: new Date(row.created_at).toISOString(), updated_at: new Date(row.updated_at).toISOString(),
+    }));
+  }
+}

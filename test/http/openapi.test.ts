@@ -1,0 +1,57 @@
+import { expect } from 'chai';
+import { Validator } from '@seriousme/openapi-schema-validator';
+
+import { API_PREFIX } from '../../src/app.ts';
+import { apiRoutes } from '../../src/api/routes.ts';
+import { openApiPath } from '../../src/http/openapi.ts';
+import { startTestServer, type TestServer } from '../support/harness.ts';
+
+describe('GET /openapi.json, /docs and /', () => {
+  let server: TestServer;
+  let document: { openapi: string; paths: Record<string, Record<string, unknown>>; components: { securitySchemes: Record<string, unknown> } };
+
+  before(async () => {
+    server = await startTestServer();
+    document = await (await fetch(`${server.url}/openapi.json`)).json();
+  });
+  after(async () => { await server.close(); });
+
+  it('is a valid OpenAPI 3.1 document', async () => {
+    expect(document.openapi).to.equal('3.1.0');
+    const result = await new Validator().validate(document as unknown as Parameters<Validator["validate"]>[0]);
+    expect(result.errors ?? [], JSON.stringify(result.errors ?? []).slice(0, 2000)).to.deep.equal([]);
+    expect(result.valid).to.equal(true);
+  });
+
+  it('lists every route the router has, and nothing else', () => {
+    const declared = apiRoutes(server.deps).map((route) => `${route.method} ${API_PREFIX}${openApiPath(route.path)}`).sort();
+    const documented = Object.entries(document.paths).flatMap(([path, operations]) => Object.keys(operations).map((method) => `${method} ${path}`)).sort();
+    expect(documented).to.deep.equal(declared);
+    // The live router answers each documented path (never a 404 for a route it claims).
+    expect(declared.length).to.be.greaterThan(20);
+  });
+
+  it('describes the security schemes and links the OAuth endpoints to discovery', () => {
+    expect(document.components.securitySchemes).to.have.keys('bearer', 'dpop', 'oauth2', 'openIdConnect');
+    expect(JSON.stringify(document)).to.include(`${server.issuer}/.well-known/openid-configuration`);
+  });
+
+  it('serves the reference page and its assets from this server, with a script policy of self only', async () => {
+    const page = await fetch(`${server.url}/docs`);
+    expect(page.status).to.equal(200);
+    const html = await page.text();
+    expect(html).to.include('/docs/assets/swagger-ui-bundle.js').and.not.include('https://');
+    expect(page.headers.get('content-security-policy')).to.include("script-src 'self'").and.include("frame-ancestors 'none'");
+    for (const asset of ['swagger-ui.css', 'swagger-ui-bundle.js', 'docs-init.js']) {
+      expect((await fetch(`${server.url}/docs/assets/${asset}`)).status, asset).to.equal(200);
+    }
+    expect((await fetch(`${server.url}/docs/assets/..%2Fpackage.json`)).status).to.equal(404);
+  });
+
+  it('serves a landing page linking the docs, discovery and device sign-in', async () => {
+    const page = await fetch(`${server.url}/`);
+    expect(page.status).to.equal(200);
+    const html = await page.text();
+    for (const link of ['/docs', '/.well-known/openid-configuration', '/oauth/device']) expect(html).to.include(`href="${link}"`);
+  });
+});
