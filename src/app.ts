@@ -36,6 +36,7 @@ export function buildApp(deps: Dependencies): Koa {
   // The provider runs on this app's context, so its signed cookies use these keys.
   app.keys = deps.cookieKeys;
 
+  app.use(deps.metrics.middleware());
   app.use(requestContext(deps.logger));
   app.use(securityHeaders(config.secureCookies));
   app.use(problemHandler);

@@ -11,6 +11,7 @@ import { migrate, openDatabase, type Database } from './platform/database.ts';
 import type { Logger } from './platform/logger.ts';
 import { MemoryStore } from './platform/memory-store.ts';
 import { RedisStore } from './platform/redis-store.ts';
+import { Metrics, type PoolStats } from './platform/metrics.ts';
 import type { KeyValueStore } from './platform/store.ts';
 import { AccountsService } from './services/accounts.service.ts';
 import { createAdministrator, ensureFirstPartyClient, type CreatedAdmin } from './services/bootstrap.service.ts';
@@ -37,6 +38,7 @@ export interface Dependencies {
   revocation: RevocationService;
   clients: ClientRegistry;
   accounts: AccountsService;
+  metrics: Metrics;
   permissions: PermissionResolver;
   roles: RolesService;
   permissionsAdmin: PermissionsService;
@@ -100,7 +102,9 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   const orm = database.orm;
   const revocation = new RevocationService(store, Math.max(config.tokens.accessTokenTtl, 3600));
   const clients = new ClientRegistry(orm, store, revocation);
-  const accounts = new AccountsService(orm, new SignInThrottle(store));
+  const pool = await (orm.em.getConnection() as unknown as { getNativeClient(): Promise<PoolStats> }).getNativeClient();
+  const metrics = new Metrics(() => pool);
+  const accounts = new AccountsService(orm, new SignInThrottle(store), (via) => metrics.signInFailures.inc({ via }));
   const revokeGrant = (grantId: string) => revokeGrantEverywhere({ store, orm, clients, revocation }, grantId);
   const selfService = new SelfService(orm, revocation, revokeGrant);
   const permissions = new PermissionResolver(orm, store);
@@ -114,6 +118,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   const buildProvider = () => {
     const provider = createProvider({ config, orm, store, clients, accounts, permissions, revocation, logger, signingKeys: keys.privateKeys, cookieKeys });
     provider.on('server_error', (ctx, error) => { markProviderOutage(ctx, error); });
+    provider.on('grant.success', (ctx) => { metrics.tokensIssued.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }); });
     return provider;
   };
   const providers = new ProviderHolder(buildProvider());
@@ -143,7 +148,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   }, KEY_REFRESH_INTERVAL_MS).unref();
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clients, accounts, permissions, roles, permissionsAdmin, usersAdmin, selfService, revokeGrant, providers, cookieKeys, verifier, reloadSigningKeys,
+    config, logger, orm, databaseMode: database.mode, store, revocation, clients, accounts, metrics, permissions, roles, permissionsAdmin, usersAdmin, selfService, revokeGrant, providers, cookieKeys, verifier, reloadSigningKeys,
     async close() {
       clearInterval(refresher);
       await store.close();

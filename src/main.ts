@@ -53,7 +53,14 @@ async function serve(config: Config, logger: Logger, options: { prepare: boolean
   });
   logger.info({ issuer: config.issuer, host: config.host, port: config.port }, `Latchkey listening (${describeStores(stores)})`);
   if (stores.store.kind === 'memory') logger.warn('the embedded stores serve this one process only; set DATABASE_URL and REDIS_URL for several');
-  installShutdown(server, config, logger, () => deps.close());
+  // Each worker of a cluster exposes its own metrics on the next port up.
+  const metricsPort = config.metricsPort + config.workerIndex;
+  const metricsServer = config.metricsPort === 0 ? undefined : await deps.metrics.serve(metricsPort);
+  if (metricsServer) logger.info({ port: metricsPort }, 'metrics on 127.0.0.1');
+  installShutdown(server, config, logger, async () => {
+    metricsServer?.close();
+    await deps.close();
+  });
 }
 
 function installShutdown(server: Server, config: Config, logger: Logger, close: () => Promise<void>): void {
@@ -92,8 +99,10 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
   if (stores.database.mode === 'postgres') await stores.database.close();
 
   let stopping = false;
-  const fork = () => cluster.fork({ LATCHKEY_WORKER: '1' });
-  for (let index = 0; index < config.webConcurrency; index += 1) fork();
+  // A replacement worker takes its predecessor's index, and so its metrics port.
+  const indexOfWorker = new Map<number, number>();
+  const fork = (index: number) => indexOfWorker.set(cluster.fork({ LATCHKEY_WORKER_INDEX: String(index) }).id, index);
+  for (let index = 0; index < config.webConcurrency; index += 1) fork(index);
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) {
@@ -102,7 +111,7 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
       return;
     }
     logger.error({ pid: worker.process.pid, code, signal }, 'worker exited; starting a new one');
-    fork();
+    fork(indexOfWorker.get(worker.id) ?? 0);
   });
   const stop = (signal: NodeJS.Signals) => {
     stopping = true;

@@ -76,6 +76,8 @@ const environmentSchema = z.object({
   SEED_PASSWORD: z.string().min(12, { error: 'expected at least 12 characters' }).max(128, { error: 'expected at most 128 characters' }).optional(),
   SHUTDOWN_TIMEOUT_MS: integer(0, 600_000).default(10_000),
   TOKEN_RATE_LIMIT: integer(0, 1_000_000).default(1200),
+  // Set by the cluster primary for each worker it forks; not for people to set.
+  LATCHKEY_WORKER_INDEX: integer(0, 63).default(0),
   LOGIN_RATE_LIMIT: integer(0, 1_000_000).default(120),
 });
 
@@ -93,7 +95,10 @@ export interface Config {
   admin: { email?: string; password?: string };
   seedPassword?: string;
   tokens: { accessTokenTtl: number; refreshTokenTtl: number; deviceCodeTtl: number; accessTokenFormat: 'opaque' | 'jwt' };
+  /** 0 turns the metrics listener off. */
   metricsPort: number;
+  /** Which worker of a cluster this process is (0 for a single process). */
+  workerIndex: number;
   webConcurrency: number;
   cookieKeys?: string[];
   logLevel: Environment['LOG_LEVEL'];
@@ -154,6 +159,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       accessTokenFormat: env.ACCESS_TOKEN_FORMAT,
     },
     metricsPort: env.METRICS_PORT,
+    workerIndex: env.LATCHKEY_WORKER_INDEX,
     webConcurrency: env.WEB_CONCURRENCY,
     cookieKeys: env.COOKIE_KEYS,
     logLevel: env.LOG_LEVEL,

@@ -50,10 +50,12 @@ function timingDummy(): Promise<string> {
 export class AccountsService {
   readonly #orm: MikroORM;
   readonly #throttle: SignInThrottle;
+  readonly #onFailure: (via: SignInAttempt['via']) => void;
 
-  constructor(orm: MikroORM, throttle: SignInThrottle) {
+  constructor(orm: MikroORM, throttle: SignInThrottle, onFailure: (via: SignInAttempt['via']) => void = () => {}) {
     this.#orm = orm;
     this.#throttle = throttle;
+    this.#onFailure = onFailure;
   }
 
   async signIn(attempt: SignInAttempt): Promise<SignedInUser> {
@@ -76,6 +78,7 @@ export class AccountsService {
 
     const em = this.#orm.em.fork();
     if (!allowed) {
+      this.#onFailure(attempt.via);
       await this.#throttle.recordFailure(throttleKey, attempt.ip);
       recordAudit(em, {
         action: 'auth.login', resource: 'session', status: 'failure',

@@ -79,6 +79,15 @@ function view(row: CustomerRow): CustomerView {
   return { ...row, created_at: iso(row.created_at), updated_at: iso(row.updated_at) };
 }
 
+/** Optional text columns, where an empty string means "none" and is stored as null. */
+const OPTIONAL_TEXT = ['phone', 'company', 'address', 'notes'] as const;
+
+function withoutEmptyText<T extends CustomerChanges>(input: T): T {
+  const result = { ...input };
+  for (const field of OPTIONAL_TEXT) if (result[field] === '') result[field] = null;
+  return result;
+}
+
 function emailTaken(): AppError {
   return new AppError('customer.email_taken', 'A customer with this email exists in the organization');
 }
@@ -129,7 +138,8 @@ export class CustomersService {
   }
 
   /** In the actor's organization, created by the actor. */
-  async create(actor: Actor, input: CustomerFields): Promise<CustomerDetail> {
+  async create(actor: Actor, fields: CustomerFields): Promise<CustomerDetail> {
+    const input = withoutEmptyText(fields);
     const organizationId = actor.organizationId;
     if (!organizationId) throw new AppError('auth.forbidden', 'This token belongs to no organization');
     return this.#orm.em.fork().transactional(async (em) => {
@@ -157,7 +167,8 @@ export class CustomersService {
   }
 
   /** PATCH: the fields given. A changed stage is recorded like PATCH /stage does, so the history has every move. */
-  async update(actor: Actor, customerId: string, changes: CustomerChanges): Promise<CustomerDetail> {
+  async update(actor: Actor, customerId: string, fields: CustomerChanges): Promise<CustomerDetail> {
+    const changes = withoutEmptyText(fields);
     return this.#orm.em.fork().transactional(async (em) => {
       const current = await this.#lockVisible(em, actor, customerId);
       if (changes.email !== undefined && changes.email.toLowerCase() !== current.email.toLowerCase()) {
@@ -208,11 +219,15 @@ export class CustomersService {
     });
   }
 
-  /** The visible customer, locked until the transaction ends so concurrent changes apply one after the other; else 404. */
+  /**
+   * The visible customer, locked until the transaction ends so concurrent changes apply one after
+   * the other; else 404. NO KEY UPDATE, since the id never changes: interactions may still be
+   * added meanwhile (their foreign key takes KEY SHARE, which this lock does not block).
+   */
   async #lockVisible(em: EntityManager, actor: Actor, customerId: string): Promise<LockedCustomer> {
     const visible = visibleCustomers(actor);
     const row = await queryOne<LockedCustomer>(em,
-      `select c.id, c.organization_id, c.email, c.stage, c.assigned_to from customer c where c.id = ? and ${visible.sql} for update`,
+      `select c.id, c.organization_id, c.email, c.stage, c.assigned_to from customer c where c.id = ? and ${visible.sql} for no key update`,
       [customerId, ...visible.params]);
     assertThat(row, 'resource.not_found', 'No such customer');
     return row;

@@ -7,8 +7,8 @@ import { InteractionResponse } from '../interactions/interactions.schemas.ts';
 const uuid = z.uuid({ error: 'expected a UUID' });
 const stage = z.enum(CUSTOMER_STAGES, { error: 'expected LEAD, IN_PROGRESS or ACTIVE' });
 const name = z.string().trim().min(1, { error: 'must not be empty' }).max(100);
-/** Optional text: null clears it, and an empty string counts as null. */
-const text = (max: number) => z.string().trim().max(max).nullable().transform((value) => value || null);
+/** Optional text: null clears it (the service stores an empty string as null too). */
+const text = (max: number) => z.string().trim().max(max).nullable();
 
 export const CustomerIdParams = z.object({ id: uuid });
 

@@ -65,9 +65,9 @@ describe('/api/v1/customers', () => {
       expect(audit[0]).to.include({ actor_id: ids.agent1, organization_id: world.demoOrganizationId });
     });
 
-    it('lets a premium user create, with a given stage and no assignee', async () => {
-      const customer = await createCustomer(server, tokens.premium1, { stage: 'ACTIVE' });
-      expect(customer).to.include({ stage: 'ACTIVE', assigned_to: null, assigned_to_name: null, created_by_name: 'Pia Premium', phone: null });
+    it('lets a premium user create, with a given stage and no assignee; empty optional text is stored as none', async () => {
+      const customer = await createCustomer(server, tokens.premium1, { stage: 'ACTIVE', company: '', phone: null });
+      expect(customer).to.include({ stage: 'ACTIVE', assigned_to: null, assigned_to_name: null, created_by_name: 'Pia Premium', phone: null, company: null });
     });
 
     it('refuses a basic user and a guest (403: their tokens cannot carry crm:write), writing nothing', async () => {

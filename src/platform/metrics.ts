@@ -1,0 +1,76 @@
+// Prometheus metrics (API.md "Operations") through prom-client: requests by route, latency,
+// tokens issued by grant, sign-in failures, the PostgreSQL pool and the event loop. Served on
+// METRICS_PORT, bound to loopback, apart from the public listener.
+import { createServer, type Server } from 'node:http';
+
+import type { Context, Next } from 'koa';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface PoolStats {
+  totalCount: number;
+  idleCount: number;
+  waitingCount: number;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly httpRequests = new Counter({
+    name: 'latchkey_http_requests_total', help: 'HTTP requests by method, route and status', labelNames: ['method', 'route', 'status'] as const, registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'latchkey_http_request_duration_seconds', help: 'HTTP request latency by method and route', labelNames: ['method', 'route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry],
+  });
+  readonly tokensIssued = new Counter({
+    name: 'latchkey_tokens_issued_total', help: 'Successful token endpoint answers by grant type', labelNames: ['grant_type'] as const, registers: [this.registry],
+  });
+  readonly signInFailures = new Counter({
+    name: 'latchkey_sign_in_failures_total', help: 'Failed sign-ins by path', labelNames: ['via'] as const, registers: [this.registry],
+  });
+
+  constructor(pool?: () => PoolStats | undefined) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'latchkey_' });
+    if (pool) {
+      for (const [name, field, help] of [
+        ['latchkey_db_pool_connections', 'totalCount', 'Open PostgreSQL connections'],
+        ['latchkey_db_pool_idle_connections', 'idleCount', 'Idle PostgreSQL connections'],
+        ['latchkey_db_pool_waiting_requests', 'waitingCount', 'Queries waiting for a PostgreSQL connection'],
+      ] as const) {
+        new Gauge({ name, help, registers: [this.registry], collect() { this.set(pool()?.[field] ?? 0); } });
+      }
+    }
+  }
+
+  /** Records every request under its route template, never its raw path (ids would explode the labels). */
+  middleware() {
+    return async (ctx: Context, next: Next) => {
+      const stop = this.httpDuration.startTimer();
+      try {
+        await next();
+      } finally {
+        const { _matchedRoute: matched, oidc } = ctx as { _matchedRoute?: string; oidc?: { route?: string } };
+        const route = matched ?? (oidc?.route ? `oidc:${oidc.route}` : ctx.path.startsWith('/interaction/') ? '/interaction/:uid' : 'unmatched');
+        stop({ method: ctx.method, route });
+        this.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) });
+      }
+    };
+  }
+
+  /** GET /metrics on its own loopback listener. */
+  async serve(port: number, host = '127.0.0.1'): Promise<Server> {
+    const server = createServer((request, response) => {
+      if (request.method !== 'GET' || request.url !== '/metrics') {
+        response.writeHead(404).end();
+        return;
+      }
+      this.registry.metrics().then((body) => {
+        response.writeHead(200, { 'content-type': this.registry.contentType }).end(body);
+      }, () => response.writeHead(500).end());
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    return server;
+  }
+}
