@@ -1,4 +1,5 @@
-// npm run db:seed: the demo organization and its users; each password is printed once.
+// npm run db:seed: the demo organization, its users (one per role) and a CRM of customers and
+// interactions; each password is printed once.
 import { seedDemo, DEMO_ORGANIZATION } from '../db/seeders/demo.seeder.ts';
 import { migrate } from '../platform/database.ts';
 import { runCommand } from './run-command.ts';
@@ -12,7 +13,7 @@ await runCommand('db:seed', async ({ config, stores }) => {
   }
   const rows = seeded.map((user) => `  ${user.email.padEnd(26)} ${user.role.padEnd(13)} ${user.password}`);
   process.stdout.write([
-    `Seeded organization "${DEMO_ORGANIZATION.slug}" (${DEMO_ORGANIZATION.name}). Passwords are shown only now:`,
+    `Seeded organization "${DEMO_ORGANIZATION.slug}" (${DEMO_ORGANIZATION.name}) with its users, customers and interactions. Passwords are shown only now:`,
     `  ${'email'.padEnd(26)} ${'role'.padEnd(13)} password`,
     ...rows,
     `Their organization slug is "${DEMO_ORGANIZATION.slug}".`,
