@@ -116,3 +116,8 @@ export async function executeStatement(em: Executor, sql: string, params: unknow
   const result = (await em.getConnection().execute(sql, params, 'run', em.getTransactionContext())) as unknown as { affectedRows: number };
   return result.affectedRows;
 }
+
+/** An ILIKE pattern matching `search` literally anywhere (%, _ and \ escaped; \ is PostgreSQL's default LIKE escape). */
+export function containsPattern(search: string): string {
+  return `%${search.replace(/[%_\\]/g, '\\$&')}%`;
+}

@@ -62,11 +62,6 @@ export function displayNameSql(alias: string): string {
   return `coalesce(nullif(trim(${alias}.first_name || ' ' || ${alias}.last_name), ''), ${alias}.email)`;
 }
 
-/** An ILIKE pattern matching `search` literally anywhere (%, _ and \ escaped; \ is PostgreSQL's default LIKE escape). */
-export function containsPattern(search: string): string {
-  return `%${search.replace(/[%_\\]/g, '\\$&')}%`;
-}
-
 /** A unique index caught what a lookup could not (a concurrent writer): MikroORM's wrapper or the raw driver error. */
 export function isUniqueViolation(error: unknown): boolean {
   return (error as Error | undefined)?.name === 'UniqueConstraintViolationException' || (error as { code?: string } | undefined)?.code === '23505';

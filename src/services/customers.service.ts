@@ -8,7 +8,8 @@ import { CustomerInteraction } from '../db/entities/interaction.entity.ts';
 import { AppError, assertThat, fieldError } from '../http/errors.ts';
 import { executeStatement, queryOne, queryRows } from '../platform/database.ts';
 import { recordAudit } from './audit.service.ts';
-import { containsPattern, displayNameSql, isUniqueViolation, visibleCustomers, type SqlCondition } from './crm-access.ts';
+import { containsPattern } from '../platform/database.ts';
+import { displayNameSql, isUniqueViolation, visibleCustomers, type SqlCondition } from './crm-access.ts';
 import { INTERACTION_COLUMNS, INTERACTION_FROM, interactionView, type InteractionRow, type InteractionView } from './interactions.service.ts';
 import { auditActor, type Actor } from './tenancy.ts';
 

@@ -7,7 +7,7 @@ import { Location } from '../db/entities/location.entity.ts';
 import { Organization } from '../db/entities/organization.entity.ts';
 import { User } from '../db/entities/user.entity.ts';
 import { AppError, assertThat, fieldError } from '../http/errors.ts';
-import { executeStatement, queryOne, queryRows } from '../platform/database.ts';
+import { containsPattern, executeStatement, queryOne, queryRows } from '../platform/database.ts';
 import { recordAudit } from './audit.service.ts';
 import { auditActor, organizationFilter, type Actor } from './tenancy.ts';
 
@@ -72,21 +72,8 @@ export interface Assignment {
 
 type Page = { limit: number; offset: number };
 
-interface LocationRow {
-  id: string;
-  organization_id: string;
-  name: string;
-  code: string;
-  description: string | null;
-  address: string | null;
-  city: string | null;
-  state: string | null;
-  country: string | null;
-  postal_code: string | null;
-  is_active: boolean;
-  created_at: Date;
-  updated_at: Date;
-}
+/** A location as PostgreSQL answers it: the view's fields with real dates. */
+type LocationRow = Omit<LocationView, 'created_at' | 'updated_at'> & { created_at: Date; updated_at: Date };
 
 const COLUMNS = `l.id, l.organization_id, l.name, l.code, l.description, l.address, l.city, l.state, l.country,
   l.postal_code, l.is_active, l.created_at, l.updated_at`;
@@ -104,10 +91,6 @@ function view(row: LocationRow): LocationView {
 /** A PostgreSQL array literal, bound as one parameter (the driver would spread a JS array into a list). */
 function uuidArray(ids: readonly string[]): string {
   return `{${ids.join(',')}}`;
-}
-
-function likePattern(search: string): string {
-  return `%${search.replace(/[%_\\]/g, '\\$&')}%`;
 }
 
 function codeTaken(code: string): AppError {
@@ -139,7 +122,7 @@ export class LocationsService {
     if (filters.is_active !== undefined) { conditions.push('l.is_active = ?'); params.push(filters.is_active); }
     if (filters.search) {
       conditions.push('(l.name ilike ? or l.code ilike ? or l.city ilike ?)');
-      const pattern = likePattern(filters.search);
+      const pattern = containsPattern(filters.search);
       params.push(pattern, pattern, pattern);
     }
     const where = conditions.join(' and ');

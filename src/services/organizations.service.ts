@@ -5,7 +5,7 @@ import { LockMode, UniqueConstraintViolationException, type EntityManager, type 
 
 import { DEFAULT_ORGANIZATION_SLUG, Organization } from '../db/entities/organization.entity.ts';
 import { AppError, assertThat } from '../http/errors.ts';
-import { queryOne, queryRows } from '../platform/database.ts';
+import { containsPattern, queryOne, queryRows } from '../platform/database.ts';
 import { recordAudit } from './audit.service.ts';
 import { ensureBuiltinRoles } from './bootstrap.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
@@ -74,10 +74,6 @@ function view(row: OrganizationRow): OrganizationView {
   return { ...row, created_at: new Date(row.created_at).toISOString(), updated_at: new Date(row.updated_at).toISOString() };
 }
 
-function likePattern(search: string): string {
-  return `%${search.replace(/[%_\\]/g, '\\$&')}%`;
-}
-
 async function inBatches<T>(items: readonly T[], work: (item: T) => Promise<unknown>): Promise<void> {
   for (let start = 0; start < items.length; start += REVOCATION_BATCH) {
     await Promise.all(items.slice(start, start + REVOCATION_BATCH).map(work));
@@ -108,7 +104,7 @@ export class OrganizationsService {
     if (filters.is_active !== undefined) { conditions.push('o.is_active = ?'); params.push(filters.is_active); }
     if (filters.search) {
       conditions.push('(o.name ilike ? or o.slug ilike ?)');
-      params.push(likePattern(filters.search), likePattern(filters.search));
+      params.push(containsPattern(filters.search), containsPattern(filters.search));
     }
     const where = conditions.join(' and ');
     const [rows, total] = await Promise.all([

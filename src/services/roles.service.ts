@@ -5,7 +5,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { Permission } from '../db/entities/permission.entity.ts';
 import { Role } from '../db/entities/role.entity.ts';
 import { AppError, assertThat } from '../http/errors.ts';
-import { queryRows } from '../platform/database.ts';
+import { containsPattern, queryRows } from '../platform/database.ts';
 import { recordAudit } from './audit.service.ts';
 import { SUPER_ADMIN, type PermissionResolver } from './rbac.service.ts';
 import { auditActor, isSuperAdmin, organizationFilter, type Actor } from './tenancy.ts';
@@ -70,7 +70,7 @@ export class RolesService {
     const conditions = ['true'];
     const params: unknown[] = [];
     if (scope) { conditions.push('r.organization_id = ?'); params.push(scope); }
-    if (filters.search) { conditions.push('r.name ilike ?'); params.push(`%${filters.search.replace(/[%_\\]/g, '\\$&')}%`); }
+    if (filters.search) { conditions.push('r.name ilike ?'); params.push(containsPattern(filters.search)); }
     if (filters.is_active !== undefined) { conditions.push('r.is_active = ?'); params.push(filters.is_active); }
     const where = conditions.join(' and ');
     const [rows, total] = await Promise.all([

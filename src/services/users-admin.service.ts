@@ -7,7 +7,7 @@ import { Organization } from '../db/entities/organization.entity.ts';
 import { Role } from '../db/entities/role.entity.ts';
 import { User } from '../db/entities/user.entity.ts';
 import { AppError, assertThat } from '../http/errors.ts';
-import { queryOne, queryRows } from '../platform/database.ts';
+import { containsPattern, queryOne, queryRows } from '../platform/database.ts';
 import { recordAudit } from './audit.service.ts';
 import { personalClientMetadata } from './bootstrap.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
@@ -69,7 +69,7 @@ export class UsersAdminService {
     if (filters.is_active !== undefined) { conditions.push('u.is_active = ?'); params.push(filters.is_active); }
     if (filters.search) {
       conditions.push(`(u.email ilike ? or u.username ilike ? or (u.first_name || ' ' || u.last_name) ilike ?)`);
-      const pattern = `%${filters.search.replace(/[%_\\]/g, '\\$&')}%`;
+      const pattern = containsPattern(filters.search);
       params.push(pattern, pattern, pattern);
     }
     if (filters.role) {
