@@ -42,6 +42,8 @@ export interface RouteDefinition<P = unknown, Q = unknown, B = unknown> {
   query?: ZodType<Q>;
   body?: ZodType<B>;
   responses: Record<number, ZodType | null>;
+  /** For a body that is not JSON (a download): its media types, for the OpenAPI document. */
+  produces?: string[];
   errors?: ErrorCode[];
   handler: (input: HandlerInput<P, Q, B>) => Promise<HandlerResult>;
 }

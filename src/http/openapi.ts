@@ -77,7 +77,9 @@ export function buildOpenApiDocument(routes: RouteDefinition[], config: Pick<Con
     for (const [status, schema] of Object.entries(route.responses)) {
       responses[status] = schema
         ? { description: 'Success', content: { 'application/json': { schema: collector.convert(schema, 'output') } } }
-        : { description: 'Success, no content' };
+        : route.produces
+          ? { description: 'Success: a streamed download', content: Object.fromEntries(route.produces.map((type) => [type, { schema: { type: 'string' } }])) }
+          : { description: 'Success, no content' };
     }
     const errorStatuses = new Set<number>([400, 422, ...(route.authenticated === false ? [] : [401, 403]), ...(route.params ? [404] : []), 429, 503]);
     for (const code of route.errors ?? []) errorStatuses.add(ERROR_CATALOGUE[code].status);

@@ -9,6 +9,7 @@ import type { Logger } from '../platform/logger.ts';
 import type { KeyValueStore } from '../platform/store.ts';
 import type { AccountsService } from '../services/accounts.service.ts';
 import type { ClientRegistry } from '../services/client-registry.service.ts';
+import { recordAudit } from '../services/audit.service.ts';
 import { verifyClientSecret } from '../services/client-secrets.ts';
 import type { PermissionResolver } from '../services/rbac.service.ts';
 import type { RevocationService } from '../services/revocation.service.ts';
@@ -214,6 +215,30 @@ async function answerUnauthorizedClient(ctx: KoaContextWithOIDC, next: () => Pro
   }
 }
 
+const MACHINE_GRANTS = new Set(['client_credentials', 'refresh_token']);
+
+/**
+ * With AUDIT_TOKEN_ISSUES=true, machine token issues (client_credentials, refresh) are written to
+ * the audit trail too (API.md "Audit"); off by default so the token endpoint never waits on an insert.
+ */
+function auditMachineTokenIssues(deps: ProviderDependencies) {
+  return async function recordTokenIssue(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
+    await next();
+    const grantType = String((ctx.oidc?.params as { grant_type?: unknown } | undefined)?.grant_type ?? '');
+    if (ctx.oidc?.route !== 'token' || ctx.status !== 200 || !MACHINE_GRANTS.has(grantType)) return;
+    const clientId = ctx.oidc.client?.clientId;
+    const record = clientId ? await deps.clients.find(clientId) : undefined;
+    const em = deps.orm.em.fork();
+    recordAudit(em, {
+      action: 'token.issue', resource: 'token', actorClientId: clientId ?? null,
+      actorId: ctx.oidc.entities.Account?.accountId ?? record?.owner?.id ?? null,
+      organizationId: record?.owner?.organizationId ?? record?.organizationId ?? null,
+      ip: ctx.ip, userAgent: ctx.get('user-agent') || null, details: { grant_type: grantType },
+    });
+    await em.flush();
+  };
+}
+
 export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.config.issuer, providerConfiguration(deps));
   provider.proxy = deps.config.trustProxy;
@@ -226,6 +251,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   // A client that misses a logout notification keeps its own session: say so in the log.
   provider.on('backchannel.error', (ctx, error, client) => deps.logger.warn({ err: (error as Error).message, clientId: client.clientId }, 'back-channel logout failed'));
   provider.use(answerUnauthorizedClient);
+  if (deps.config.auditTokenIssues) provider.use(auditMachineTokenIssues(deps));
   provider.use(registrationSteps(provider, OIDC_ROUTES.registration, deps));
   registerPasswordGrant(provider, {
     accounts: deps.accounts,

@@ -25,6 +25,7 @@ export interface UserFilters {
   role?: string;
   is_active?: boolean;
   organization_id?: string;
+  location_id?: string;
 }
 
 export interface NewUser {
@@ -71,6 +72,10 @@ export class UsersAdminService {
       conditions.push(`(u.email ilike ? or u.username ilike ? or (u.first_name || ' ' || u.last_name) ilike ?)`);
       const pattern = containsPattern(filters.search);
       params.push(pattern, pattern, pattern);
+    }
+    if (filters.location_id) {
+      conditions.push('exists (select 1 from user_location ul where ul.user_id = u.id and ul.location_id = ?)');
+      params.push(filters.location_id);
     }
     if (filters.role) {
       conditions.push('exists (select 1 from user_role fr join role frr on frr.id = fr.role_id where fr.user_id = u.id and frr.name = ?)');

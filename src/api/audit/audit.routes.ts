@@ -32,7 +32,7 @@ export function auditRoutes(deps: Dependencies) {
     defineRoute({
       method: 'get', path: '/audit/logs/export', tag: 'Audit', summary: 'The audit trail as a streamed CSV or NDJSON download, oldest first',
       scope: 'audit:read', permission: 'audit:read',
-      query: AuditExportQuery, responses: { 200: null }, errors: ['request.validation_failed'],
+      query: AuditExportQuery, responses: { 200: null }, produces: ['text/csv', 'application/x-ndjson'], errors: ['request.validation_failed'],
       handler: async (input) => {
         const { format } = input.query;
         const log = input.ctx.state.log;

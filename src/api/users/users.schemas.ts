@@ -14,6 +14,7 @@ export const UserListQuery = z.object({
   role: roleName.optional(),
   is_active: booleanQuery.optional(),
   organization_id: z.uuid().optional(),
+  location_id: z.uuid({ error: 'expected a UUID' }).optional(),
 });
 
 export const UserCreateBody = z.strictObject({
