@@ -28,13 +28,22 @@ export function isStoreOutage(error: unknown): boolean {
 }
 
 export function requestContext(logger: Logger) {
+  const logsRequests = logger.isLevelEnabled('info');
   return async function assignRequestId(ctx: Context, next: Next) {
     const incoming = ctx.get('x-request-id');
-    ctx.state.requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    ctx.state.log = logger.child({ reqId: ctx.state.requestId });
-    ctx.set('X-Request-Id', ctx.state.requestId);
-    const started = performance.now();
+    const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    ctx.state.requestId = requestId;
+    // The child logger is made on first use: most requests never log beyond their access line.
+    let log: Logger | undefined;
+    Object.defineProperty(ctx.state, 'log', {
+      configurable: true,
+      enumerable: true,
+      get: () => (log ??= logger.child({ reqId: requestId })),
+    });
+    ctx.set('X-Request-Id', requestId);
+    const started = logsRequests ? performance.now() : 0;
     await next();
+    if (!logsRequests) return;
     ctx.state.log.info({
       method: ctx.method,
       path: ctx.path,
