@@ -6,7 +6,7 @@ import path from 'node:path';
 
 import type Router from '@koa/router';
 
-import { renderPage, VIEWS_DIRECTORY } from '../oidc/interactions/pages.ts';
+import { renderPage, VIEWS_DIRECTORY } from './pages.ts';
 import { VERSION } from '../platform/version.ts';
 import type { RouteDefinition } from './define-route.ts';
 import { buildOpenApiDocument } from './openapi.ts';

@@ -16,7 +16,7 @@ import { findActiveProfile } from '../../services/users.service.ts';
 import { OIDC_ROUTES } from '../provider.ts';
 import { SCOPE_DESCRIPTIONS, allowedApiScopes, consentRequest, isFirstParty, saveConsent, type ConsentRequest } from './consent.ts';
 import { FormTokens } from './form-tokens.ts';
-import { VIEWS_DIRECTORY, describeWait, renderPage } from './pages.ts';
+import { VIEWS_DIRECTORY, describeWait, renderPage } from '../../http/pages.ts';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 

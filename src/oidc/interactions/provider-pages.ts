@@ -4,7 +4,7 @@
 import type { Context } from 'koa';
 import type { Client, Configuration, KoaContextWithOIDC } from 'oidc-provider';
 
-import { renderPage } from './pages.ts';
+import { renderPage } from '../../http/pages.ts';
 
 type Features = NonNullable<Configuration['features']>;
 type ErrorOut = Parameters<NonNullable<Configuration['renderError']>>[1];

@@ -6,7 +6,7 @@ import { Eta } from 'eta';
 import type { Context } from 'koa';
 
 export const PRODUCT_NAME = 'Latchkey';
-export const VIEWS_DIRECTORY = fileURLToPath(new URL('../../../views', import.meta.url));
+export const VIEWS_DIRECTORY = fileURLToPath(new URL('../../views', import.meta.url));
 export const STYLESHEET_PATH = '/static/latchkey.css';
 
 const templates = new Eta({ views: VIEWS_DIRECTORY, autoEscape: true, cache: true });
