@@ -1,5 +1,8 @@
 // Latchkey benchmark (`npm run bench`; see bench/README.md).
 //
+//   npm run bench              every scenario: token and me, then crm (bench/crm.ts)
+//   npm run bench -- crm       only the CRM reads (`token` likewise runs only token and me)
+//
 // Every server runs in its own child process on 127.0.0.1 so that autocannon, here, does not share
 // its event loop. Latchkey is compared with a bare node-oidc-provider measured in the same run on
 // the same machine; the ratio is the figure to watch, the absolute numbers depend on the machine.
@@ -17,6 +20,7 @@ import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
+import { benchCrm } from './crm.ts';
 import { READY_PREFIX } from './servers/lifecycle.ts';
 
 import autocannon from 'autocannon';
@@ -24,8 +28,13 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 
 const FORMATS = ['opaque', 'jwt'] as const;
-type Format = (typeof FORMATS)[number];
-type Target = 'bare' | 'latchkey';
+export type Format = (typeof FORMATS)[number];
+/** bare: node-oidc-provider alone (token scenario); bare-koa: Koa + pg alone (crm scenario). */
+export type Target = 'bare' | 'bare-koa' | 'latchkey';
+
+/** `npm run bench -- <scenario> ...`; none named runs them all. `token` includes `me`. */
+const SCENARIOS = ['token', 'crm'] as const;
+type Scenario = (typeof SCENARIOS)[number];
 
 const TARGET_RATIO = 0.8;
 const SCOPE = 'crm:read';
@@ -47,6 +56,7 @@ function positiveInteger(name: string, fallback: number): number {
   return value;
 }
 
+export type Settings = typeof settings;
 const settings = {
   durationSeconds: positiveInteger('BENCH_DURATION', 10),
   connections: positiveInteger('BENCH_CONNECTIONS', 10),
@@ -66,7 +76,7 @@ const redisPrefix = `bench:${runId}:`;
 
 const children = new Set<ChildProcess>();
 
-interface StartedChild<T> {
+export interface StartedChild<T> {
   child: ChildProcess;
   info: T;
   stderr: () => string;
@@ -197,11 +207,13 @@ interface ServerInfo {
   format: Format;
 }
 
-interface Request {
+export interface Request {
   url: string;
   method: 'GET' | 'POST';
   headers: Record<string, string>;
   body?: string;
+  /** autocannon's request sequence (each connection cycles through it), e.g. a setupRequest that varies the path. */
+  requests?: autocannon.Request[];
 }
 
 function tokenRequest(server: ServerInfo, credentials: Credentials): Request {
@@ -251,8 +263,8 @@ async function checkMe(server: ServerInfo, accessToken: string, label: string): 
 // ---------------------------------------------------------------------------------------------
 // Load
 
-interface Measurement {
-  scenario: 'token' | 'me';
+export interface Measurement {
+  scenario: 'token' | 'me' | 'crm-list' | 'crm-get';
   target: Target;
   format: Format;
   requestsPerSecond: number;
@@ -299,6 +311,7 @@ function runAutocannon(request: Request, durationSeconds: number, samples?: Late
       method: request.method,
       headers: request.headers,
       body: request.body,
+      requests: request.requests,
       connections: settings.connections,
       pipelining: 1,
       duration: durationSeconds,
@@ -311,7 +324,7 @@ function runAutocannon(request: Request, durationSeconds: number, samples?: Late
   });
 }
 
-interface LoadTarget {
+export interface LoadTarget {
   target: Target;
   request: Request;
   server: StartedChild<unknown>;
@@ -405,7 +418,8 @@ async function measure(scenario: Measurement['scenario'], format: Format, target
 // Report
 
 function targetName(target: Target): string {
-  return target === 'bare' ? 'bare oidc-provider' : 'Latchkey';
+  if (target === 'bare') return 'bare oidc-provider';
+  return target === 'bare-koa' ? 'bare Koa + pg' : 'Latchkey';
 }
 
 function fmt(value: number, digits = 1): string {
@@ -544,25 +558,25 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-async function main(): Promise<void> {
+/** What every results file starts with: when, which commit, on what, with which settings. */
+function runDescription() {
   const cpus = os.cpus();
-  console.log('Latchkey benchmark');
-  console.log(`  node ${process.version}, ${cpus.length} CPU(s) ${cpus[0]?.model ?? ''}`.trimEnd());
-  console.log(`  ${settings.durationSeconds} s of load per target after ${settings.warmupSeconds} s warm-up (bare and Latchkey alternate in ${settings.rounds} slices),`
-    + ` ${settings.connections} connections; autocannon in this process, each server in its own child process`);
-  console.log(`  database ${databaseName}, Redis prefix ${redisPrefix}${settings.cpuProfile ? `, CPU profiles in ${PROFILES_DIR}` : ''}`);
-  if (settings.cpuProfile) await mkdir(PROFILES_DIR, { recursive: true });
+  return {
+    date: new Date().toISOString(),
+    commit: gitCommit(),
+    machine: { node: process.version, platform: `${os.platform()} ${os.release()}`, cpus: cpus.length, cpuModel: cpus[0]?.model },
+    settings: {
+      durationSeconds: settings.durationSeconds,
+      warmupSeconds: settings.warmupSeconds,
+      rounds: settings.rounds,
+      connections: settings.connections,
+      pipelining: 1,
+    },
+  };
+}
 
-  await createDatabase();
-  const prepared = await startChild<Credentials>('latchkey-prepare', LATCHKEY_SERVER, ['prepare'], {
-    BENCH_DATABASE_URL: `${settings.pgUrl}/${databaseName}`,
-    BENCH_REDIS_URL: settings.redisUrl,
-    BENCH_REDIS_PREFIX: redisPrefix,
-  });
-  await waitForExit(prepared.child, CHILD_START_TIMEOUT_MS);
-  if (prepared.child.exitCode !== 0) throw new Error(`preparing the database failed\n${prepared.stderr()}`);
-  const latchkeyCredentials: Credentials = { clientId: prepared.info.clientId, clientSecret: prepared.info.clientSecret };
-
+/** Scenarios "token" and "me", both token formats; results to bench/results/latest.json. */
+async function benchTokenScenarios(latchkeyCredentials: Credentials): Promise<void> {
   const token: Measurement[] = [];
   const me: Measurement[] = [];
   for (const format of FORMATS) await benchFormat(format, latchkeyCredentials, token, me);
@@ -580,34 +594,53 @@ async function main(): Promise<void> {
   console.log(`\nScenario "me": GET ${ME_PATH} (Bearer access token of the personal client)`);
   console.log(table(MEASUREMENT_HEADERS, measurementRows(me)));
 
-  const report = {
-    date: new Date().toISOString(),
-    commit: gitCommit(),
-    machine: { node: process.version, platform: `${os.platform()} ${os.release()}`, cpus: cpus.length, cpuModel: cpus[0]?.model },
-    settings: {
-      durationSeconds: settings.durationSeconds,
-      warmupSeconds: settings.warmupSeconds,
-      rounds: settings.rounds,
-      connections: settings.connections,
-      pipelining: 1,
-    },
-    targetRatio: TARGET_RATIO,
-    token,
-    ratios: tokenRatios,
-    me,
-  };
+  const report = { ...runDescription(), targetRatio: TARGET_RATIO, token, ratios: tokenRatios, me };
   await mkdir(RESULTS_DIR, { recursive: true });
   const resultsFile = new URL('./results/latest.json', import.meta.url);
   await writeFile(resultsFile, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nresults written to ${fileURLToPath(resultsFile)}`);
+}
+
+function selectedScenarios(args: string[]): Set<Scenario> {
+  const unknown = args.filter((arg) => !(SCENARIOS as readonly string[]).includes(arg));
+  if (unknown.length > 0) {
+    console.error(`unknown scenario: ${unknown.join(', ')}\nusage: npm run bench [-- ${SCENARIOS.join(' | ')} ...]   (none: all of them)`);
+    process.exit(2);
+  }
+  return new Set(args.length > 0 ? args as Scenario[] : SCENARIOS);
+}
+
+async function main(scenarios: Set<Scenario>): Promise<void> {
+  const cpus = os.cpus();
+  console.log(`Latchkey benchmark: ${[...scenarios].join(', ')}`);
+  console.log(`  node ${process.version}, ${cpus.length} CPU(s) ${cpus[0]?.model ?? ''}`.trimEnd());
+  console.log(`  ${settings.durationSeconds} s of load per target after ${settings.warmupSeconds} s warm-up (bare and Latchkey alternate in ${settings.rounds} slices),`
+    + ` ${settings.connections} connections; autocannon in this process, each server in its own child process`);
+  console.log(`  database ${databaseName}, Redis prefix ${redisPrefix}${settings.cpuProfile ? `, CPU profiles in ${PROFILES_DIR}` : ''}`);
+  if (settings.cpuProfile) await mkdir(PROFILES_DIR, { recursive: true });
+
+  await createDatabase();
+  const prepared = await startChild<Credentials>('latchkey-prepare', LATCHKEY_SERVER, ['prepare'], {
+    BENCH_DATABASE_URL: `${settings.pgUrl}/${databaseName}`,
+    BENCH_REDIS_URL: settings.redisUrl,
+    BENCH_REDIS_PREFIX: redisPrefix,
+  });
+  await waitForExit(prepared.child, CHILD_START_TIMEOUT_MS);
+  if (prepared.child.exitCode !== 0) throw new Error(`preparing the database failed\n${prepared.stderr()}`);
+
+  if (scenarios.has('token')) await benchTokenScenarios({ clientId: prepared.info.clientId, clientSecret: prepared.info.clientSecret });
+  if (scenarios.has('crm')) {
+    await benchCrm({ settings, databaseName, redisPrefix, startChild, stopChild, measure, table, fmt, runDescription });
+  }
   if (settings.cpuProfile) {
     await writeFile(new URL(`./results/profiles/requests-${runId}.json`, import.meta.url), `${JSON.stringify(profiledRequests, null, 2)}\n`);
     console.log(`CPU profiles in ${PROFILES_DIR}; summarise them with: npx node bench/profile-summary.ts`);
   }
 }
 
+const scenarios = selectedScenarios(process.argv.slice(2));
 try {
-  await main();
+  await main(scenarios);
 } catch (error) {
   console.error(`\nbenchmark failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
   process.exitCode = 1;
