@@ -52,7 +52,8 @@ export function buildApp(deps: Dependencies): Koa {
     appliesTo: (ctx) => ctx.method === 'POST' && ctx.path === OIDC_ROUTES.token,
   }));
   app.use(rateLimit(deps.store, {
-    name: 'login', perMinute: config.rateLimits.login, answer: 'problem',
+    name: 'login', perMinute: config.rateLimits.login,
+    answer: (ctx) => (ctx.path.startsWith('/interaction/') ? 'page' : 'problem'),
     appliesTo: (ctx) => ctx.method === 'POST' && (SIGN_IN_PATHS.has(ctx.path) || ctx.path.startsWith('/interaction/')),
   }));
 

@@ -7,6 +7,7 @@ import { RedisStore } from '../platform/redis-store.ts';
 import { StoreUnavailableError, type KeyValueStore } from '../platform/store.ts';
 import { AppError } from './errors.ts';
 import { RETRY_AFTER_SECONDS, writeProblem } from './middleware.ts';
+import { renderPage } from './pages.ts';
 
 export interface RateLimitRule {
   /** Storage namespace, also the rule's name. */
@@ -14,8 +15,8 @@ export interface RateLimitRule {
   /** Requests per IP per minute; 0 turns the rule off. */
   perMinute: number;
   appliesTo(ctx: Context): boolean;
-  /** OAuth endpoints answer in RFC 6749's JSON error shape, the API in problem+json. */
-  answer: 'oauth' | 'problem';
+  /** OAuth endpoints answer in RFC 6749's JSON error shape, the API in problem+json, the sign-in pages with a page. */
+  answer: 'oauth' | 'problem' | ((ctx: Context) => 'oauth' | 'problem' | 'page');
 }
 
 export function rateLimit(store: KeyValueStore, rule: RateLimitRule): Middleware {
@@ -39,7 +40,7 @@ export function rateLimit(store: KeyValueStore, rule: RateLimitRule): Middleware
     } catch (error) {
       // A failure before admission is the limiter's store; errors from downstream pass through.
       if (admitted) throw error;
-      if (rule.answer === 'problem') throw new StoreUnavailableError(error);
+      if (rule.answer !== 'oauth') throw new StoreUnavailableError(error);
       ctx.status = 503;
       ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
       ctx.set('Cache-Control', 'no-store');
@@ -49,7 +50,12 @@ export function rateLimit(store: KeyValueStore, rule: RateLimitRule): Middleware
     const limited = (ctx.state as { rateLimit?: { after: number } }).rateLimit;
     if (!limited || ctx.status !== 429) return;
     const retryAfter = String(Math.max(1, limited.after));
-    if (rule.answer === 'problem') {
+    const answer = typeof rule.answer === 'function' ? rule.answer(ctx) : rule.answer;
+    if (answer === 'page') {
+      renderPage(ctx, 'error', {
+        title: 'Too many attempts', message: `Too many requests came from your network. Wait ${retryAfter} seconds, then try again.`,
+      }, { status: 429, headers: { 'Retry-After': retryAfter } });
+    } else if (answer === 'problem') {
       writeProblem(ctx, new AppError('request.rate_limited', 'Too many requests from this address; slow down', { headers: { 'Retry-After': retryAfter } }));
     } else {
       ctx.set('Retry-After', retryAfter);

@@ -35,6 +35,15 @@ describe('request-rate limits per IP (koa-ratelimit)', () => {
     expect((await last!.json()).code).to.equal('request.rate_limited');
   });
 
+  it('answers the sign-in pages past their limit with a 429 page', async () => {
+    // The login limit is shared with the JSON endpoints above; this address is already past it.
+    const response = await postForm(`${server.url}/interaction/unknown-uid/login`, { identifier: 'x', password: 'y' });
+    expect(response.status).to.equal(429);
+    expect(response.headers.get('content-type')).to.match(/text\/html/);
+    expect(response.headers.get('retry-after')).to.match(/^\d+$/);
+    expect(await response.text()).to.include('Too many attempts');
+  });
+
   it('leaves other endpoints alone', async () => {
     for (let index = 0; index < 10; index += 1) expect((await fetch(`${server.url}/health`)).status).to.equal(200);
   });
