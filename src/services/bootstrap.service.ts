@@ -1,6 +1,6 @@
 // First start and `npm run admin:create`: the default organization, the built-in roles, and an
 // administrator with a personal OAuth client whose secret is returned exactly once.
-import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { LockMode, type EntityManager, type MikroORM } from '@mikro-orm/postgresql';
 
 import { DEFAULT_ORGANIZATION_SLUG, Organization } from '../db/entities/organization.entity.ts';
 import { Permission } from '../db/entities/permission.entity.ts';
@@ -9,6 +9,7 @@ import { User } from '../db/entities/user.entity.ts';
 import { executeStatement, queryOne } from '../platform/database.ts';
 import { recordAudit } from './audit.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
+import { assertOrganizationHasRoom } from './organization-capacity.ts';
 import { generatePassword, hashPassword } from './passwords.ts';
 import { BUILTIN_ROLE_PERMISSIONS, ensureBuiltinPermissions } from './rbac.service.ts';
 import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
@@ -92,6 +93,9 @@ export async function createAdministrator(
       : await em.findOne(Organization, { slug: organizationSlug });
     if (!organization) throw new Error(`No organization with slug "${organizationSlug}"`);
     await ensureBuiltinRoles(em, organization);
+    // Locked like every other path that adds a user, so max_users holds under concurrent additions.
+    await em.lock(organization, LockMode.PESSIMISTIC_WRITE);
+    await assertOrganizationHasRoom(em, organization);
     if (await em.findOne(User, { organization, email })) throw new AdminExistsError(`A user with email ${email} already exists in ${organizationSlug}`);
 
     // Without --org the administrator is a super admin; with one, that organization's admin.

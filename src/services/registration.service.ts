@@ -5,10 +5,10 @@ import { DEFAULT_ORGANIZATION_SLUG, Organization } from '../db/entities/organiza
 import { Role } from '../db/entities/role.entity.ts';
 import { User } from '../db/entities/user.entity.ts';
 import { AppError, fieldError } from '../http/errors.ts';
-import { queryOne } from '../platform/database.ts';
 import { recordAudit } from './audit.service.ts';
 import { ensureBuiltinRoles, personalClientMetadata } from './bootstrap.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
+import { assertOrganizationHasRoom } from './organization-capacity.ts';
 import { hashPassword } from './passwords.ts';
 import { passwordProblems } from './password-policy.ts';
 import { findActiveProfile, type UserProfile } from './users.service.ts';
@@ -22,15 +22,6 @@ export interface Registration {
   organizationSlug?: string;
   ip?: string;
   userAgent?: string;
-}
-
-/** 409 when the organization already has `max_users` users (disabled ones count). */
-export async function assertOrganizationHasRoom(em: MikroORM['em'], organization: Organization): Promise<void> {
-  if (organization.maxUsers === null || organization.maxUsers === undefined) return;
-  const row = await queryOne<{ users: number }>(em, 'select count(*)::int as users from app_user where organization_id = ?', [organization.id]);
-  if ((row?.users ?? 0) >= organization.maxUsers) {
-    throw new AppError('organization.max_users_reached', `Organization "${organization.slug}" has reached its limit of ${organization.maxUsers} users`);
-  }
 }
 
 export async function registerUser(orm: MikroORM, clients: ClientRegistry, input: Registration): Promise<{ user: UserProfile; clientId: string; clientSecret: string }> {

@@ -14,7 +14,7 @@ import type { ClientRegistry } from './client-registry.service.ts';
 import { generatePassword, hashPassword } from './passwords.ts';
 import { passwordProblems } from './password-policy.ts';
 import { SUPER_ADMIN } from './rbac.service.ts';
-import { assertOrganizationHasRoom } from './registration.service.ts';
+import { assertOrganizationHasRoom } from './organization-capacity.ts';
 import type { RevocationService } from './revocation.service.ts';
 import type { RolesService } from './roles.service.ts';
 import { auditActor, isSuperAdmin, organizationFilter, type Actor } from './tenancy.ts';

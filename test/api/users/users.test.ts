@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 
+import { AppError } from '../../../src/http/errors.ts';
+import { createAdministrator } from '../../../src/services/bootstrap.service.ts';
 import { createOtherOrganization, jsonRequest, ROOT_PASSWORD } from '../../support/admin.ts';
 import { startTestServer, type TestServer } from '../../support/harness.ts';
 import { basicAuth, callApi, postForm } from '../../support/oauth.ts';
@@ -145,6 +147,14 @@ describe('/api/v1/users (administration)', () => {
       expect((await callApi(server, '/me', before)).status).to.equal(401);
       expect((await jsonRequest(server, 'GET', `/users/${ids.guest1}`, admin)).status).to.equal(404);
     });
+  });
+
+  it('holds max_users on the admin:create path too (409)', async () => {
+    await server.deps.orm.em.getConnection().execute(`update organization set max_users = 1 where slug = 'other'`);
+    const refusal = await createAdministrator(server.deps.orm, server.deps.clients, { email: 'second@other.example', organizationSlug: 'other', source: 'test' })
+      .then(() => undefined, (error: unknown) => error);
+    expect(refusal).to.be.instanceOf(AppError);
+    expect((refusal as AppError).code).to.equal('organization.max_users_reached');
   });
 
   describe('escalation and self-harm', () => {
