@@ -4,6 +4,8 @@
 import { expect } from 'chai';
 
 import { executeStatement, queryOne, queryRows } from '../../../src/platform/database.ts';
+import type { CustomerDetail } from '../../../src/services/customers.service.ts';
+import type { InteractionView } from '../../../src/services/interactions.service.ts';
 import { createOtherOrganization, jsonRequest, ROOT_PASSWORD } from '../../support/admin.ts';
 import { startTestServer, type TestServer } from '../../support/harness.ts';
 import { loginAs, seedDemoUsers } from '../../support/users.ts';
@@ -22,38 +24,9 @@ export interface CrmWorld {
   ids: Record<DemoUser | 'other', string>;
 }
 
-export interface CustomerBody {
-  id: string;
-  organization_id: string;
-  first_name: string;
-  last_name: string;
-  email: string;
-  phone: string | null;
-  company: string | null;
-  address: string | null;
-  notes: string | null;
-  stage: string;
-  created_by: string | null;
-  created_by_name: string | null;
-  assigned_to: string | null;
-  assigned_to_name: string | null;
-  created_at: string;
-  updated_at: string;
-  interactions: InteractionBody[];
-  interaction_count: number;
-}
-
-export interface InteractionBody {
-  id: string;
-  customer: string;
-  customer_name: string;
-  interaction_type: string;
-  subject: string;
-  description: string;
-  created_by: string | null;
-  created_by_name: string | null;
-  created_at: string;
-}
+/** What the API answers, as the services type it (the JSON of a detail). */
+export type CustomerBody = CustomerDetail;
+export type InteractionBody = InteractionView;
 
 export async function startCrmWorld(): Promise<CrmWorld> {
   const server = await startTestServer({ ADMIN_PASSWORD: ROOT_PASSWORD });
