@@ -44,17 +44,8 @@ export interface OrganizationChanges {
   is_active?: boolean;
 }
 
-interface OrganizationRow {
-  id: string;
-  slug: string;
-  name: string;
-  description: string | null;
-  max_users: number | null;
-  is_active: boolean;
-  user_count: number;
-  created_at: Date;
-  updated_at: Date;
-}
+/** An organization as PostgreSQL answers it: the view's fields with real dates. */
+type OrganizationRow = Omit<OrganizationView, 'created_at' | 'updated_at'> & { created_at: Date; updated_at: Date };
 
 /** Who and what an ending organization leaves behind: sessions to end after the commit. */
 interface Sessions {

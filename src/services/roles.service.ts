@@ -30,16 +30,8 @@ export interface PermissionView {
   is_builtin: boolean;
 }
 
-interface RoleRow {
-  id: string;
-  name: string;
-  description: string | null;
-  organization_id: string | null;
-  is_builtin: boolean;
-  is_active: boolean;
-  permissions: string[];
-  created_at: Date;
-}
+/** A role as PostgreSQL answers it: the view's fields with a real date. */
+type RoleRow = Omit<RoleView, 'created_at'> & { created_at: Date };
 
 const ROLE_COLUMNS = `r.id, r.name, r.description, r.organization_id, r.is_builtin, r.is_active, r.created_at,
   coalesce(array_agg(p.name order by p.name) filter (where p.name is not null), '{}') as permissions`;
