@@ -1,5 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { once } from 'node:events';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -105,6 +106,35 @@ describe('npm start (src/main.ts as a process)', function () {
       expect(await cluster.stop('SIGTERM')).to.equal(0);
     } finally {
       await cluster.stop('SIGKILL');
+      await deleteRedisKeys(prefix);
+      await dropDatabase(database.name);
+    }
+  });
+
+  it('finishes a request in flight when SIGTERM arrives, then exits 0', async () => {
+    const database = await createTestDatabase();
+    const prefix = uniqueRedisPrefix();
+    const port = await freePort();
+    const server = await startServerProcess({ DATABASE_URL: database.url, REDIS_URL, REDIS_KEY_PREFIX: prefix, PORT: String(port) });
+    try {
+      const body = JSON.stringify({ email: 'late@example.com', password: 'lantern-orbit-quartz-71', full_name: 'Late Comer' });
+      const answer = new Promise<number>((resolve, reject) => {
+        const request = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/api/v1/auth/register', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+          (response) => { response.resume(); resolve(response.statusCode ?? 0); });
+        request.on('error', reject);
+        // Half the body now, the rest after the signal: the request is surely in flight.
+        request.write(body.slice(0, 20));
+        setTimeout(() => {
+          server.child.kill('SIGTERM');
+          setTimeout(() => request.end(body.slice(20)), 300);
+        }, 100);
+      });
+      const exited = once(server.child, 'exit');
+      expect(await answer).to.equal(201);
+      const [code] = (await exited) as [number | null];
+      expect(code).to.equal(0);
+    } finally {
+      await server.stop('SIGKILL');
       await deleteRedisKeys(prefix);
       await dropDatabase(database.name);
     }
