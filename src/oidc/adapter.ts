@@ -9,6 +9,7 @@ import type { ClientRegistry } from '../services/client-registry.service.ts';
 import type { RevocationService } from '../services/revocation.service.ts';
 
 const DATABASE_MODELS = new Set(['Grant', 'RefreshToken', 'InitialAccessToken', 'RegistrationAccessToken']);
+const CONSUMABLE_MODELS = new Set(['AuthorizationCode', 'DeviceCode', 'PushedAuthorizationRequest', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
 // How long a consumption marker outlives anything it can mark (codes and device codes live minutes).
 const CONSUMED_MARKER_TTL = 24 * 60 * 60;
 
@@ -51,7 +52,10 @@ class StoreAdapter implements Adapter {
 
   async find(id: string): Promise<Payload | undefined> {
     const key = this.#key(id);
-    const [json, consumed] = await this.#deps.store.getMany([key, `${key}:consumed`]);
+    // Only codes and requests are ever consumed; tokens and sessions need one read, not two.
+    const [json, consumed] = CONSUMABLE_MODELS.has(this.#model)
+      ? await this.#deps.store.getMany([key, `${key}:consumed`])
+      : [await this.#deps.store.get(key), null];
     if (!json) return undefined;
     const payload = JSON.parse(json) as Payload;
     if (consumed) payload.consumed = Number(consumed);
