@@ -258,6 +258,8 @@ export function interactionPages(deps: Dependencies): Middleware {
 
   const steps: Middleware[] = [presetProviderPagePolicy, staticAssets(`${VIEWS_DIRECTORY}/static`), router.routes() as Middleware];
   return function interactionMiddleware(ctx: Context, next: Next) {
+    // Most requests (the token endpoint, the API) have nothing to do with pages: pass them straight on.
+    if (!ctx.path.startsWith('/interaction/') && !ctx.path.startsWith('/static/') && !isProviderPage(ctx.path)) return next();
     const run = (index: number): Promise<unknown> => (index === steps.length ? next() : steps[index]!(ctx, () => run(index + 1)));
     return run(0);
   };
