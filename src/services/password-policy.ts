@@ -10,11 +10,16 @@ export const PASSWORD_MAX_LENGTH = 128;
 // zxcvbn score 3: "safely unguessable: moderate protection from offline slow-hash scenario".
 const MIN_SCORE = 3;
 
-const zxcvbn = new ZxcvbnFactory({
-  dictionary: { ...common.dictionary, ...english.dictionary },
-  graphs: common.adjacencyGraphs,
-  translations: english.translations,
-});
+// Built on first use: its dictionaries take a noticeable moment, which start-up need not wait for.
+let zxcvbn: ZxcvbnFactory | undefined;
+function estimator(): ZxcvbnFactory {
+  zxcvbn ??= new ZxcvbnFactory({
+    dictionary: { ...common.dictionary, ...english.dictionary },
+    graphs: common.adjacencyGraphs,
+    translations: english.translations,
+  });
+  return zxcvbn;
+}
 
 export interface PasswordOwner {
   email?: string;
@@ -34,7 +39,7 @@ export function passwordProblems(password: string, owner: PasswordOwner = {}): s
   if (personal.some((value) => lowered === value || (value.length >= 4 && lowered.includes(value)))) {
     return ['must not contain your email, username or name'];
   }
-  const result = zxcvbn.check(password, personal);
+  const result = estimator().check(password, personal);
   if (result.score >= MIN_SCORE) return [];
   const reasons = [result.feedback.warning, ...result.feedback.suggestions].filter((text): text is string => !!text);
   return [`is too easy to guess${reasons.length ? `: ${reasons.join(' ')}` : ''}`];
