@@ -146,12 +146,14 @@ export function providerClientModels(current: () => Provider): ProviderClientMod
   return {
     async checkClientMetadata(metadata) {
       const method = metadata.token_endpoint_auth_method ?? 'client_secret_basic';
-      const placeholders: Metadata = {
+      // The id and secret are made only after validation, but the provider's schema wants both
+      // present to judge the rest; these stand-ins are never stored.
+      const identity: Metadata = {
         client_id: 'lk_validation',
-        ...(method === 'client_secret_basic' || method === 'client_secret_post' ? { client_secret: 'validation-placeholder' } : {}),
+        ...(method === 'client_secret_basic' || method === 'client_secret_post' ? { client_secret: 'not-stored-validation-only' } : {}),
       };
       try {
-        await current().Client.validate({ ...placeholders, ...metadata } as Parameters<Provider['Client']['validate']>[0]);
+        await current().Client.validate({ ...identity, ...metadata } as Parameters<Provider['Client']['validate']>[0]);
         return undefined;
       } catch (error) {
         if (error instanceof errors.InvalidClientMetadata || error instanceof errors.InvalidRedirectUri) {
