@@ -1,12 +1,12 @@
 // Server-rendered pages (API.md section 2: login and consent "server-rendered from views/").
 // Templates are Eta files under views/, escaped by default; every page gets a strict policy.
-import { fileURLToPath } from 'node:url';
-
 import { Eta } from 'eta';
 import type { Context } from 'koa';
 
+import { VIEWS_DIRECTORY } from '../platform/paths.ts';
+
 export const PRODUCT_NAME = 'Latchkey';
-export const VIEWS_DIRECTORY = fileURLToPath(new URL('../../views', import.meta.url));
+export { VIEWS_DIRECTORY };
 export const STYLESHEET_PATH = '/static/latchkey.css';
 
 const templates = new Eta({ views: VIEWS_DIRECTORY, autoEscape: true, cache: true });

@@ -1,3 +1,6 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+import { PROJECT_ROOT } from './paths.ts';
+
+export const VERSION: string = (JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
