@@ -15,10 +15,12 @@ export type InteractionType = (typeof INTERACTION_TYPES)[number];
 export const CustomerInteraction = defineEntity({
   name: 'CustomerInteraction',
   tableName: 'customer_interaction',
-  // A customer's history newest first; organization-wide lists and 30-day counts.
+  // A customer's history newest first; organization-wide lists and 30-day counts; and the
+  // foreign key to the author, which deleting a user walks.
   indexes: [
     { properties: ['customer', 'createdAt'] },
     { properties: ['organization', 'createdAt'] },
+    { properties: ['createdBy'] },
   ],
   properties: {
     id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
