@@ -1,5 +1,7 @@
 import { z } from 'zod';
 
+import { UserProfileResponse } from '../me/me.schemas.ts';
+
 import { PageQuery } from '../../http/pagination.ts';
 
 const booleanQuery = z.enum(['true', 'false'], { error: 'expected true or false' }).transform((value) => value === 'true');
@@ -85,14 +87,9 @@ export const AssignmentResponse = z.object({
   locations: z.array(AssignedLocationResponse),
 }).meta({ id: 'LocationAssignmentResult' });
 
-export const LocationUserResponse = z.object({
-  id: z.uuid(),
-  email: z.string(),
-  username: z.string().nullable(),
-  first_name: z.string(),
-  last_name: z.string(),
-  full_name: z.string(),
-  is_active: z.boolean(),
+export const LocationUserResponse = UserProfileResponse.pick({
+  id: true, email: true, username: true, first_name: true, last_name: true, full_name: true, is_active: true,
+}).extend({
   is_primary: z.boolean(),
   assigned_at: z.iso.datetime(),
 }).meta({ id: 'LocationUser' });
