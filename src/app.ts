@@ -6,7 +6,7 @@ import { HttpMethodEnum, koaBody } from 'koa-body';
 import { apiRoutes } from './api/routes.ts';
 import { authenticate } from './http/authenticate.ts';
 import { mountRoutes } from './http/define-route.ts';
-import { AppError } from './http/errors.ts';
+import { AppError } from './platform/errors.ts';
 import { problemHandler, requestContext, securityHeaders } from './http/middleware.ts';
 import { docsRoutes } from './http/docs.ts';
 import { operationsRoutes } from './http/operations.ts';

@@ -3,7 +3,7 @@
 import type { Context, Next } from 'koa';
 
 import { DPOP_ALGORITHMS, TokenRejected, type AccessTokenPrincipal, type AccessTokenVerifier } from '../oidc/access-tokens.ts';
-import { AppError } from './errors.ts';
+import { AppError } from '../platform/errors.ts';
 
 declare module 'koa' {
   interface DefaultState {

@@ -8,7 +8,7 @@ import { z, type ZodType } from 'zod';
 import type { AccessTokenPrincipal } from '../oidc/access-tokens.ts';
 import type { Actor } from '../services/tenancy.ts';
 import { challenge } from './authenticate.ts';
-import { AppError, validationError, type ErrorCode } from './errors.ts';
+import { AppError, validationError, type ErrorCode } from '../platform/errors.ts';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 

@@ -6,7 +6,7 @@ import type { Context, Next } from 'koa';
 
 import type { Logger } from '../platform/logger.ts';
 import { StoreUnavailableError } from '../platform/store.ts';
-import { AppError } from './errors.ts';
+import { AppError } from '../platform/errors.ts';
 
 export const RETRY_AFTER_SECONDS = 5;
 

@@ -6,7 +6,7 @@ import { z, type ZodType } from 'zod';
 import type { Config } from '../platform/config.ts';
 import { VERSION } from '../platform/version.ts';
 import type { RouteDefinition } from './define-route.ts';
-import { ERROR_CATALOGUE } from './errors.ts';
+import { ERROR_CATALOGUE } from '../platform/errors.ts';
 
 type JsonSchema = Record<string, unknown>;
 

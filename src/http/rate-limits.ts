@@ -5,7 +5,7 @@ import ratelimit from 'koa-ratelimit';
 
 import { RedisStore } from '../platform/redis-store.ts';
 import { StoreUnavailableError, type KeyValueStore } from '../platform/store.ts';
-import { AppError } from './errors.ts';
+import { AppError } from '../platform/errors.ts';
 import { RETRY_AFTER_SECONDS, writeProblem } from './middleware.ts';
 import { renderPage } from './pages.ts';
 

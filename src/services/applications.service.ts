@@ -6,7 +6,7 @@
 // users); a super admin every client. Another organization's client is as invisible as a missing one.
 import type { MikroORM } from '@mikro-orm/postgresql';
 
-import { AppError, assertThat, fieldError, type ValidationIssue } from '../http/errors.ts';
+import { AppError, assertThat, fieldError, type ValidationIssue } from '../platform/errors.ts';
 import { executeStatement, queryOne } from '../platform/database.ts';
 import { recordAudit, type AuditEntry } from './audit.service.ts';
 import { FIRST_PARTY_CLIENT_ID } from './bootstrap.service.ts';

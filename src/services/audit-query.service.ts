@@ -6,7 +6,7 @@ import { Readable, Transform, pipeline } from 'node:stream';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { stringify } from 'csv-stringify';
 
-import { AppError } from '../http/errors.ts';
+import { AppError } from '../platform/errors.ts';
 import { queryOne, queryRows } from '../platform/database.ts';
 import { KeysetCursors, type KeysetPosition } from './keyset-cursor.ts';
 import { assertVisible, isSuperAdmin, organizationFilter, type Actor } from './tenancy.ts';

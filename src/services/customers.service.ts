@@ -5,7 +5,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 
 import { CUSTOMER_STAGES, Customer, type CustomerStage } from '../db/entities/customer.entity.ts';
 import { CustomerInteraction } from '../db/entities/interaction.entity.ts';
-import { AppError, assertThat, fieldError } from '../http/errors.ts';
+import { AppError, assertThat, fieldError } from '../platform/errors.ts';
 import { executeStatement, queryOne, queryRows } from '../platform/database.ts';
 import { recordAudit } from './audit.service.ts';
 import { containsPattern } from '../platform/database.ts';

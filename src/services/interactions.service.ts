@@ -4,7 +4,7 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 
 import { INTERACTION_TYPES, CustomerInteraction, type InteractionType } from '../db/entities/interaction.entity.ts';
-import { assertThat } from '../http/errors.ts';
+import { assertThat } from '../platform/errors.ts';
 import { executeStatement, queryOne, queryRows } from '../platform/database.ts';
 import { recordAudit } from './audit.service.ts';
 import { displayNameSql, visibleCustomers, type SqlCondition } from './crm-access.ts';

@@ -8,7 +8,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 
-import { AppError } from '../http/errors.ts';
+import { AppError } from '../platform/errors.ts';
 import { serverSecret } from './server-secrets.service.ts';
 
 export interface KeysetPosition {

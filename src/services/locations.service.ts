@@ -6,7 +6,7 @@ import { LockMode, UniqueConstraintViolationException, type EntityManager, type 
 import { Location } from '../db/entities/location.entity.ts';
 import { Organization } from '../db/entities/organization.entity.ts';
 import { User } from '../db/entities/user.entity.ts';
-import { AppError, assertThat, fieldError } from '../http/errors.ts';
+import { AppError, assertThat, fieldError } from '../platform/errors.ts';
 import { containsPattern, executeStatement, queryOne, queryRows } from '../platform/database.ts';
 import { recordAudit } from './audit.service.ts';
 import { auditActor, organizationFilter, type Actor } from './tenancy.ts';

@@ -3,7 +3,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 
 import type { Organization } from '../db/entities/organization.entity.ts';
-import { AppError } from '../http/errors.ts';
+import { AppError } from '../platform/errors.ts';
 import { queryOne } from '../platform/database.ts';
 
 /** 409 when the organization already has `max_users` users (disabled ones count). */

@@ -4,7 +4,7 @@
 import { LockMode, UniqueConstraintViolationException, type EntityManager, type MikroORM } from '@mikro-orm/postgresql';
 
 import { DEFAULT_ORGANIZATION_SLUG, Organization } from '../db/entities/organization.entity.ts';
-import { AppError, assertThat } from '../http/errors.ts';
+import { AppError, assertThat } from '../platform/errors.ts';
 import { containsPattern, queryOne, queryRows } from '../platform/database.ts';
 import { recordAudit } from './audit.service.ts';
 import { ensureBuiltinRoles } from './bootstrap.service.ts';

@@ -3,7 +3,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 
 import { Permission } from '../db/entities/permission.entity.ts';
-import { AppError, assertThat } from '../http/errors.ts';
+import { AppError, assertThat } from '../platform/errors.ts';
 import { recordAudit } from './audit.service.ts';
 import type { PermissionResolver } from './rbac.service.ts';
 import { permissionView, type PermissionView } from './roles.service.ts';

@@ -4,7 +4,7 @@ import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
 import { DEFAULT_ORGANIZATION_SLUG, Organization } from '../db/entities/organization.entity.ts';
 import { Role } from '../db/entities/role.entity.ts';
 import { User } from '../db/entities/user.entity.ts';
-import { AppError, fieldError } from '../http/errors.ts';
+import { AppError, fieldError } from '../platform/errors.ts';
 import { recordAudit } from './audit.service.ts';
 import { ensureBuiltinRoles, personalClientMetadata } from './bootstrap.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';

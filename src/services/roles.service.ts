@@ -4,7 +4,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 
 import { Permission } from '../db/entities/permission.entity.ts';
 import { Role } from '../db/entities/role.entity.ts';
-import { AppError, assertThat } from '../http/errors.ts';
+import { AppError, assertThat } from '../platform/errors.ts';
 import { containsPattern, queryRows } from '../platform/database.ts';
 import { recordAudit } from './audit.service.ts';
 import { SUPER_ADMIN, type PermissionResolver } from './rbac.service.ts';

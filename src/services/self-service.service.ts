@@ -3,7 +3,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 
 import { User } from '../db/entities/user.entity.ts';
-import { AppError, assertThat, fieldError } from '../http/errors.ts';
+import { AppError, assertThat, fieldError } from '../platform/errors.ts';
 import { queryOne, queryRows } from '../platform/database.ts';
 import { recordAudit } from './audit.service.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';

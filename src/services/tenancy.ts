@@ -1,6 +1,6 @@
 // The organization boundary (API.md "Organizations, users, RBAC"): everyone but a super admin
 // acts inside their own organization, and anything outside it is as invisible as a missing row.
-import { AppError } from '../http/errors.ts';
+import { AppError } from '../platform/errors.ts';
 import { SUPER_ADMIN } from './rbac.service.ts';
 
 /** Who is acting, as services need it: from the access token, plus where the request came from. */

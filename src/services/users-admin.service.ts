@@ -6,7 +6,7 @@ import { LockMode, type EntityManager, type MikroORM } from '@mikro-orm/postgres
 import { Organization } from '../db/entities/organization.entity.ts';
 import { Role } from '../db/entities/role.entity.ts';
 import { User } from '../db/entities/user.entity.ts';
-import { AppError, assertThat } from '../http/errors.ts';
+import { AppError, assertThat } from '../platform/errors.ts';
 import { containsPattern, queryOne, queryRows } from '../platform/database.ts';
 import { recordAudit } from './audit.service.ts';
 import { personalClientMetadata } from './bootstrap.service.ts';

@@ -4,7 +4,7 @@ import type { Context } from 'koa';
 
 import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
-import { AppError, assertThat, fieldError } from '../../http/errors.ts';
+import { AppError, assertThat, fieldError } from '../../platform/errors.ts';
 import { OIDC_ROUTES } from '../../oidc/provider.ts';
 import { callTokenEndpoint, type ClientCredentials, type TokenEndpointAnswer } from '../../oidc/token-endpoint.ts';
 import { recordAudit } from '../../services/audit.service.ts';

@@ -1,7 +1,7 @@
 // The clients a user has authorized, and withdrawing that authorization (API.md "Auth", ASVS 10.7.3).
 import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
-import { AppError, assertThat } from '../../http/errors.ts';
+import { AppError, assertThat } from '../../platform/errors.ts';
 import { PageQuery, offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
 import type { AccessTokenPrincipal } from '../../oidc/access-tokens.ts';
 import { ConsentsService } from '../../services/consents.service.ts';

@@ -1,6 +1,6 @@
 import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
-import { AppError, assertThat, fieldError } from '../../http/errors.ts';
+import { AppError, assertThat, fieldError } from '../../platform/errors.ts';
 import { PageQuery, offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
 import type { AccessTokenPrincipal } from '../../oidc/access-tokens.ts';
 import { recordAudit, type AuditEntry } from '../../services/audit.service.ts';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 
-import { AppError } from '../../../src/http/errors.ts';
+import { AppError } from '../../../src/platform/errors.ts';
 import { createAdministrator } from '../../../src/services/bootstrap.service.ts';
 import { createOtherOrganization, jsonRequest, ROOT_PASSWORD } from '../../support/admin.ts';
 import { startTestServer, type TestServer } from '../../support/harness.ts';
