@@ -18,6 +18,7 @@ import { ACCESS_TOKEN_ALG, ID_TOKEN_ALG } from '../services/signing-keys.service
 import { findAccount } from './accounts.ts';
 import { registerPasswordGrant } from './grants/password.ts';
 import { createAdapterFactory } from './adapter.ts';
+import { defaultToRegisteredScope } from './default-scope.ts';
 import { loadExistingGrant } from './interactions/consent.ts';
 import { deviceFlowPages, logoutPages, renderErrorPage } from './interactions/provider-pages.ts';
 import { outboundFetch } from './outbound-fetch.ts';
@@ -242,6 +243,7 @@ function auditMachineTokenIssues(deps: ProviderDependencies) {
 export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.config.issuer, providerConfiguration(deps));
   provider.proxy = deps.config.trustProxy;
+  defaultToRegisteredScope(provider);
   // Client secrets are stored as hashes (API.md section 2): compare the presented secret's hash
   // in constant time instead of the provider's plaintext comparison.
   provider.Client.prototype.compareClientSecret = async function compareHashedSecret(this: { clientSecret?: string }, actual: string) {
