@@ -9,6 +9,7 @@ import type { Logger } from '../platform/logger.ts';
 import type { KeyValueStore } from '../platform/store.ts';
 import type { AccountsService } from '../services/accounts.service.ts';
 import { CLIENT_AUTH_SIGNING_ALGS, ID_TOKEN_SIGNING_ALGS, SOFTWARE_METADATA } from '../services/applications.service.ts';
+import type { ClientAuthThrottle } from '../services/client-auth-throttle.ts';
 import type { ClientRegistry } from '../services/client-registry.service.ts';
 import { recordAudit } from '../services/audit.service.ts';
 import { verifyClientSecret } from '../services/client-secrets.ts';
@@ -19,6 +20,7 @@ import { ACCESS_TOKEN_ALG, ID_TOKEN_ALG } from '../services/signing-keys.service
 import { findAccount } from './accounts.ts';
 import { registerPasswordGrant } from './grants/password.ts';
 import { createAdapterFactory } from './adapter.ts';
+import { throttleClientAuthentication } from './client-auth-throttle.ts';
 import { defaultToRegisteredScope } from './default-scope.ts';
 import { loadExistingGrant } from './interactions/consent.ts';
 import { deviceFlowPages, logoutPages, renderErrorPage } from './interactions/provider-pages.ts';
@@ -48,6 +50,7 @@ export interface ProviderDependencies {
   accounts: AccountsService;
   permissions: PermissionResolver;
   revocation: RevocationService;
+  clientAuthThrottle: ClientAuthThrottle;
   logger: Logger;
   signingKeys: JWK[];
   cookieKeys: string[];
@@ -264,6 +267,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   provider.on('server_error', (ctx, error) => deps.logger.error({ err: error, route: ctx.oidc?.route }, 'oidc provider error'));
   // A client that misses a logout notification keeps its own session: say so in the log.
   provider.on('backchannel.error', (ctx, error, client) => deps.logger.warn({ err: (error as Error).message, clientId: client.clientId }, 'back-channel logout failed'));
+  provider.use(throttleClientAuthentication(deps.clientAuthThrottle, OIDC_ROUTES, deps.logger));
   provider.use(answerUnauthorizedClient);
   if (deps.config.auditTokenIssues) provider.use(auditMachineTokenIssues(deps));
   provider.use(registrationSteps(provider, OIDC_ROUTES.registration, deps));
