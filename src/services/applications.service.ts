@@ -359,6 +359,11 @@ export class ApplicationsService {
       if (value === null) delete metadata[field];
       else metadata[field] = value;
     }
+    // The assertion algorithm belongs to private_key_jwt: a client moved off it drops it, unless
+    // the change names one (which the provider then refuses, as it should).
+    if (metadata.token_endpoint_auth_method !== 'private_key_jwt' && patch.token_endpoint_auth_signing_alg === undefined) {
+      delete metadata.token_endpoint_auth_signing_alg;
+    }
     const grantTypes = stringsIn(metadata.grant_types ?? ['authorization_code']);
     metadata.grant_types = [...new Set(grantTypes)];
     metadata.response_types = responseTypesFor(grantTypes);

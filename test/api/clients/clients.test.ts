@@ -150,6 +150,11 @@ describe('/api/v1/clients (Applications)', () => {
       expect(changed.status).to.equal(200);
       expect(changed.body).not.to.have.any.keys('logo_uri', 'contacts');
       expect(changed.body).to.include({ software_version: '2.2.0', require_auth_time: false, backchannel_logout_session_required: false, tos_uri: metadata.tos_uri });
+
+      const withSecret = await send(server, admin, 'PATCH', `/clients/${created.body.client_id}`, { token_endpoint_auth_method: 'client_secret_basic', jwks: null });
+      expect(withSecret.status, JSON.stringify(withSecret.body)).to.equal(200);
+      expect(withSecret.body.client_secret).to.be.a('string');
+      expect(withSecret.body).not.to.have.property('token_endpoint_auth_signing_alg');
     });
 
     it('answers the provider\'s defaults for the registration metadata a client left out', async () => {
