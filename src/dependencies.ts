@@ -15,6 +15,7 @@ import { Metrics, type PoolStats } from './platform/metrics.ts';
 import type { KeyValueStore } from './platform/store.ts';
 import { AccountsService } from './services/accounts.service.ts';
 import { createAdministrator, ensureFirstPartyClient, type CreatedAdmin } from './services/bootstrap.service.ts';
+import { ClientAuthThrottle } from './services/client-auth-throttle.ts';
 import { ClientRegistry } from './services/client-registry.service.ts';
 import { RevocationService } from './services/revocation.service.ts';
 import { PermissionsService } from './services/permissions.service.ts';
@@ -111,12 +112,15 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   const roles = new RolesService(orm, permissions);
   const permissionsAdmin = new PermissionsService(orm, permissions);
   const usersAdmin = new UsersAdminService({ orm, clients, revocation, roles, revokeGrant });
-  await Promise.all([revocation.start(), clients.start(), permissions.start()]);
+  const clientAuthThrottle = new ClientAuthThrottle(store, config.clientAuthThrottle);
+  await Promise.all([revocation.start(), clients.start(), permissions.start(), clientAuthThrottle.start()]);
 
   const cookieKeys = config.cookieKeys ?? [await serverSecret(orm, 'cookie-key')];
   let keys = await loadSigningKeys(orm);
   const buildProvider = () => {
-    const provider = createProvider({ config, orm, store, clients, accounts, permissions, revocation, logger, signingKeys: keys.privateKeys, cookieKeys });
+    const provider = createProvider({
+      config, orm, store, clients, accounts, permissions, revocation, clientAuthThrottle, logger, signingKeys: keys.privateKeys, cookieKeys,
+    });
     provider.on('server_error', (ctx, error) => { markProviderOutage(ctx, error); });
     provider.on('grant.success', (ctx) => { metrics.tokensIssued.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }); });
     return provider;

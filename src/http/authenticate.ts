@@ -11,7 +11,7 @@ declare module 'koa' {
   }
 }
 
-const REALM = 'latchkey';
+export const REALM = 'latchkey';
 const SCHEME = /^(Bearer|DPoP)\s+(.*)$/i;
 // RFC 6750 section 2.1 b64token.
 const TOKEN = /^[\w~+/.-]+=*$/;

@@ -7,6 +7,7 @@ import type { Context, Next } from 'koa';
 import type { Logger } from '../platform/logger.ts';
 import { StoreUnavailableError } from '../platform/store.ts';
 import { AppError } from '../platform/errors.ts';
+import { REALM, challenge } from './authenticate.ts';
 
 export const RETRY_AFTER_SECONDS = 5;
 
@@ -53,9 +54,22 @@ export function requestContext(logger: Logger) {
   };
 }
 
+/**
+ * RFC 9110 section 15.5.2: a 401 MUST carry a challenge. A Bearer one always (the API's scheme),
+ * with `invalid_token` when a presented token was refused (RFC 6750 section 3.1); a client that
+ * failed Basic authentication also gets a challenge in its own scheme (RFC 6749 section 5.2).
+ */
+function challengeFor(ctx: Context, error: AppError): string {
+  const bearer = challenge('Bearer', error.refusedToken ? { code: 'invalid_token', description: error.message } : undefined);
+  return error.code === 'auth.invalid_client' && /^Basic\s/i.test(ctx.get('authorization')) ? `Basic realm="${REALM}", ${bearer}` : bearer;
+}
+
 export function writeProblem(ctx: Context, error: AppError): void {
   ctx.status = error.status;
   for (const [name, value] of Object.entries(error.headers)) ctx.set(name, value);
+  if (error.status === 401 && !Object.keys(error.headers).some((name) => name.toLowerCase() === 'www-authenticate')) {
+    ctx.set('WWW-Authenticate', challengeFor(ctx, error));
+  }
   ctx.type = 'application/problem+json';
   ctx.body = error.toProblem();
 }

@@ -8,6 +8,8 @@ import { queryOne } from '../platform/database.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { KeyValueStore } from '../platform/store.ts';
 import type { AccountsService } from '../services/accounts.service.ts';
+import { CLIENT_AUTH_SIGNING_ALGS, ID_TOKEN_SIGNING_ALGS, SOFTWARE_METADATA } from '../services/applications.service.ts';
+import type { ClientAuthThrottle } from '../services/client-auth-throttle.ts';
 import type { ClientRegistry } from '../services/client-registry.service.ts';
 import { recordAudit } from '../services/audit.service.ts';
 import { verifyClientSecret } from '../services/client-secrets.ts';
@@ -18,6 +20,8 @@ import { ACCESS_TOKEN_ALG, ID_TOKEN_ALG } from '../services/signing-keys.service
 import { findAccount } from './accounts.ts';
 import { registerPasswordGrant } from './grants/password.ts';
 import { createAdapterFactory } from './adapter.ts';
+import { throttleClientAuthentication } from './client-auth-throttle.ts';
+import { defaultToRegisteredScope } from './default-scope.ts';
 import { loadExistingGrant } from './interactions/consent.ts';
 import { deviceFlowPages, logoutPages, renderErrorPage } from './interactions/provider-pages.ts';
 import { outboundFetch } from './outbound-fetch.ts';
@@ -46,6 +50,7 @@ export interface ProviderDependencies {
   accounts: AccountsService;
   permissions: PermissionResolver;
   revocation: RevocationService;
+  clientAuthThrottle: ClientAuthThrottle;
   logger: Logger;
   signingKeys: JWK[];
   cookieKeys: string[];
@@ -125,10 +130,10 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     responseTypes: ['code'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     enabledJWA: {
-      idTokenSigningAlgValues: [ID_TOKEN_ALG, ACCESS_TOKEN_ALG],
+      idTokenSigningAlgValues: [...ID_TOKEN_SIGNING_ALGS],
       userinfoSigningAlgValues: [ID_TOKEN_ALG, ACCESS_TOKEN_ALG],
       introspectionSigningAlgValues: [ID_TOKEN_ALG, ACCESS_TOKEN_ALG],
-      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      clientAuthSigningAlgValues: [...CLIENT_AUTH_SIGNING_ALGS],
       dPoPSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
       requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
     },
@@ -149,10 +154,15 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     rotateRefreshToken: true,
     extraTokenClaims: (ctx, token) => tokenClaims(deps, token as unknown as { accountId?: string; clientId?: string; grantId?: string; kind: string }),
     extraClientMetadata: {
-      properties: ['first_party'],
+      // RFC 7591 section 2's software_id and software_version are kept, not ignored, so an
+      // administrator sees which software registered (Latchkey's rules bound their size).
+      properties: ['first_party', ...SOFTWARE_METADATA],
       validator(ctx, key, value) {
         if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        }
+        if ((SOFTWARE_METADATA as readonly string[]).includes(key) && value !== undefined && (typeof value !== 'string' || value === '')) {
+          throw new errors.InvalidClientMetadata(`${key} must be a non-empty string if provided`);
         }
       },
     },
@@ -242,14 +252,22 @@ function auditMachineTokenIssues(deps: ProviderDependencies) {
 export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.config.issuer, providerConfiguration(deps));
   provider.proxy = deps.config.trustProxy;
+  defaultToRegisteredScope(provider);
   // Client secrets are stored as hashes (API.md section 2): compare the presented secret's hash
   // in constant time instead of the provider's plaintext comparison.
   provider.Client.prototype.compareClientSecret = async function compareHashedSecret(this: { clientSecret?: string }, actual: string) {
     return verifyClientSecret(actual, this.clientSecret);
   };
+  // Back-Channel Logout 1.0 section 2.1: as discovery says backchannel_logout_session_supported,
+  // every ID token issued within a session carries `sid`, not only those of clients that asked
+  // for it in their logout tokens (backchannel_logout_session_required).
+  provider.Client.prototype.includeSid = function includeSidAlways() {
+    return true;
+  };
   provider.on('server_error', (ctx, error) => deps.logger.error({ err: error, route: ctx.oidc?.route }, 'oidc provider error'));
   // A client that misses a logout notification keeps its own session: say so in the log.
   provider.on('backchannel.error', (ctx, error, client) => deps.logger.warn({ err: (error as Error).message, clientId: client.clientId }, 'back-channel logout failed'));
+  provider.use(throttleClientAuthentication(deps.clientAuthThrottle, OIDC_ROUTES, deps.logger));
   provider.use(answerUnauthorizedClient);
   if (deps.config.auditTokenIssues) provider.use(auditMachineTokenIssues(deps));
   provider.use(registrationSteps(provider, OIDC_ROUTES.registration, deps));

@@ -79,6 +79,9 @@ const environmentSchema = z.object({
   // Set by the cluster primary for each worker it forks; not for people to set.
   LATCHKEY_WORKER_INDEX: integer(0, 63).default(0),
   LOGIN_RATE_LIMIT: integer(0, 1_000_000).default(120),
+  CLIENT_AUTH_FAILURES_PER_ADDRESS: integer(0, 1_000_000).default(30),
+  CLIENT_AUTH_FAILURES_PER_CLIENT: integer(0, 1_000_000).default(100),
+  CLIENT_AUTH_FAILURE_WINDOW: integer(1, 86_400).default(60),
 });
 
 type Environment = z.infer<typeof environmentSchema>;
@@ -108,6 +111,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Requests per client IP per minute; 0 turns a limit off. */
   rateLimits: { token: number; login: number };
+  /** Failed client authentications allowed per address and per client id in a window (seconds); 0 turns a limit off. */
+  clientAuthThrottle: { perAddress: number; perClient: number; windowSeconds: number };
   /** Cookies get the Secure flag whenever the issuer is https (API.md section 1). */
   secureCookies: boolean;
 }
@@ -168,6 +173,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     auditTokenIssues: env.AUDIT_TOKEN_ISSUES,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     rateLimits: { token: env.TOKEN_RATE_LIMIT, login: env.LOGIN_RATE_LIMIT },
+    clientAuthThrottle: {
+      perAddress: env.CLIENT_AUTH_FAILURES_PER_ADDRESS,
+      perClient: env.CLIENT_AUTH_FAILURES_PER_CLIENT,
+      windowSeconds: env.CLIENT_AUTH_FAILURE_WINDOW,
+    },
     secureCookies: issuer.startsWith('https:'),
   };
 }

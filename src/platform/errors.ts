@@ -1,19 +1,20 @@
 // One catalogue of resource-API error codes (STYLE.md "Errors"); the outermost middleware turns
-// any AppError into RFC 9457 problem+json.
+// any AppError into RFC 9457 problem+json. A 401 whose caller presented a token that was refused
+// is marked `challenge: 'invalid_token'`: its WWW-Authenticate says so (RFC 6750 section 3.1).
 import type { ZodError } from 'zod';
 
 export const ERROR_CATALOGUE = {
   'request.malformed': { status: 400, title: 'Malformed request' },
   'request.bad_cursor': { status: 400, title: 'Invalid cursor' },
   'auth.token_missing': { status: 401, title: 'Authentication required' },
-  'auth.token_invalid': { status: 401, title: 'Invalid access token' },
-  'auth.dpop_invalid': { status: 401, title: 'Invalid DPoP proof' },
+  'auth.token_invalid': { status: 401, title: 'Invalid access token', challenge: 'invalid_token' },
+  'auth.dpop_invalid': { status: 401, title: 'Invalid DPoP proof', challenge: 'invalid_token' },
   'auth.insufficient_scope': { status: 403, title: 'Insufficient scope' },
   'auth.forbidden': { status: 403, title: 'Forbidden' },
   'auth.user_required': { status: 403, title: 'A user token is required' },
   'auth.invalid_credentials': { status: 401, title: 'Invalid credentials' },
   'auth.invalid_client': { status: 401, title: 'Invalid client credentials' },
-  'auth.invalid_refresh_token': { status: 401, title: 'Invalid refresh token' },
+  'auth.invalid_refresh_token': { status: 401, title: 'Invalid refresh token', challenge: 'invalid_token' },
   'auth.client_not_allowed': { status: 403, title: 'Client not allowed' },
   'auth.wrong_password': { status: 403, title: 'Current password is wrong' },
   'user.email_taken': { status: 409, title: 'Email already registered' },
@@ -41,7 +42,7 @@ export const ERROR_CATALOGUE = {
   'request.rate_limited': { status: 429, title: 'Too many requests' },
   'server.internal': { status: 500, title: 'Internal server error' },
   'server.unavailable': { status: 503, title: 'Service temporarily unavailable' },
-} as const satisfies Record<string, { status: number; title: string }>;
+} as const satisfies Record<string, { status: number; title: string; challenge?: 'invalid_token' }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
@@ -73,6 +74,12 @@ export class AppError extends Error {
     this.status = ERROR_CATALOGUE[code].status;
     this.errors = options.errors;
     this.headers = options.headers ?? {};
+  }
+
+  /** Whether the caller presented a token and it was refused (RFC 6750 section 3.1 `invalid_token`). */
+  get refusedToken(): boolean {
+    const entry = ERROR_CATALOGUE[this.code];
+    return 'challenge' in entry && entry.challenge === 'invalid_token';
   }
 
   toProblem(): Problem {

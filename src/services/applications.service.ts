@@ -13,6 +13,7 @@ import { FIRST_PARTY_CLIENT_ID } from './bootstrap.service.ts';
 import type { ApplicationRow, ClientRecord, ClientRegistry } from './client-registry.service.ts';
 import { generateClientSecret, hashClientSecret, isHashedClientSecret } from './client-secrets.ts';
 import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
+import { ACCESS_TOKEN_ALG, ID_TOKEN_ALG } from './signing-keys.service.ts';
 
 export const GRANT_TYPES = [
   'authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code', 'password',
@@ -20,7 +21,18 @@ export const GRANT_TYPES = [
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 export const APPLICATION_TYPES = ['web', 'native'] as const;
 export const CLIENT_KINDS = ['application', 'personal', 'dynamic'] as const satisfies readonly ClientRecord['kind'][];
-export const CLIENT_LIMITS = { clientName: 100, uris: 20, uriLength: 2000, scopeLength: 1000, jwksKeys: 10 } as const;
+export const CLIENT_LIMITS = {
+  clientName: 100, uris: 20, uriLength: 2000, scopeLength: 1000, jwksKeys: 10, contacts: 10, contactLength: 254, softwareField: 200,
+  // Ten years: past that a max_age means nothing but an error someone made.
+  defaultMaxAge: 10 * 365 * 24 * 3600,
+} as const;
+/** The algorithms node-oidc-provider is configured with (src/oidc/provider.ts enabledJWA), so the admin API offers exactly those. */
+export const CLIENT_AUTH_SIGNING_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
+export const ID_TOKEN_SIGNING_ALGS = [ID_TOKEN_ALG, ACCESS_TOKEN_ALG] as const;
+/** Pairwise identifiers are not offered (OpenID Connect Core 1.0 section 8). */
+export const SUBJECT_TYPES = ['public'] as const;
+/** Registration metadata of RFC 7591 the provider does not know; it keeps them as extra client metadata. */
+export const SOFTWARE_METADATA = ['software_id', 'software_version'] as const;
 export const INITIAL_ACCESS_TOKEN_TTL = { default: 3600, min: 60, max: 30 * 24 * 3600 } as const;
 
 const SUPPORTED_SCOPES = new Set<string>([...OIDC_SCOPES, ...API_SCOPES]);
@@ -30,10 +42,21 @@ const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'vbscript:', 'file:',
 // RFC 8252 section 7.1: a private-use scheme is a reverse domain name the app controls.
 const PRIVATE_USE_SCHEME = /^[a-z][a-z0-9+-]*(?:\.[a-z0-9+-]+)+:$/;
 // Changing any of these changes what the client may get or how it proves itself: its tokens end.
-const AUTHORITY_FIELDS = ['grant_types', 'scope', 'token_endpoint_auth_method', 'jwks', 'jwks_uri'];
-const METADATA_FIELDS = new Set([
+const AUTHORITY_FIELDS = ['grant_types', 'scope', 'token_endpoint_auth_method', 'token_endpoint_auth_signing_alg', 'jwks', 'jwks_uri'];
+/** URIs the server calls, or shows to users beside the client's name: https, or http on loopback. */
+const WEB_URI_FIELDS = ['jwks_uri', 'backchannel_logout_uri', 'client_uri', 'logo_uri', 'policy_uri', 'tos_uri', 'initiate_login_uri'] as const;
+/**
+ * Optional RFC 7591 / OpenID Connect Dynamic Client Registration 1.0 metadata that the provider
+ * supports as configured, beside the core fields every client has; `null` in a PATCH removes one.
+ */
+export const OPTIONAL_METADATA = [
+  'jwks', 'jwks_uri', 'backchannel_logout_uri', 'backchannel_logout_session_required', 'client_uri', 'logo_uri', 'policy_uri', 'tos_uri',
+  'initiate_login_uri', 'contacts', 'token_endpoint_auth_signing_alg', 'id_token_signed_response_alg', 'subject_type', 'default_max_age',
+  'require_auth_time', ...SOFTWARE_METADATA,
+] as const;
+const METADATA_FIELDS = new Set<string>([
   'client_name', 'application_type', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'response_types',
-  'token_endpoint_auth_method', 'jwks', 'jwks_uri', 'backchannel_logout_uri', 'scope', 'first_party',
+  'token_endpoint_auth_method', 'scope', 'first_party', ...OPTIONAL_METADATA,
 ]);
 
 export interface ApplicationMetadata {
@@ -48,8 +71,25 @@ export interface ApplicationMetadata {
   jwks?: { keys: Record<string, unknown>[] };
   jwks_uri?: string;
   backchannel_logout_uri?: string;
+  /** Back-Channel Logout 1.0 section 2.2: the logout token must then carry `sid`. */
+  backchannel_logout_session_required?: boolean;
+  client_uri?: string;
+  logo_uri?: string;
+  policy_uri?: string;
+  tos_uri?: string;
+  initiate_login_uri?: string;
+  contacts?: string[];
+  token_endpoint_auth_signing_alg?: (typeof CLIENT_AUTH_SIGNING_ALGS)[number];
+  id_token_signed_response_alg?: (typeof ID_TOKEN_SIGNING_ALGS)[number];
+  subject_type?: (typeof SUBJECT_TYPES)[number];
+  default_max_age?: number;
+  require_auth_time?: boolean;
+  software_id?: string;
+  software_version?: string;
   scope?: string;
 }
+
+type OptionalField = (typeof OPTIONAL_METADATA)[number];
 
 export interface ApplicationInput extends ApplicationMetadata {
   first_party: boolean;
@@ -57,12 +97,9 @@ export interface ApplicationInput extends ApplicationMetadata {
 }
 
 /** A PATCH: any field; `null` removes an optional one. */
-export type ApplicationPatch = Partial<Omit<ApplicationMetadata, 'jwks' | 'jwks_uri' | 'backchannel_logout_uri'>> & {
-  jwks?: ApplicationMetadata['jwks'] | null;
-  jwks_uri?: string | null;
-  backchannel_logout_uri?: string | null;
-  first_party?: boolean;
-};
+export type ApplicationPatch = Partial<Omit<ApplicationMetadata, OptionalField>>
+  & { [Field in OptionalField]?: ApplicationMetadata[Field] | null }
+  & { first_party?: boolean };
 
 export interface ApplicationFilters {
   kind?: ClientRecord['kind'];
@@ -183,10 +220,24 @@ export function metadataProblems(metadata: Record<string, unknown>, options: { f
       if (message) problem([field, index], message, 'invalid_redirect_uri');
     });
   }
-  for (const field of ['jwks_uri', 'backchannel_logout_uri']) {
+  for (const field of WEB_URI_FIELDS) {
     const uri = metadata[field];
     const message = typeof uri === 'string' ? webUriProblem(uri) : undefined;
     if (message) problem([field], message, 'invalid_uri');
+  }
+  // Only pairwise subject identifiers use it (OpenID Connect Core 1.0 section 8.1), and registering
+  // one would make the provider fetch it.
+  if (metadata.sector_identifier_uri !== undefined) {
+    problem(['sector_identifier_uri'], `is only for pairwise subject identifiers; subject_types_supported is ${JSON.stringify(SUBJECT_TYPES)}`, 'unsupported');
+  }
+  for (const field of SOFTWARE_METADATA) {
+    const value = metadata[field];
+    if (value !== undefined && (typeof value !== 'string' || value.length === 0 || value.length > CLIENT_LIMITS.softwareField)) {
+      problem([field], `must be a string of 1 to ${CLIENT_LIMITS.softwareField} characters (RFC 7591 section 2)`, 'invalid_string');
+    }
+  }
+  if (Array.isArray(metadata.contacts) && metadata.contacts.length > CLIENT_LIMITS.contacts) {
+    problem(['contacts'], `must have at most ${CLIENT_LIMITS.contacts} entries`, 'too_big');
   }
 
   grantTypes.forEach((grant, index) => {
@@ -277,9 +328,7 @@ export class ApplicationsService {
       grant_types: grantTypes,
       response_types: responseTypesFor(grantTypes),
       token_endpoint_auth_method: input.token_endpoint_auth_method,
-      jwks: input.jwks,
-      jwks_uri: input.jwks_uri,
-      backchannel_logout_uri: input.backchannel_logout_uri,
+      ...Object.fromEntries(OPTIONAL_METADATA.map((field) => [field, field === 'contacts' && input.contacts ? [...new Set(input.contacts)] : input[field]])),
       scope: normalizeScope(input.scope) ?? defaultScope(grantTypes),
     });
     this.#assertResponseTypes(input.response_types, grantTypes);
@@ -309,6 +358,11 @@ export class ApplicationsService {
       if (field === 'first_party' || value === undefined) continue;
       if (value === null) delete metadata[field];
       else metadata[field] = value;
+    }
+    // The assertion algorithm belongs to private_key_jwt: a client moved off it drops it, unless
+    // the change names one (which the provider then refuses, as it should).
+    if (metadata.token_endpoint_auth_method !== 'private_key_jwt' && patch.token_endpoint_auth_signing_alg === undefined) {
+      delete metadata.token_endpoint_auth_signing_alg;
     }
     const grantTypes = stringsIn(metadata.grant_types ?? ['authorization_code']);
     metadata.grant_types = [...new Set(grantTypes)];

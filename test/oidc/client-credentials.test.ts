@@ -4,7 +4,8 @@ import * as oauth from 'oauth4webapi';
 import * as client from 'openid-client';
 
 import { startTestServer, type TestServer } from '../support/harness.ts';
-import { basicAuth, callApi, clientCredentialsToken, discoverWithOauth4webapi, postForm } from '../support/oauth.ts';
+import { API_SCOPES } from '../../src/services/scopes.ts';
+import { basicAuth, callApi, clientCredentialsToken, createClient, discoverWithOauth4webapi, postForm } from '../support/oauth.ts';
 
 for (const format of ['opaque', 'jwt'] as const) {
   describe(`client_credentials with ${format} access tokens`, () => {
@@ -128,5 +129,36 @@ describe('token endpoint errors (RFC 6749 section 5.2)', () => {
     const record = await server.deps.clients.find(server.admin.clientId);
     expect(record?.metadata.client_secret).to.match(/^sha256\$/);
     expect(JSON.stringify(record)).not.to.include(server.admin.clientSecret);
+  });
+});
+
+describe('a token request without scope gets the client\'s registered scopes (RFC 6749 section 3.3)', () => {
+  let server: TestServer;
+
+  before(async () => { server = await startTestServer(); });
+  after(async () => { await server.close(); });
+
+  it('gives a personal client\'s own client_credentials request its registered API scopes, accepted by the API', async () => {
+    const as = await discoverWithOauth4webapi(server);
+    const oauthClient = { client_id: server.admin.clientId };
+    const response = await oauth.clientCredentialsGrantRequest(as, oauthClient, oauth.ClientSecretBasic(server.admin.clientSecret),
+      new URLSearchParams(), { [oauth.allowInsecureRequests]: true });
+    const result = await oauth.processClientCredentialsResponse(as, oauthClient, response);
+    expect(result.scope?.split(' ').sort()).to.deep.equal([...API_SCOPES].sort());
+    expect((await callApi(server, '/customers', result.access_token)).status).to.equal(200);
+    expect((await callApi(server, '/users', result.access_token)).status).to.equal(200);
+  });
+
+  it('keeps to the resource server\'s scopes when the registration also names OpenID ones', async () => {
+    const registered = await createClient(server, { scope: 'openid profile crm:read' });
+    const config = await client.discovery(new URL(server.issuer), registered.clientId, undefined,
+      client.ClientSecretPost(registered.secret), { execute: [client.allowInsecureRequests] });
+    const tokens = await client.clientCredentialsGrant(config);
+    expect(tokens.scope).to.equal('crm:read');
+  });
+
+  it('still grants exactly what an explicit scope asks', async () => {
+    const { scope } = await clientCredentialsToken(server, { scope: 'audit:read' });
+    expect(scope).to.equal('audit:read');
   });
 });

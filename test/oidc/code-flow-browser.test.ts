@@ -72,6 +72,7 @@ describe('authorization code flow in a browser (openid-client + headless Chromiu
     expect(claims.nonce).to.equal(flow.nonce);
     expect(claims.iss).to.equal(server.issuer);
     expect(claims.aud).to.equal(registered.clientId);
+    expect(claims.sid, 'Back-Channel Logout 1.0 section 2.1: sid in every ID token').to.be.a('string');
     const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
     expect(userinfo.email).to.equal('agent1@demo.example');
 

@@ -32,8 +32,9 @@ async function startLogoutReceiver(): Promise<{ url: string; logoutTokens: strin
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/backchannel-logout`, logoutTokens, server };
 }
 
-async function registerRelyingParty(server: TestServer, backchannelLogoutUri: string) {
+async function registerRelyingParty(server: TestServer, backchannelLogoutUri: string, extra: Record<string, unknown> = {}) {
   return createClient(server, {
+    ...extra,
     client_name: 'Field Notes',
     grant_types: ['authorization_code'],
     response_types: ['code'],
@@ -101,6 +102,26 @@ describe('RP-initiated and back-channel logout', () => {
     await context.close();
   });
 
+  it('puts the session\'s sid in the ID token and, for a client that requires it, in the logout token (Back-Channel Logout 1.0 sections 2.1, 2.4)', async () => {
+    const registered = await registerRelyingParty(server, receiver.url, { backchannel_logout_session_required: true });
+    const config = await discoverClient(server, registered, REDIRECT_URI);
+    const session = new PageSession(server);
+    const flow = await codeFlowRequest(config, REDIRECT_URI, { scope: 'openid' });
+    const { callback } = await authorizeThroughPages(session, flow, REDIRECT_URI, { identifier: 'agent2@demo.example', password: DEMO_PASSWORD });
+    const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: flow.codeVerifier, expectedState: flow.state, expectedNonce: flow.nonce });
+    const sid = tokens.claims()!.sid;
+    expect(sid).to.be.a('string').with.length.greaterThan(10);
+
+    const before = receiver.logoutTokens.length;
+    const confirmation = await session.get(client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token! }));
+    const response = await session.post('/oauth/logout/confirm', { xsrf: hiddenField(await confirmation.text(), 'xsrf'), logout: 'yes' });
+    expect(response.status).to.equal(303);
+    expect(receiver.logoutTokens).to.have.length(before + 1);
+    const { payload } = await jwtVerify(receiver.logoutTokens.at(-1)!, createRemoteJWKSet(new URL(`${server.issuer}/oauth/jwks`)),
+      { issuer: server.issuer, audience: registered.clientId });
+    expect(payload.sid).to.equal(sid);
+  });
+
   it('signs out without asking when there is no session (the auto-submit runs under the page policy)', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -132,6 +153,9 @@ describe('back-channel logout without OUTBOUND_ALLOW_PRIVATE', () => {
     const flow = await codeFlowRequest(config, REDIRECT_URI, { scope: 'openid' });
     const { callback } = await authorizeThroughPages(session, flow, REDIRECT_URI, { identifier: 'agent2@demo.example', password: DEMO_PASSWORD });
     const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: flow.codeVerifier, expectedState: flow.state, expectedNonce: flow.nonce });
+    // Discovery says backchannel_logout_session_supported: every ID token carries sid, not only
+    // those of clients registered with backchannel_logout_session_required.
+    expect(tokens.claims()!.sid).to.be.a('string');
 
     const refusals: Error[] = [];
     server.deps.providers.current.on('backchannel.error', (ctx, error: Error) => { refusals.push(error); });

@@ -31,6 +31,13 @@ describe('configuration (API.md section 1)', () => {
       .and.include('TRUST_PROXY: expected true or false');
   });
 
+  it('reads the limits on failed client authentication, with defaults', () => {
+    expect(loadConfig({}).clientAuthThrottle).to.deep.equal({ perAddress: 30, perClient: 100, windowSeconds: 60 });
+    expect(loadConfig({ CLIENT_AUTH_FAILURES_PER_ADDRESS: '0', CLIENT_AUTH_FAILURES_PER_CLIENT: '500', CLIENT_AUTH_FAILURE_WINDOW: '300' }).clientAuthThrottle)
+      .to.deep.equal({ perAddress: 0, perClient: 500, windowSeconds: 300 });
+    expect(problemsOf({ CLIENT_AUTH_FAILURE_WINDOW: '0' })).to.deep.equal(['CLIENT_AUTH_FAILURE_WINDOW: expected at least 1 (got "0")']);
+  });
+
   it('never echoes a password back in its message', () => {
     const [problem] = problemsOf({ ADMIN_PASSWORD: 'short' });
     expect(problem).to.equal('ADMIN_PASSWORD: expected at least 12 characters');

@@ -37,7 +37,8 @@ function problemFor(answer: TokenEndpointAnswer, grant: 'password' | 'refresh_to
   const error = String(answer.body.error ?? '');
   const description = String(answer.body.error_description ?? error);
   if (answer.status === 429) {
-    return new AppError('request.rate_limited', 'Too many failed sign-ins; wait before trying again', { headers: { 'Retry-After': answer.retryAfter ?? '60' } });
+    const detail = error === 'invalid_client' ? 'Too many failed client authentications; wait before trying again' : 'Too many failed sign-ins; wait before trying again';
+    return new AppError('request.rate_limited', detail, { headers: { 'Retry-After': answer.retryAfter ?? '60' } });
   }
   if (answer.status === 503) return new AppError('server.unavailable', description, { headers: { 'Retry-After': answer.retryAfter ?? '5' } });
   if (error === 'invalid_client') return new AppError('auth.invalid_client', 'The client credentials are not valid');

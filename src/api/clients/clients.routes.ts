@@ -5,7 +5,7 @@ import { defineRoute } from '../../http/define-route.ts';
 import { offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
 import type { AccessTokenPrincipal } from '../../oidc/access-tokens.ts';
 import { providerClientModels } from '../../oidc/registration.ts';
-import { ApplicationsService, type Actor } from '../../services/applications.service.ts';
+import { ApplicationsService, type Actor, type ApplicationMetadata } from '../../services/applications.service.ts';
 import type { ApplicationRow } from '../../services/client-registry.service.ts';
 import { SUPER_ADMIN } from '../../services/rbac.service.ts';
 import {
@@ -28,13 +28,15 @@ function actorOf(auth: AccessTokenPrincipal, ctx: Context): Actor {
   };
 }
 
+/** Optional metadata answered only when the client has it. */
+const OPTIONAL_PRESENTED = [
+  'jwks', 'jwks_uri', 'backchannel_logout_uri', 'client_uri', 'logo_uri', 'policy_uri', 'tos_uri', 'initiate_login_uri', 'contacts',
+  'token_endpoint_auth_signing_alg', 'default_max_age', 'software_id', 'software_version',
+] as const;
+
 /** RFC 7591 metadata as stored, never the secret's hash; provider defaults filled in. */
 function presentApplication(row: ApplicationRow) {
-  const metadata = row.metadata as {
-    client_name?: string; application_type?: string; redirect_uris?: string[]; post_logout_redirect_uris?: string[];
-    grant_types?: string[]; response_types?: string[]; token_endpoint_auth_method?: string;
-    jwks?: { keys: Record<string, unknown>[] }; jwks_uri?: string; backchannel_logout_uri?: string; scope?: string;
-  };
+  const metadata = row.metadata as Partial<ApplicationMetadata> & { response_types?: string[] };
   return {
     client_id: row.clientId,
     client_name: metadata.client_name ?? '',
@@ -48,9 +50,12 @@ function presentApplication(row: ApplicationRow) {
     grant_types: metadata.grant_types ?? ['authorization_code'],
     response_types: metadata.response_types ?? ['code'],
     token_endpoint_auth_method: metadata.token_endpoint_auth_method ?? 'client_secret_basic',
-    ...(metadata.jwks ? { jwks: metadata.jwks } : {}),
-    ...(metadata.jwks_uri ? { jwks_uri: metadata.jwks_uri } : {}),
-    ...(metadata.backchannel_logout_uri ? { backchannel_logout_uri: metadata.backchannel_logout_uri } : {}),
+    ...Object.fromEntries(OPTIONAL_PRESENTED.filter((field) => metadata[field] !== undefined).map((field) => [field, metadata[field]])),
+    // node-oidc-provider's defaults (RFC 7591 section 2, OpenID Connect Dynamic Client Registration 1.0 section 2).
+    backchannel_logout_session_required: metadata.backchannel_logout_session_required ?? false,
+    id_token_signed_response_alg: metadata.id_token_signed_response_alg ?? 'RS256',
+    subject_type: metadata.subject_type ?? 'public',
+    require_auth_time: metadata.require_auth_time ?? false,
     scope: metadata.scope ?? '',
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),

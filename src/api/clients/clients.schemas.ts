@@ -5,7 +5,8 @@ import { z } from 'zod';
 
 import { PageQuery } from '../../http/pagination.ts';
 import {
-  APPLICATION_TYPES, AUTH_METHODS, CLIENT_KINDS, CLIENT_LIMITS, GRANT_TYPES, INITIAL_ACCESS_TOKEN_TTL,
+  APPLICATION_TYPES, AUTH_METHODS, CLIENT_AUTH_SIGNING_ALGS, CLIENT_KINDS, CLIENT_LIMITS, GRANT_TYPES, ID_TOKEN_SIGNING_ALGS,
+  INITIAL_ACCESS_TOKEN_TTL, SUBJECT_TYPES,
 } from '../../services/applications.service.ts';
 
 const Uri = z.string().min(1).max(CLIENT_LIMITS.uriLength);
@@ -16,6 +17,40 @@ const ClientName = z.string().trim().min(1).max(CLIENT_LIMITS.clientName);
 const Scope = z.string().trim().min(1).max(CLIENT_LIMITS.scopeLength);
 const GrantTypes = z.array(z.enum(GRANT_TYPES)).min(1).max(GRANT_TYPES.length);
 const ResponseTypes = z.array(z.enum(['code'])).max(1);
+const Contacts = z.array(z.email({ error: 'expected an email address' }).max(CLIENT_LIMITS.contactLength)).min(1).max(CLIENT_LIMITS.contacts);
+const SoftwareField = z.string().trim().min(1).max(CLIENT_LIMITS.softwareField);
+
+/**
+ * Optional RFC 7591 / OpenID Connect Dynamic Client Registration 1.0 metadata, as the provider is
+ * configured to support it; the same on create and (nullable, to remove one) on PATCH.
+ */
+const OPTIONAL_METADATA = {
+  jwks: Jwks,
+  jwks_uri: Uri,
+  backchannel_logout_uri: Uri,
+  backchannel_logout_session_required: z.boolean(),
+  client_uri: Uri,
+  logo_uri: Uri,
+  policy_uri: Uri,
+  tos_uri: Uri,
+  initiate_login_uri: Uri,
+  contacts: Contacts,
+  token_endpoint_auth_signing_alg: z.enum(CLIENT_AUTH_SIGNING_ALGS),
+  id_token_signed_response_alg: z.enum(ID_TOKEN_SIGNING_ALGS),
+  subject_type: z.enum(SUBJECT_TYPES),
+  default_max_age: z.number().int().min(0).max(CLIENT_LIMITS.defaultMaxAge),
+  require_auth_time: z.boolean(),
+  software_id: SoftwareField,
+  software_version: SoftwareField,
+};
+
+function optional<T extends Record<string, z.ZodType>>(shape: T) {
+  return Object.fromEntries(Object.entries(shape).map(([key, schema]) => [key, schema.optional()])) as { [K in keyof T]: z.ZodOptional<T[K]> };
+}
+
+function removable<T extends Record<string, z.ZodType>>(shape: T) {
+  return Object.fromEntries(Object.entries(shape).map(([key, schema]) => [key, schema.nullable().optional()])) as { [K in keyof T]: z.ZodOptional<z.ZodNullable<T[K]>> };
+}
 
 export const ApplicationCreateBody = z.strictObject({
   client_name: ClientName,
@@ -26,9 +61,7 @@ export const ApplicationCreateBody = z.strictObject({
   grant_types: GrantTypes.default(['authorization_code']),
   response_types: ResponseTypes.optional(),
   token_endpoint_auth_method: z.enum(AUTH_METHODS).default('client_secret_basic'),
-  jwks: Jwks.optional(),
-  jwks_uri: Uri.optional(),
-  backchannel_logout_uri: Uri.optional(),
+  ...optional(OPTIONAL_METADATA),
   scope: Scope.optional(),
   first_party: z.boolean().default(false),
   organization_id: z.uuid({ error: 'expected a UUID' }).optional(),
@@ -42,9 +75,7 @@ export const ApplicationPatchBody = z.strictObject({
   grant_types: GrantTypes.optional(),
   response_types: ResponseTypes.optional(),
   token_endpoint_auth_method: z.enum(AUTH_METHODS).optional(),
-  jwks: Jwks.nullable().optional(),
-  jwks_uri: Uri.nullable().optional(),
-  backchannel_logout_uri: Uri.nullable().optional(),
+  ...removable(OPTIONAL_METADATA),
   scope: Scope.optional(),
   first_party: z.boolean().optional(),
 }).refine((body) => Object.keys(body).length > 0, { error: 'give at least one field to change' }).meta({ id: 'ApplicationPatch' });
@@ -65,6 +96,20 @@ export const Application = z.object({
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
   jwks_uri: z.string().optional(),
   backchannel_logout_uri: z.string().optional(),
+  backchannel_logout_session_required: z.boolean(),
+  client_uri: z.string().optional(),
+  logo_uri: z.string().optional(),
+  policy_uri: z.string().optional(),
+  tos_uri: z.string().optional(),
+  initiate_login_uri: z.string().optional(),
+  contacts: z.array(z.string()).optional(),
+  token_endpoint_auth_signing_alg: z.string().optional(),
+  id_token_signed_response_alg: z.string(),
+  subject_type: z.string(),
+  default_max_age: z.number().int().optional(),
+  require_auth_time: z.boolean(),
+  software_id: z.string().optional(),
+  software_version: z.string().optional(),
   scope: z.string(),
   created_at: z.iso.datetime(),
   updated_at: z.iso.datetime(),

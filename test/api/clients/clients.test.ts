@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import { exportJWK, generateKeyPair } from 'jose';
+import * as oauth from 'oauth4webapi';
 
 import { queryRows } from '../../../src/platform/database.ts';
 import { REDIRECT_URI, codeExchangeForm, issueAuthorizationCode } from '../../support/grants.ts';
 import { startTestServer, type TestServer } from '../../support/harness.ts';
-import { basicAuth, callApi, postForm } from '../../support/oauth.ts';
+import { basicAuth, callApi, discoverWithOauth4webapi, postForm } from '../../support/oauth.ts';
 import { DEMO_PASSWORD, loginAs, seedDemoUsers } from '../../support/users.ts';
 
 const ROOT_PASSWORD = 'root-password-for-tests-1';
@@ -110,6 +111,80 @@ describe('/api/v1/clients (Applications)', () => {
       expect(created.status).to.equal(201);
       expect(created.body).not.to.have.property('client_secret');
       expect(created.body.jwks.keys[0].kid).to.equal('k1');
+    });
+
+    it('stores and answers RFC 7591 / OpenID Connect registration metadata; a private_key_jwt client keeps to its signing algorithm', async () => {
+      const ecKey = await generateKeyPair('ES256', { extractable: true });
+      const rsaKey = await generateKeyPair('RS256', { extractable: true });
+      const metadata = {
+        client_name: 'python worker', grant_types: ['authorization_code', 'client_credentials'], redirect_uris: ['https://worker.example.com/cb'],
+        token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'ES256',
+        jwks: { keys: [{ ...(await exportJWK(ecKey.publicKey)), kid: 'ec' }, { ...(await exportJWK(rsaKey.publicKey)), kid: 'rsa' }] },
+        backchannel_logout_uri: 'https://worker.example.com/logout', backchannel_logout_session_required: true,
+        client_uri: 'https://worker.example.com', logo_uri: 'https://worker.example.com/logo.png',
+        policy_uri: 'https://worker.example.com/privacy', tos_uri: 'https://worker.example.com/terms',
+        initiate_login_uri: 'https://worker.example.com/login', contacts: ['ops@worker.example.com'],
+        id_token_signed_response_alg: 'ES256', subject_type: 'public', default_max_age: 3600, require_auth_time: true,
+        software_id: '4NRB1-0XZABZI9E6-5SM3R', software_version: '2.1.0', scope: 'openid crm:read',
+      };
+      const created = await send(server, admin, 'POST', '/clients', metadata);
+      expect(created.status, JSON.stringify(created.body)).to.equal(201);
+      const { jwks: _jwks, ...plain } = metadata;
+      expect(created.body).to.deep.include(plain);
+      expect(created.body.jwks.keys.map((key: { kid: string }) => key.kid)).to.deep.equal(['ec', 'rsa']);
+      expect((await send(server, admin, 'GET', `/clients/${created.body.client_id}`)).body).to.deep.include(plain);
+
+      const as = await discoverWithOauth4webapi(server);
+      const oauthClient = { client_id: created.body.client_id };
+      const signedWith = (key: CryptoKey, kid: string) => oauth.clientCredentialsGrantRequest(as, oauthClient, oauth.PrivateKeyJwt({ key, kid }),
+        new URLSearchParams({ scope: 'crm:read' }), { [oauth.allowInsecureRequests]: true });
+      const tokens = await oauth.processClientCredentialsResponse(as, oauthClient, await signedWith(ecKey.privateKey, 'ec'));
+      expect(tokens.scope).to.equal('crm:read');
+      const otherAlgorithm = await signedWith(rsaKey.privateKey, 'rsa');
+      expect(otherAlgorithm.status, 'an RS256 assertion for an ES256 client').to.equal(401);
+      expect((await otherAlgorithm.json()).error).to.equal('invalid_client');
+
+      const changed = await send(server, admin, 'PATCH', `/clients/${created.body.client_id}`, {
+        logo_uri: null, contacts: null, software_version: '2.2.0', require_auth_time: false, backchannel_logout_session_required: false,
+      });
+      expect(changed.status).to.equal(200);
+      expect(changed.body).not.to.have.any.keys('logo_uri', 'contacts');
+      expect(changed.body).to.include({ software_version: '2.2.0', require_auth_time: false, backchannel_logout_session_required: false, tos_uri: metadata.tos_uri });
+
+      const withSecret = await send(server, admin, 'PATCH', `/clients/${created.body.client_id}`, { token_endpoint_auth_method: 'client_secret_basic', jwks: null });
+      expect(withSecret.status, JSON.stringify(withSecret.body)).to.equal(200);
+      expect(withSecret.body.client_secret).to.be.a('string');
+      expect(withSecret.body).not.to.have.property('token_endpoint_auth_signing_alg');
+    });
+
+    it('answers the provider\'s defaults for the registration metadata a client left out', async () => {
+      const created = await send(server, admin, 'POST', '/clients', MACHINE_CLIENT);
+      expect(created.body).to.include({ backchannel_logout_session_required: false, require_auth_time: false, subject_type: 'public', id_token_signed_response_alg: 'RS256' });
+      expect(created.body).not.to.have.any.keys('token_endpoint_auth_signing_alg', 'contacts', 'logo_uri', 'software_id', 'default_max_age');
+    });
+
+    it('refuses registration metadata the provider does not support as configured, with the field path', async () => {
+      const cases: [Record<string, unknown>, string][] = [
+        [{ token_endpoint_auth_signing_alg: 'ES256' }, 'token_endpoint_auth_signing_alg'],
+        [{ token_endpoint_auth_signing_alg: 'HS256' }, 'token_endpoint_auth_signing_alg'],
+        [{ id_token_signed_response_alg: 'none' }, 'id_token_signed_response_alg'],
+        [{ subject_type: 'pairwise' }, 'subject_type'],
+        [{ sector_identifier_uri: 'https://app.example.com/sector.json' }, ''],
+        [{ frontchannel_logout_uri: 'https://app.example.com/fc' }, ''],
+        [{ logo_uri: 'http://cdn.example.com/logo.png' }, 'logo_uri'],
+        [{ initiate_login_uri: 'http://127.0.0.1:4000/login' }, 'initiate_login_uri'],
+        [{ contacts: ['not an address'] }, 'contacts'],
+        [{ default_max_age: -1 }, 'default_max_age'],
+        [{ require_auth_time: 'yes' }, 'require_auth_time'],
+        [{ software_id: '' }, 'software_id'],
+        [{ backchannel_logout_session_required: 1 }, 'backchannel_logout_session_required'],
+      ];
+      for (const [extra, field] of cases) {
+        const answer = await send(server, admin, 'POST', '/clients', { ...MACHINE_CLIENT, ...extra });
+        expect(answer.status, JSON.stringify(extra)).to.equal(422);
+        const paths = (answer.body.errors as { path: (string | number)[] }[]).map((error) => error.path.join('.'));
+        expect(paths.some((path) => path.startsWith(field ? `body.${field}` : 'body')), `${JSON.stringify(extra)}: ${paths.join(', ')}`).to.equal(true);
+      }
     });
 
     it('refuses redirect URIs that are not exact, absolute, https or loopback http (422 with the field path)', async () => {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { exportJWK, generateKeyPair } from 'jose';
 import * as oauth from 'oauth4webapi';
 
 import { queryRows } from '../../../src/platform/database.ts';
@@ -109,6 +110,27 @@ describe('dynamic client registration (RFC 7591, RFC 7592) at /oauth/reg', () =>
     expect(stored[0]).to.include({ kind: 'dynamic', organization_id: demoOrganizationId });
   });
 
+  it('keeps the registration metadata a strict client sends (a private_key_jwt client with token_endpoint_auth_signing_alg), as the admin API does', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('PS256', { extractable: true });
+    const metadata = {
+      client_name: 'python worker', grant_types: ['client_credentials'], scope: 'crm:read',
+      token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'PS256',
+      jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'ps', alg: 'PS256', use: 'sig' }] },
+      backchannel_logout_uri: 'https://worker.example.com/logout', backchannel_logout_session_required: true,
+      client_uri: 'https://worker.example.com', tos_uri: 'https://worker.example.com/terms', contacts: ['ops@worker.example.com'],
+      default_max_age: 600, require_auth_time: true, software_id: 'worker', software_version: '1.4.2',
+    };
+    const as = await discoverWithOauth4webapi(server);
+    const response = await oauth.dynamicClientRegistrationRequest(as, metadata, { initialAccessToken: await initialAccessToken(), ...INSECURE });
+    const registered = await oauth.processDynamicClientRegistrationResponse(response);
+    const { jwks: _jwks, ...plain } = metadata;
+    expect(registered).to.deep.include(plain);
+    expect((await (await callApi(server, `/clients/${registered.client_id}`, admin)).json())).to.deep.include(plain);
+
+    const tokenResponse = await oauth.clientCredentialsGrantRequest(as, registered, oauth.PrivateKeyJwt({ key: privateKey, kid: 'ps' }), new URLSearchParams(), INSECURE);
+    expect((await oauth.processClientCredentialsResponse(as, registered, tokenResponse)).scope).to.equal('crm:read');
+  });
+
   it('lists the registered client in /api/v1/clients with kind dynamic, in the issuing admin\'s organization', async () => {
     const registered = await (await register(server, { ...MACHINE, client_name: 'listed one' }, await initialAccessToken())).json();
     const list = await (await callApi(server, '/clients?kind=dynamic&page_size=100', admin)).json();
@@ -146,6 +168,10 @@ describe('dynamic client registration (RFC 7591, RFC 7592) at /oauth/reg', () =>
       [{ client_name: 'native', application_type: 'native', redirect_uris: ['javascript:alert(1)'] }, 'invalid_redirect_uri'],
       [{ ...MACHINE, scope: 'crm:read superpowers' }, 'invalid_client_metadata'],
       [{ ...MACHINE, client_name: 'x'.repeat(101) }, 'invalid_client_metadata'],
+      [{ ...MACHINE, sector_identifier_uri: 'https://app.example.com/sector.json' }, 'invalid_client_metadata'],
+      [{ ...MACHINE, logo_uri: 'http://cdn.example.com/logo.png' }, 'invalid_client_metadata'],
+      [{ ...MACHINE, software_version: 'v'.repeat(201) }, 'invalid_client_metadata'],
+      [{ ...MACHINE, token_endpoint_auth_signing_alg: 'PS256' }, 'invalid_client_metadata'],
     ];
     for (const [metadata, error] of refusals) {
       const response = await register(server, metadata, token);
