@@ -20,7 +20,7 @@ import { MikroORM } from '@mikro-orm/postgresql';
 import pg from 'pg';
 
 import type { Format, LoadTarget, Measurement, Request, Settings, StartedChild } from './run.ts';
-import { DEMO_ORGANIZATION, seedDemo } from '../src/db/seeders/demo.seeder.ts';
+import { DEMO_ORGANIZATION, seedDemo } from '../src/cli/seeders/demo.seeder.ts';
 import { ormOptions } from '../src/platform/database.ts';
 
 /** What bench/run.ts lends this scenario. */
