@@ -10,7 +10,6 @@
 // bench/run.ts owns the database, the Redis prefix, the child processes and the cleanup; this file
 // seeds the data, checks that both servers answer alike, measures, and writes
 // bench/results/crm-latest.json.
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -19,22 +18,9 @@ import { isDeepStrictEqual } from 'node:util';
 import { MikroORM } from '@mikro-orm/postgresql';
 import pg from 'pg';
 
-import type { Format, LoadTarget, Measurement, Request, Settings, StartedChild } from './run.ts';
-import { DEMO_ORGANIZATION, seedDemo } from '../src/db/seeders/demo.seeder.ts';
+import type { BenchContext, Format, Measurement, Request, StartedChild } from './types.ts';
+import { DEMO_ORGANIZATION, seedDemo } from '../src/cli/seeders/demo.seeder.ts';
 import { ormOptions } from '../src/platform/database.ts';
-
-/** What bench/run.ts lends this scenario. */
-export interface BenchContext {
-  settings: Settings;
-  databaseName: string;
-  redisPrefix: string;
-  startChild<T>(name: string, script: string, args: string[], env: Record<string, string>): Promise<StartedChild<T>>;
-  stopChild(child: ChildProcess): Promise<void>;
-  measure(scenario: Measurement['scenario'], format: Format, targets: LoadTarget[]): Promise<Measurement[]>;
-  table(headers: string[], rows: string[][]): string;
-  fmt(value: number, digits?: number): string;
-  runDescription(): Record<string, unknown>;
-}
 
 const CUSTOMERS = 100_000;
 /** How many customers GET /customers/:id rotates over. */

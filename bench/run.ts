@@ -21,16 +21,12 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 import { benchCrm } from './crm.ts';
+import { FORMATS, type Format, type LoadTarget, type Measurement, type Request, type Settings, type StartedChild, type Target } from './types.ts';
 import { READY_PREFIX } from './servers/lifecycle.ts';
 
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-
-const FORMATS = ['opaque', 'jwt'] as const;
-export type Format = (typeof FORMATS)[number];
-/** bare: node-oidc-provider alone (token scenario); bare-koa: Koa + pg alone (crm scenario). */
-export type Target = 'bare' | 'bare-koa' | 'latchkey';
 
 /** `npm run bench -- <scenario> ...`; none named runs them all. `token` includes `me`. */
 const SCENARIOS = ['token', 'crm'] as const;
@@ -56,8 +52,7 @@ function positiveInteger(name: string, fallback: number): number {
   return value;
 }
 
-export type Settings = typeof settings;
-const settings = {
+const settings: Settings = {
   durationSeconds: positiveInteger('BENCH_DURATION', 10),
   connections: positiveInteger('BENCH_CONNECTIONS', 10),
   warmupSeconds: positiveInteger('BENCH_WARMUP', 2),
@@ -75,14 +70,6 @@ const redisPrefix = `bench:${runId}:`;
 // Child processes
 
 const children = new Set<ChildProcess>();
-
-export interface StartedChild<T> {
-  child: ChildProcess;
-  info: T;
-  stderr: () => string;
-  /** Its CPU profile's file name when BENCH_CPU_PROF is on. */
-  profile: string;
-}
 
 /** Requests each profiled server answered, so bench/profile-summary.ts can show time per request. */
 const profiledRequests: Record<string, number> = {};
@@ -207,15 +194,6 @@ interface ServerInfo {
   format: Format;
 }
 
-export interface Request {
-  url: string;
-  method: 'GET' | 'POST';
-  headers: Record<string, string>;
-  body?: string;
-  /** autocannon's request sequence (each connection cycles through it), e.g. a setupRequest that varies the path. */
-  requests?: autocannon.Request[];
-}
-
 function tokenRequest(server: ServerInfo, credentials: Credentials): Request {
   // RFC 6749 section 2.3.1: both parts are form-urlencoded before the Basic encoding.
   const basic = Buffer.from(`${encodeURIComponent(credentials.clientId)}:${encodeURIComponent(credentials.clientSecret)}`).toString('base64');
@@ -263,25 +241,6 @@ async function checkMe(server: ServerInfo, accessToken: string, label: string): 
 // ---------------------------------------------------------------------------------------------
 // Load
 
-export interface Measurement {
-  scenario: 'token' | 'me' | 'crm-list' | 'crm-get';
-  target: Target;
-  format: Format;
-  requestsPerSecond: number;
-  latencyMs: { p50: number; p90: number; p99: number; average: number; max: number };
-  requests: number;
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-  durationSeconds: number;
-  connections: number;
-  /**
-   * CPU time of the server process (all its threads) per request, from /proc (Linux only). Unlike
-   * req/s it hardly depends on how much CPU the load generator, Redis and PostgreSQL take.
-   */
-  serverCpuMicrosPerRequest?: number;
-}
-
 /** Latencies of the 2xx responses, in ms, kept exactly (autocannon's histogram rounds to whole ms). */
 class LatencySamples {
   #values = new Float64Array(1 << 16);
@@ -322,12 +281,6 @@ function runAutocannon(request: Request, durationSeconds: number, samples?: Late
       });
     }
   });
-}
-
-export interface LoadTarget {
-  target: Target;
-  request: Request;
-  server: StartedChild<unknown>;
 }
 
 const CLOCK_TICKS_PER_SECOND = (() => {

@@ -1,6 +1,6 @@
 // npm run db:seed: the demo organization, its users (one per role) and a CRM of customers and
 // interactions; each password is printed once.
-import { seedDemo, DEMO_ORGANIZATION } from '../db/seeders/demo.seeder.ts';
+import { seedDemo, DEMO_ORGANIZATION } from './seeders/demo.seeder.ts';
 import { migrate } from '../platform/database.ts';
 import { runCommand } from './run-command.ts';
 

@@ -1,4 +1,4 @@
-import { seedDemo } from '../../src/db/seeders/demo.seeder.ts';
+import { seedDemo } from '../../src/cli/seeders/demo.seeder.ts';
 import type { TestServer } from './harness.ts';
 
 export const DEMO_PASSWORD = 'Demo-Password-4-Tests!';

@@ -2,11 +2,11 @@
 // customers and interactions for its CRM.
 import type { EntityManager } from '@mikro-orm/postgresql';
 
-import { Customer, type CustomerStage } from '../entities/customer.entity.ts';
-import { CustomerInteraction, type InteractionType } from '../entities/interaction.entity.ts';
-import { Organization } from '../entities/organization.entity.ts';
-import { Role } from '../entities/role.entity.ts';
-import { User } from '../entities/user.entity.ts';
+import { Customer, type CustomerStage } from '../../db/entities/customer.entity.ts';
+import { CustomerInteraction, type InteractionType } from '../../db/entities/interaction.entity.ts';
+import { Organization } from '../../db/entities/organization.entity.ts';
+import { Role } from '../../db/entities/role.entity.ts';
+import { User } from '../../db/entities/user.entity.ts';
 import { ensureBuiltinRoles, ensureOrganization } from '../../services/bootstrap.service.ts';
 import { generatePassword, hashPassword } from '../../services/passwords.ts';
 
