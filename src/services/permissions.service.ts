@@ -4,10 +4,22 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 
 import { Permission } from '../db/entities/permission.entity.ts';
 import { AppError, assertThat } from '../platform/errors.ts';
+import { containsPattern } from '../platform/database.ts';
 import { recordAudit } from './audit.service.ts';
 import type { PermissionResolver } from './rbac.service.ts';
 import { permissionView, type PermissionView } from './roles.service.ts';
 import { auditActor, type Actor } from './tenancy.ts';
+
+export interface PermissionFilters { search?: string; resource?: string; action?: string }
+
+function whereOf(filters: PermissionFilters) {
+  const pattern = filters.search ? containsPattern(filters.search) : undefined;
+  return {
+    ...(pattern ? { $or: [{ name: { $ilike: pattern } }, { description: { $ilike: pattern } }] } : {}),
+    ...(filters.resource ? { resource: filters.resource } : {}),
+    ...(filters.action ? { action: filters.action } : {}),
+  };
+}
 
 export class PermissionsService {
   readonly #orm: MikroORM;
@@ -18,18 +30,13 @@ export class PermissionsService {
     this.#resolver = resolver;
   }
 
-  async list(filters: { search?: string; resource?: string; action?: string }, page: { limit: number; offset: number }) {
-    const where = {
-      ...(filters.search ? { $or: [{ name: { $ilike: `%${filters.search}%` } }, { description: { $ilike: `%${filters.search}%` } }] } : {}),
-      ...(filters.resource ? { resource: filters.resource } : {}),
-      ...(filters.action ? { action: filters.action } : {}),
-    };
-    const [rows, count] = await this.#orm.em.fork().findAndCount(Permission, where, { orderBy: { resource: 'asc', action: 'asc' }, limit: page.limit, offset: page.offset });
+  async list(filters: PermissionFilters, page: { limit: number; offset: number }) {
+    const [rows, count] = await this.#orm.em.fork().findAndCount(Permission, whereOf(filters), { orderBy: { resource: 'asc', action: 'asc' }, limit: page.limit, offset: page.offset });
     return { count, results: rows.map(permissionView) };
   }
 
-  async grouped(): Promise<Record<string, PermissionView[]>> {
-    const rows = await this.#orm.em.fork().find(Permission, {}, { orderBy: { resource: 'asc', action: 'asc' } });
+  async grouped(filters: PermissionFilters = {}): Promise<Record<string, PermissionView[]>> {
+    const rows = await this.#orm.em.fork().find(Permission, whereOf(filters), { orderBy: { resource: 'asc', action: 'asc' } });
     const groups: Record<string, PermissionView[]> = {};
     for (const row of rows) (groups[row.resource] ??= []).push(permissionView(row));
     return groups;

@@ -12,15 +12,14 @@ export const LocationIdParams = z.object({ id: uuid });
 export const UserIdParams = z.object({ id: uuid });
 export const UserLocationParams = z.object({ uid: uuid, lid: uuid });
 
-// Strict: a misspelt filter is a 422, not an unfiltered answer.
-export const LocationListQuery = z.strictObject({
+export const LocationListQuery = z.object({
   ...PageQuery.shape,
   search: z.string().trim().max(100).optional(),
   is_active: booleanQuery.optional(),
   organization_id: uuid.optional(),
 });
 
-export const AssignmentPageQuery = z.strictObject(PageQuery.shape);
+export const AssignmentPageQuery = PageQuery;
 
 const fields = {
   name: z.string().trim().min(1, { error: 'must not be empty' }).max(200),

@@ -10,8 +10,7 @@ const maxUsers = z.int({ error: 'expected a whole number' }).min(1).max(1_000_00
 
 export const OrganizationIdParams = z.object({ id: z.uuid({ error: 'expected a UUID' }) });
 
-// Strict: a misspelt filter is a 422, not an unfiltered answer.
-export const OrganizationListQuery = z.strictObject({
+export const OrganizationListQuery = z.object({
   ...PageQuery.shape,
   search: z.string().trim().max(100).optional(),
   is_active: booleanQuery.optional(),

@@ -22,8 +22,8 @@ export function permissionsRoutes(deps: Dependencies) {
     }),
     defineRoute({
       method: 'get', path: '/permissions/grouped', tag: 'Permissions', ...READ, summary: 'Every permission, grouped by resource',
-      responses: { 200: GroupedPermissionsResponse },
-      handler: async () => ({ status: 200, body: await permissions.grouped() }),
+      query: PermissionListQuery, responses: { 200: GroupedPermissionsResponse },
+      handler: async ({ query }) => ({ status: 200, body: await permissions.grouped(query) }),
     }),
     defineRoute({
       method: 'post', path: '/permissions', tag: 'Permissions', ...WRITE, summary: 'Create a permission',
