@@ -216,7 +216,7 @@ export class OrganizationsService {
               count(*) filter (where u.organization_id <> ? and o.is_active)::int as outside
          from app_user u join organization o on o.id = u.organization_id
          join user_role ur on ur.user_id = u.id join role r on r.id = ur.role_id
-        where r.name = 'super_admin' and r.organization_id is null and u.is_active`,
+        where r.key = 'super_admin' and r.organization_id is null and u.is_active`,
       [organization.id, organization.id],
     );
     if (row && row.inside > 0 && row.outside === 0) {

@@ -49,7 +49,7 @@ export async function registerUser(orm: MikroORM, clients: ClientRegistry, input
     const user = em.create(User, {
       organization, email, username: input.username ?? null, firstName: input.firstName, lastName: input.lastName, passwordHash,
     });
-    user.roles.add(await em.findOneOrFail(Role, { name: 'basic_user', organization: organization.id }));
+    user.roles.add(await em.findOneOrFail(Role, { key: 'basic_user', organization: organization.id }));
     await em.flush();
     const client = await clients.create({
       kind: 'personal', ownerId: user.id, organizationId: organization.id,

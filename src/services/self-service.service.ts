@@ -135,9 +135,9 @@ export class SelfService {
     const row = await queryOne<{ is_super: boolean; others: number }>(
       this.#orm.em,
       `select exists(select 1 from user_role ur join role r on r.id = ur.role_id
-                      where ur.user_id = ? and r.name = 'super_admin' and r.organization_id is null) as is_super,
+                      where ur.user_id = ? and r.key = 'super_admin' and r.organization_id is null) as is_super,
               (select count(*)::int from app_user u join user_role ur on ur.user_id = u.id join role r on r.id = ur.role_id
-                where r.name = 'super_admin' and r.organization_id is null and u.is_active and u.id <> ?) as others`,
+                where r.key = 'super_admin' and r.organization_id is null and u.is_active and u.id <> ?) as others`,
       [userId, userId],
     );
     if (row?.is_super && row.others === 0) throw new AppError('user.last_super_admin', 'The last active super admin cannot remove themselves');

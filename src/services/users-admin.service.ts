@@ -78,8 +78,8 @@ export class UsersAdminService {
       params.push(filters.location_id);
     }
     if (filters.role) {
-      conditions.push('exists (select 1 from user_role fr join role frr on frr.id = fr.role_id where fr.user_id = u.id and frr.name = ?)');
-      params.push(filters.role);
+      conditions.push('exists (select 1 from user_role fr join role frr on frr.id = fr.role_id where fr.user_id = u.id and (frr.key = lower(?) or lower(frr.name) = lower(?)))');
+      params.push(filters.role, filters.role);
     }
     const where = conditions.join(' and ');
     const [rows, total] = await Promise.all([
@@ -109,7 +109,7 @@ export class UsersAdminService {
   /** Nobody manages someone who holds more than they do (an org admin cannot touch a super admin). */
   async #assertMayManage(actor: Actor, target: User): Promise<void> {
     for (const role of target.roles) {
-      await this.#roles.assertMayAssign(actor, { name: role.name, permissions: role.permissions.getItems().map((permission) => permission.name) });
+      await this.#roles.assertMayAssign(actor, UsersAdminService.#roleFacts(role));
     }
   }
 
@@ -117,21 +117,29 @@ export class UsersAdminService {
     if (actor.userId === target.id) throw new AppError('auth.forbidden', `You cannot ${what} yourself`);
   }
 
-  async #roleByName(em: EntityManager, organizationId: string, name: string): Promise<Role> {
-    const role = await em.findOne(Role, { name, organization: name === SUPER_ADMIN ? null : organizationId, isActive: true }, { populate: ['permissions'] });
-    if (!role) throw new AppError('request.validation_failed', `No role named "${name}"`, { errors: [{ path: ['body', 'role'], message: 'names no role of the organization', code: 'not_found' }] });
+  /**
+   * The active role of the organization (or the global super_admin) that people call `written`:
+   * its key, or its name whatever the case ("Guest" is the built-in guest). Names and keys share
+   * one namespace (RolesService), so at most one role answers.
+   */
+  static async #roleNamed(em: EntityManager, organizationId: string, written: string): Promise<Role> {
+    const found = await queryOne<{ id: string }>(em,
+      `select id from role where is_active and (organization_id = ? or organization_id is null)
+          and (key = lower(?) or lower(name) = lower(?)) limit 1`, [organizationId, written, written]);
+    const role = found && await em.findOne(Role, { id: found.id }, { populate: ['permissions'] });
+    if (!role) throw new AppError('request.validation_failed', `No role named "${written}"`, { errors: [{ path: ['body', 'role'], message: 'names no role of the organization', code: 'not_found' }] });
     return role;
   }
 
   static #roleFacts(role: Role) {
-    return { name: role.name, permissions: role.permissions.getItems().map((permission) => permission.name) };
+    return { key: role.key, name: role.name, permissions: role.permissions.getItems().map((permission) => permission.name) };
   }
 
   async #assertNotLastSuperAdmin(em: EntityManager, target: User): Promise<void> {
-    if (!target.roles.getItems().some((role) => role.name === SUPER_ADMIN)) return;
+    if (!target.roles.getItems().some((role) => role.key === SUPER_ADMIN)) return;
     const others = await queryOne<{ count: number }>(em,
       `select count(*)::int as count from app_user u join user_role ur on ur.user_id = u.id join role r on r.id = ur.role_id
-        where r.name = ? and r.organization_id is null and u.is_active and u.id <> ?`, [SUPER_ADMIN, target.id]);
+        where r.key = ? and r.organization_id is null and u.is_active and u.id <> ?`, [SUPER_ADMIN, target.id]);
     if ((others?.count ?? 0) === 0) throw new AppError('user.last_super_admin', 'The last active super admin cannot be removed, disabled or demoted');
   }
 
@@ -162,7 +170,7 @@ export class UsersAdminService {
       const organization = await em.findOne(Organization, { id: organizationId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!organization) throw new AppError('request.validation_failed', 'No such organization', { errors: [{ path: ['body', 'organization_id'], message: 'names no organization', code: 'not_found' }] });
       await assertOrganizationHasRoom(em, organization);
-      const role = await this.#roleByName(em, organization.id, input.role ?? 'basic_user');
+      const role = await UsersAdminService.#roleNamed(em, organization.id, input.role ?? 'basic_user');
       await this.#roles.assertMayAssign(actor, UsersAdminService.#roleFacts(role));
       if (await em.findOne(User, { organization, email })) throw new AppError('user.email_taken', 'A user with this email exists in the organization');
       if (input.username && await em.findOne(User, { organization, username: input.username })) throw new AppError('user.username_taken', 'This username is taken');
@@ -176,7 +184,7 @@ export class UsersAdminService {
         : undefined;
       recordAudit(em, {
         action: 'user.create', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: organization.id, ...auditActor(actor),
-        details: { role: role.name, temporary_password: !input.password, client_id: client?.clientId },
+        details: { role: role.key, temporary_password: !input.password, client_id: client?.clientId },
       });
       return { userId: user.id, client };
     });
@@ -258,12 +266,12 @@ export class UsersAdminService {
       const user = await this.#target(em, actor, userId);
       UsersAdminService.#notSelf(actor, user, 'change the roles of');
       await this.#assertMayManage(actor, user);
-      const role = await this.#roleByName(em, user.organization.id, roleName);
+      const role = await UsersAdminService.#roleNamed(em, user.organization.id, roleName);
       await this.#roles.assertMayAssign(actor, UsersAdminService.#roleFacts(role));
-      if (role.name !== SUPER_ADMIN) await this.#assertNotLastSuperAdmin(em, user);
-      const before = user.roles.getItems().map((held) => held.name);
+      if (role.key !== SUPER_ADMIN) await this.#assertNotLastSuperAdmin(em, user);
+      const before = user.roles.getItems().map((held) => held.key);
       user.roles.set([role]);
-      recordAudit(em, { action: 'user.promote', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor), details: { from: before, to: [role.name] } });
+      recordAudit(em, { action: 'user.promote', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor), details: { from: before, to: [role.key] } });
     });
     await this.#endTokens(userId, { grants: false });
     return this.get(actor, userId);
@@ -280,12 +288,12 @@ export class UsersAdminService {
       if (change === 'add') {
         for (const role of roles) user.roles.add(role);
       } else {
-        if (roles.some((role) => role.name === SUPER_ADMIN)) await this.#assertNotLastSuperAdmin(em, user);
+        if (roles.some((role) => role.key === SUPER_ADMIN)) await this.#assertNotLastSuperAdmin(em, user);
         for (const role of roles) user.roles.remove(role);
       }
       recordAudit(em, {
         action: change === 'add' ? 'user.roles_add' : 'user.roles_remove', resource: 'user', resourceId: user.id, targetId: user.id,
-        organizationId: user.organization.id, ...auditActor(actor), details: { roles: roles.map((role) => role.name) },
+        organizationId: user.organization.id, ...auditActor(actor), details: { roles: roles.map((role) => role.key) },
       });
     });
     await this.#endTokens(userId, { grants: false });

@@ -41,7 +41,7 @@ const iso = (value: Date | null) => (value ? new Date(value).toISOString() : nul
 export const profileColumns = `select u.id, u.email, u.username, u.first_name, u.last_name, u.is_active, u.is_verified,
             u.last_login_at, u.created_at, u.updated_at,
             o.id as organization_id, o.slug as organization_slug, o.name as organization_name,
-            coalesce(array_agg(r.name order by r.name) filter (where r.name is not null), '{}') as roles
+            coalesce(array_agg(r.key order by r.key) filter (where r.key is not null), '{}') as roles
        from app_user u
        join organization o on o.id = u.organization_id
        left join user_role ur on ur.user_id = u.id

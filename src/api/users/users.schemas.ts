@@ -4,7 +4,8 @@ import { UserProfileResponse } from '../me/me.schemas.ts';
 
 const name = z.string().trim().min(1).max(100);
 const username = z.string().regex(/^[\w.-]{3,64}$/, { error: 'expected 3 to 64 letters, digits, ".", "_" or "-"' });
-const roleName = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, { error: 'expected a role name' });
+/** A role as people write it: its key, or its name in any case ("Guest" is the built-in guest). */
+const roleName = z.string().trim().min(1).max(64).describe('the role\'s key or its name, whatever the case');
 const booleanQuery = z.enum(['true', 'false'], { error: 'expected true or false' }).transform((value) => value === 'true');
 
 export const UserIdParams = z.object({ id: z.uuid({ error: 'expected a UUID' }) });
