@@ -146,6 +146,14 @@ export class OrganizationsService {
     return this.get(actor, id);
   }
 
+  /**
+   * PUT: every field replaced; description and max_users left out are cleared (no limit), while
+   * is_active left out is kept: a PUT never switches an organization off or on by omission.
+   */
+  async replace(actor: Actor, organizationId: string, fields: OrganizationChanges & { name: string }): Promise<OrganizationView> {
+    return this.update(actor, organizationId, { description: null, max_users: null, ...fields });
+  }
+
   async update(actor: Actor, organizationId: string, changes: OrganizationChanges): Promise<OrganizationView> {
     await this.#orm.em.fork().transactional(async (em) => {
       const organization = await this.#lockVisible(em, actor, organizationId);

@@ -77,6 +77,12 @@ export class PermissionsService {
     return permissionView(created);
   }
 
+  /** PUT: the name (or its halves) as on create; a description left out is cleared. */
+  async replace(actor: Actor, permissionId: string, fields: PermissionInput): Promise<PermissionView> {
+    if (!nameOf(fields)) throw fieldError(['body', 'name'], 'give name, or resource and action', 'required');
+    return this.update(actor, permissionId, { description: null, ...fields });
+  }
+
   async update(actor: Actor, permissionId: string, changes: PermissionInput): Promise<PermissionView> {
     const updated = await this.#orm.em.fork().transactional(async (em) => {
       const permission = await em.findOne(Permission, { id: permissionId });

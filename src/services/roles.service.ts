@@ -210,6 +210,11 @@ export class RolesService {
     return this.get(actor, id);
   }
 
+  /** PUT: every field replaced; a description left out is cleared, is_active left out is kept. */
+  async replace(actor: Actor, roleId: string, fields: RoleChanges & { name: string }): Promise<RoleView> {
+    return this.update(actor, roleId, { description: null, ...fields });
+  }
+
   async update(actor: Actor, roleId: string, changes: RoleChanges): Promise<RoleView> {
     await this.#orm.em.fork().transactional(async (em) => {
       const role = await this.#editable(em, actor, roleId);

@@ -45,6 +45,15 @@ export const LocationPatchBody = z.strictObject({
   code: fields.code.optional(),
 }).refine((body) => Object.keys(body).length > 0, { error: 'give at least one field to change' }).meta({ id: 'LocationPatch' });
 
+/**
+ * PUT replaces the location: name as on create; optional texts left out are cleared. The code
+ * (its identifier, absent from seed 004's PUT) and is_active are kept when left out.
+ */
+export const LocationReplaceBody = z.strictObject({
+  ...fields,
+  code: fields.code.optional(),
+}).meta({ id: 'LocationReplace' });
+
 export const AssignmentBody = z.strictObject({
   user_id: uuid,
   // An empty list takes every location away from the user.

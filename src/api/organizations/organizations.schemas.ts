@@ -31,6 +31,17 @@ export const OrganizationPatchBody = z.strictObject({
   is_active: z.boolean().optional(),
 }).refine((body) => Object.keys(body).length > 0, { error: 'give at least one field to change' }).meta({ id: 'OrganizationPatch' });
 
+/**
+ * PUT replaces the organization: name as on create; description and max_users left out are
+ * cleared, is_active left out is kept. The slug never changes, so it is not part of it.
+ */
+export const OrganizationReplaceBody = z.strictObject({
+  name,
+  description: description.optional(),
+  max_users: maxUsers.optional(),
+  is_active: z.boolean().optional(),
+}).meta({ id: 'OrganizationReplace' });
+
 export const OrganizationResponse = z.object({
   id: z.uuid(),
   slug: z.string(),

@@ -36,10 +36,17 @@ function nameOrHalves(body: { name?: string; resource?: string; action?: string 
   if (body.action === undefined) ctx.addIssue({ code: 'custom', path: ['action'], message: 'give name, or resource and action' });
 }
 
-export const PermissionCreateBody = z.strictObject(fields).superRefine((body, ctx) => {
-  agreeWithName(body, ctx);
-  nameOrHalves(body, ctx);
-}).meta({ id: 'PermissionCreate' });
+function namedPermission() {
+  return z.strictObject(fields).superRefine((body, ctx) => {
+    agreeWithName(body, ctx);
+    nameOrHalves(body, ctx);
+  });
+}
+
+export const PermissionCreateBody = namedPermission().meta({ id: 'PermissionCreate' });
+
+/** PUT replaces the permission: named as on create; a description left out is cleared. */
+export const PermissionReplaceBody = namedPermission().meta({ id: 'PermissionReplace' });
 
 export const PermissionPatchBody = z.strictObject(fields).superRefine(agreeWithName)
   .refine((body) => Object.keys(body).length > 0, { error: 'give at least one field to change' }).meta({ id: 'PermissionPatch' });

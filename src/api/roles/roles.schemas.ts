@@ -31,6 +31,13 @@ export const RolePatchBody = z.strictObject({
   is_active: z.boolean().optional(),
 }).refine((body) => Object.keys(body).length > 0, { error: 'give at least one field to change' }).meta({ id: 'RolePatch' });
 
+/** PUT replaces the role: name as on create; a description left out is cleared, is_active left out kept. The key never changes. */
+export const RoleReplaceBody = z.strictObject({
+  name: roleName,
+  description: z.string().max(500).nullable().optional(),
+  is_active: z.boolean().optional(),
+}).meta({ id: 'RoleReplace' });
+
 export const PermissionIdsBody = z.strictObject({
   permission_ids: z.array(z.uuid({ error: 'expected a UUID' })).min(1).max(200),
 }).meta({ id: 'PermissionIds' });
