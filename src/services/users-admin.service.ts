@@ -18,7 +18,10 @@ import { assertOrganizationHasRoom } from './organization-capacity.ts';
 import type { RevocationService } from './revocation.service.ts';
 import type { RolesService } from './roles.service.ts';
 import { auditActor, isSuperAdmin, organizationFilter, type Actor } from './tenancy.ts';
-import { profileColumns, profileFrom, type ProfileRow, type UserProfile } from './users.service.ts';
+import {
+  applyProfileAttributes, nameChanges, profileColumns, profileFrom, splitFullName, type PersonName, type ProfileAttributes, type ProfileRow,
+  type UserProfile,
+} from './users.service.ts';
 
 export interface UserFilters {
   search?: string;
@@ -28,23 +31,27 @@ export interface UserFilters {
   location_id?: string;
 }
 
-export interface NewUser {
+export interface NewUser extends PersonName, ProfileAttributes {
   email: string;
   username?: string;
-  first_name: string;
-  last_name: string;
   password?: string;
   role?: string;
   organization_id?: string;
   create_client?: boolean;
 }
 
-export interface UserChanges {
+export interface UserChanges extends PersonName, ProfileAttributes {
   email?: string;
   username?: string | null;
-  first_name?: string;
-  last_name?: string;
+  is_active?: boolean;
   is_verified?: boolean;
+}
+
+/** A new user's name: the one given, else the profile's contact name (seed 002 names people there only). */
+function newUserName(input: NewUser): { firstName: string; lastName: string } {
+  const given = nameChanges(input);
+  if (given.firstName === undefined && given.lastName === undefined && input.contact_name) return splitFullName(input.contact_name);
+  return { firstName: given.firstName ?? '', lastName: given.lastName ?? '' };
 }
 
 export class UsersAdminService {
@@ -69,9 +76,10 @@ export class UsersAdminService {
     if (scope) { conditions.push('u.organization_id = ?'); params.push(scope); }
     if (filters.is_active !== undefined) { conditions.push('u.is_active = ?'); params.push(filters.is_active); }
     if (filters.search) {
-      conditions.push(`(u.email ilike ? or u.username ilike ? or (u.first_name || ' ' || u.last_name) ilike ?)`);
-      const pattern = containsPattern(filters.search);
-      params.push(pattern, pattern, pattern);
+      // Names, addresses and the profile's company and contact: what people look a user up by.
+      const searched = [`u.email`, `u.username`, `(u.first_name || ' ' || u.last_name)`, 'u.organisation', 'u.contact_name', 'u.contact_email', 'u.industry'];
+      conditions.push(`(${searched.map((column) => `${column} ilike ?`).join(' or ')})`);
+      params.push(...searched.map(() => containsPattern(filters.search!)));
     }
     if (filters.location_id) {
       conditions.push('exists (select 1 from user_location ul where ul.user_id = u.id and ul.location_id = ?)');
@@ -155,8 +163,9 @@ export class UsersAdminService {
 
   async create(actor: Actor, input: NewUser): Promise<{ user: UserProfile; temporary_password?: string; client?: { client_id: string; client_secret: string } }> {
     const email = input.email.trim().toLowerCase();
+    const { firstName, lastName } = newUserName(input);
     if (input.password) {
-      const problems = passwordProblems(input.password, { email, username: input.username, firstName: input.first_name, lastName: input.last_name });
+      const problems = passwordProblems(input.password, { email, username: input.username, firstName, lastName });
       if (problems.length > 0) {
         throw new AppError('request.validation_failed', 'The password does not meet the policy', {
           errors: problems.map((message) => ({ path: ['body', 'password'], message, code: 'password_policy' })),
@@ -175,8 +184,9 @@ export class UsersAdminService {
       if (await em.findOne(User, { organization, email })) throw new AppError('user.email_taken', 'A user with this email exists in the organization');
       if (input.username && await em.findOne(User, { organization, username: input.username })) throw new AppError('user.username_taken', 'This username is taken');
       const user = em.create(User, {
-        organization, email, username: input.username ?? null, firstName: input.first_name, lastName: input.last_name, passwordHash, isVerified: true,
+        organization, email, username: input.username ?? null, firstName, lastName, passwordHash, isVerified: true,
       });
+      applyProfileAttributes(user, input);
       user.roles.add(role);
       await em.flush();
       const client = input.create_client
@@ -195,20 +205,31 @@ export class UsersAdminService {
     };
   }
 
+  /**
+   * PATCH: the fields given. An is_active that changes the user's status goes through the rules
+   * and audit of POST /enable and /disable (nobody disables themselves, the last super admin
+   * stays); one that repeats the status changes nothing.
+   */
   async update(actor: Actor, userId: string, changes: UserChanges): Promise<UserProfile> {
-    await this.#orm.em.fork().transactional(async (em) => {
+    const statusChange = await this.#orm.em.fork().transactional(async (em) => {
       const user = await this.#target(em, actor, userId);
       if (actor.userId !== user.id) await this.#assertMayManage(actor, user);
+      const statusChange = changes.is_active !== undefined && changes.is_active !== user.isActive ? changes.is_active : undefined;
+      if (statusChange !== undefined) await this.#changeStatus(em, actor, user, statusChange);
       const email = changes.email?.trim().toLowerCase();
       if (email && email !== user.email && await em.findOne(User, { organization: user.organization, email })) throw new AppError('user.email_taken', 'A user with this email exists in the organization');
       if (changes.username && changes.username !== user.username && await em.findOne(User, { organization: user.organization, username: changes.username })) throw new AppError('user.username_taken', 'This username is taken');
       if (email) user.email = email;
       if (changes.username !== undefined) user.username = changes.username;
-      if (changes.first_name !== undefined) user.firstName = changes.first_name;
-      if (changes.last_name !== undefined) user.lastName = changes.last_name;
+      const names = nameChanges(changes);
+      if (names.firstName !== undefined) user.firstName = names.firstName;
+      if (names.lastName !== undefined) user.lastName = names.lastName;
       if (changes.is_verified !== undefined) user.isVerified = changes.is_verified;
+      applyProfileAttributes(user, changes);
       recordAudit(em, { action: 'user.update', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor), details: { fields: Object.keys(changes) } });
+      return statusChange;
     });
+    await this.#afterStatusChange(userId, statusChange);
     return this.get(actor, userId);
   }
 
@@ -227,15 +248,25 @@ export class UsersAdminService {
   async setActive(actor: Actor, userId: string, active: boolean): Promise<UserProfile> {
     await this.#orm.em.fork().transactional(async (em) => {
       const user = await this.#target(em, actor, userId);
-      UsersAdminService.#notSelf(actor, user, active ? 'enable' : 'disable');
-      await this.#assertMayManage(actor, user);
-      if (!active) await this.#assertNotLastSuperAdmin(em, user);
-      user.isActive = active;
-      recordAudit(em, { action: active ? 'user.enable' : 'user.disable', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor) });
+      await this.#changeStatus(em, actor, user, active);
     });
-    if (!active) await this.#endTokens(userId, { grants: true });
-    else await this.#clients.invalidate();
+    await this.#afterStatusChange(userId, active);
     return this.get(actor, userId);
+  }
+
+  /** Enabling or disabling, by POST /enable, /disable or a PATCH of is_active: one set of rules, one audit action. */
+  async #changeStatus(em: EntityManager, actor: Actor, user: User, active: boolean): Promise<void> {
+    UsersAdminService.#notSelf(actor, user, active ? 'enable' : 'disable');
+    await this.#assertMayManage(actor, user);
+    if (!active) await this.#assertNotLastSuperAdmin(em, user);
+    user.isActive = active;
+    recordAudit(em, { action: active ? 'user.enable' : 'user.disable', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor) });
+  }
+
+  /** After the commit: a disabled user's tokens and sessions end; personal clients re-read their owner's status. */
+  async #afterStatusChange(userId: string, active: boolean | undefined): Promise<void> {
+    if (active === false) await this.#endTokens(userId, { grants: true });
+    else if (active === true) await this.#clients.invalidate();
   }
 
   /** Sets a new password (or a generated temporary one, answered once) and ends every session. */
