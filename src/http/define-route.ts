@@ -8,6 +8,7 @@ import { z, type ZodType } from 'zod';
 import type { AccessTokenPrincipal } from '../oidc/access-tokens.ts';
 import type { Actor } from '../services/tenancy.ts';
 import { challenge } from './authenticate.ts';
+import { queryWithAliases } from './pagination.ts';
 import { AppError, validationError, type ErrorCode } from '../platform/errors.ts';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -63,6 +64,32 @@ function requireScope(scope: string | undefined) {
   };
 }
 
+/**
+ * The query parameters a route declares, read the same way on every route: a parameter the route
+ * does not declare is a 422 (a misspelt filter must not answer an unfiltered list), and an empty
+ * value (`?status=`, as form-built URLs send) means the parameter is absent.
+ */
+function queryKeysOf(route: RouteDefinition): ReadonlySet<string> {
+  if (!route.query) return new Set();
+  if (!(route.query instanceof z.ZodObject)) throw new Error(`the query schema of ${route.method} ${route.path} must be an object`);
+  return new Set(Object.keys(route.query.shape));
+}
+
+function readQuery(query: Context['query'], known: ReadonlySet<string>): Record<string, string | string[]> {
+  const unknown = Object.keys(query).filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    throw new AppError('request.validation_failed', `Unknown query parameter${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`, {
+      errors: unknown.map((name) => ({ path: ['query', name], message: 'is not a parameter of this operation', code: 'unrecognized_keys' })),
+    });
+  }
+  const present: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(query)) {
+    const values = (Array.isArray(value) ? value : [value]).filter((item): item is string => item !== undefined && item !== '');
+    if (values.length > 0) present[name] = values.length === 1 ? values[0]! : values;
+  }
+  return queryWithAliases(present);
+}
+
 function parse<T>(schema: ZodType<T> | undefined, value: unknown, location: 'params' | 'query' | 'body'): T {
   if (!schema) return undefined as T;
   const result = schema.safeParse(value);
@@ -81,6 +108,7 @@ export interface MountOptions {
 export function mountRoutes(router: Router, routes: RouteDefinition[], options: MountOptions): void {
   for (const route of routes) {
     const checkScope = requireScope(route.scope);
+    const queryKeys = queryKeysOf(route);
     const steps: Middleware[] = [];
     if (route.authenticated !== false) steps.push(options.authenticate);
     steps.push(async function runRoute(ctx) {
@@ -91,7 +119,7 @@ export function mountRoutes(router: Router, routes: RouteDefinition[], options: 
         }
       }
       const params = parse(route.params, ctx.params, 'params');
-      const query = parse(route.query, ctx.query, 'query');
+      const query = parse(route.query, readQuery(ctx.query, queryKeys), 'query');
       const body = parse(route.body, (ctx.request as { body?: unknown }).body ?? {}, 'body');
       const result = await route.handler({ params, query, body, auth: ctx.state.auth, ctx });
       const schema = route.responses[result.status];

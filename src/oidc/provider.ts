@@ -59,7 +59,7 @@ export interface ProviderDependencies {
 async function userFacts(orm: MikroORM, userId: string): Promise<{ organizationId: string; roles: string[] } | undefined> {
   const row = await queryOne<{ organization_id: string; roles: string[] }>(
     orm.em,
-    `select u.organization_id, coalesce(array_agg(r.name order by r.name) filter (where r.name is not null), '{}') as roles
+    `select u.organization_id, coalesce(array_agg(r.key order by r.key) filter (where r.key is not null), '{}') as roles
        from app_user u left join user_role ur on ur.user_id = u.id left join role r on r.id = ur.role_id
       where u.id = ? group by u.id`,
     [userId],

@@ -27,6 +27,7 @@ export const ERROR_CATALOGUE = {
   'location.code_taken': { status: 409, title: 'Location code already used' },
   'customer.email_taken': { status: 409, title: 'Customer email already used' },
   'role.name_taken': { status: 409, title: 'Role name already used' },
+  'role.key_taken': { status: 409, title: 'Role key already used' },
   'role.builtin': { status: 409, title: 'Built-in role' },
   'role.in_use': { status: 409, title: 'Role still held' },
   'permission.name_taken': { status: 409, title: 'Permission already exists' },

@@ -50,13 +50,13 @@ export async function ensureOrganization(em: EntityManager, slug: string, name: 
 export async function ensureBuiltinRoles(em: EntityManager, organization: Organization): Promise<void> {
   await ensureBuiltinPermissions(em);
   const permissions = new Map((await em.find(Permission, {})).map((permission) => [permission.name, permission]));
-  for (const name of BUILTIN_ROLES) {
-    const scope = name === 'super_admin' ? null : organization.id;
-    const existing = await em.findOne(Role, { name, organization: scope }, { populate: ['permissions'] });
-    const role = existing ?? em.create(Role, { name, organization: scope, isBuiltin: true, description: ROLE_DESCRIPTIONS[name] });
+  for (const key of BUILTIN_ROLES) {
+    const scope = key === 'super_admin' ? null : organization.id;
+    const existing = await em.findOne(Role, { key, organization: scope }, { populate: ['permissions'] });
+    const role = existing ?? em.create(Role, { key, name: key, organization: scope, isBuiltin: true, description: ROLE_DESCRIPTIONS[key] });
     // Roles made before permissions existed (or just now) get their defaults once.
     if (!existing || existing.permissions.length === 0) {
-      for (const permission of BUILTIN_ROLE_PERMISSIONS[name]) role.permissions.add(permissions.get(permission)!);
+      for (const permission of BUILTIN_ROLE_PERMISSIONS[key]) role.permissions.add(permissions.get(permission)!);
     }
   }
   await em.flush();
@@ -99,9 +99,9 @@ export async function createAdministrator(
     if (await em.findOne(User, { organization, email })) throw new AdminExistsError(`A user with email ${email} already exists in ${organizationSlug}`);
 
     // Without --org the administrator is a super admin; with one, that organization's admin.
-    const roleName = input.organizationSlug ? 'admin' : 'super_admin';
-    const role = await em.findOneOrFail(Role, { name: roleName, organization: roleName === 'super_admin' ? null : organization.id });
-    const user = em.create(User, { organization, email, passwordHash, isVerified: true, firstName: '', lastName: roleName === 'super_admin' ? 'Administrator' : '' });
+    const roleKey = input.organizationSlug ? 'admin' : 'super_admin';
+    const role = await em.findOneOrFail(Role, { key: roleKey, organization: roleKey === 'super_admin' ? null : organization.id });
+    const user = em.create(User, { organization, email, passwordHash, isVerified: true, firstName: '', lastName: roleKey === 'super_admin' ? 'Administrator' : '' });
     user.roles.add(role);
     await em.flush();
 
@@ -117,14 +117,14 @@ export async function createAdministrator(
       resourceId: user.id,
       targetId: user.id,
       organizationId: organization.id,
-      details: { role: roleName, source: input.source, client_id: clientId },
+      details: { role: roleKey, source: input.source, client_id: clientId },
     });
     await em.flush();
     return {
       userId: user.id,
       email,
       organizationSlug: organization.slug,
-      role: roleName,
+      role: roleKey,
       generatedPassword: input.password ? undefined : password,
       clientId,
       clientSecret: clientSecret!,
@@ -137,7 +137,7 @@ export async function hasSuperAdmin(em: EntityManager): Promise<boolean> {
   const row = await queryOne<{ found: number }>(
     em,
     `select 1 as found from app_user u join user_role ur on ur.user_id = u.id
-       join role r on r.id = ur.role_id where r.name = 'super_admin' and r.organization_id is null limit 1`,
+       join role r on r.id = ur.role_id where r.key = 'super_admin' and r.organization_id is null limit 1`,
   );
   return !!row;
 }

@@ -124,7 +124,7 @@ export class ClientRegistry {
               -- An owner counts as active only while their organization is too.
               (u.is_active and ou.is_active) as owner_active,
               coalesce(co.is_active, true) as organization_active,
-              coalesce(array_agg(r.name order by r.name) filter (where r.name is not null), '{}') as owner_roles
+              coalesce(array_agg(r.key order by r.key) filter (where r.key is not null), '{}') as owner_roles
          from oauth_client c
          left join organization co on co.id = c.organization_id
          left join app_user u on u.id = c.owner_id

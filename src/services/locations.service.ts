@@ -164,6 +164,16 @@ export class LocationsService {
     return this.get(actor, id);
   }
 
+  /**
+   * PUT: every field replaced; the optional texts left out are cleared. The code (the location's
+   * identifier, which seed 004 leaves out of its PUT) and is_active are kept when left out.
+   */
+  async replace(actor: Actor, locationId: string, fields: LocationChanges & { name: string }): Promise<LocationView> {
+    return this.update(actor, locationId, {
+      description: null, address: null, city: null, state: null, country: null, postal_code: null, ...fields,
+    });
+  }
+
   async update(actor: Actor, locationId: string, changes: LocationChanges): Promise<LocationView> {
     await this.#orm.em.fork().transactional(async (em) => {
       const location = await this.#visibleLocation(em, actor, locationId);

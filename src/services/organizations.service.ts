@@ -146,6 +146,14 @@ export class OrganizationsService {
     return this.get(actor, id);
   }
 
+  /**
+   * PUT: every field replaced; description and max_users left out are cleared (no limit), while
+   * is_active left out is kept: a PUT never switches an organization off or on by omission.
+   */
+  async replace(actor: Actor, organizationId: string, fields: OrganizationChanges & { name: string }): Promise<OrganizationView> {
+    return this.update(actor, organizationId, { description: null, max_users: null, ...fields });
+  }
+
   async update(actor: Actor, organizationId: string, changes: OrganizationChanges): Promise<OrganizationView> {
     await this.#orm.em.fork().transactional(async (em) => {
       const organization = await this.#lockVisible(em, actor, organizationId);
@@ -216,7 +224,7 @@ export class OrganizationsService {
               count(*) filter (where u.organization_id <> ? and o.is_active)::int as outside
          from app_user u join organization o on o.id = u.organization_id
          join user_role ur on ur.user_id = u.id join role r on r.id = ur.role_id
-        where r.name = 'super_admin' and r.organization_id is null and u.is_active`,
+        where r.key = 'super_admin' and r.organization_id is null and u.is_active`,
       [organization.id, organization.id],
     );
     if (row && row.inside > 0 && row.outside === 0) {

@@ -95,7 +95,7 @@ export class PermissionResolver {
       `select distinct p.name from role r
          join role_permission rp on rp.role_id = r.id
          join permission p on p.id = rp.permission_id
-        where r.is_active and r.name in (?) and (r.organization_id is null or r.organization_id = ?)`,
+        where r.is_active and r.key in (?) and (r.organization_id is null or r.organization_id = ?)`,
       [[...roles], organizationId ?? null],
     );
     const permissions = new Set(rows.map((row) => row.name));

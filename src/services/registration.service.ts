@@ -11,7 +11,7 @@ import type { ClientRegistry } from './client-registry.service.ts';
 import { assertOrganizationHasRoom } from './organization-capacity.ts';
 import { hashPassword } from './passwords.ts';
 import { passwordProblems } from './password-policy.ts';
-import { findActiveProfile, type UserProfile } from './users.service.ts';
+import { applyProfileAttributes, findActiveProfile, type ProfileAttributes, type UserProfile } from './users.service.ts';
 
 export interface Registration {
   email: string;
@@ -19,7 +19,10 @@ export interface Registration {
   username?: string;
   firstName: string;
   lastName: string;
+  attributes?: ProfileAttributes;
+  /** The organization to join, by slug or by id; when both are given they must name the same one. */
   organizationSlug?: string;
+  organizationId?: string;
   ip?: string;
   userAgent?: string;
 }
@@ -35,10 +38,15 @@ export async function registerUser(orm: MikroORM, clients: ClientRegistry, input
   const passwordHash = await hashPassword(input.password);
 
   const created = await orm.em.fork().transactional(async (em) => {
-    const slug = input.organizationSlug ?? DEFAULT_ORGANIZATION_SLUG;
     // Rows are locked so two registrations cannot both take the last free place.
-    const organization = await em.findOne(Organization, { slug }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-    if (!organization) throw fieldError(['body', 'organization_slug'], 'names no organization', 'not_found');
+    const organization = input.organizationId
+      ? await em.findOne(Organization, { id: input.organizationId }, { lockMode: LockMode.PESSIMISTIC_WRITE })
+      : await em.findOne(Organization, { slug: input.organizationSlug ?? DEFAULT_ORGANIZATION_SLUG }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    if (!organization) throw fieldError(['body', input.organizationId ? 'organization_id' : 'organization_slug'], 'names no organization', 'not_found');
+    if (input.organizationId && input.organizationSlug !== undefined && input.organizationSlug !== organization.slug) {
+      throw fieldError(['body', 'organization_slug'], 'names another organization than organization_id', 'conflict');
+    }
+    const slug = organization.slug;
     if (!organization.isActive) throw new AppError('organization.inactive', `Organization "${slug}" does not accept sign-ups`);
     await assertOrganizationHasRoom(em, organization);
     if (await em.findOne(User, { organization, email })) throw new AppError('user.email_taken', 'An account with this email exists already');
@@ -49,7 +57,8 @@ export async function registerUser(orm: MikroORM, clients: ClientRegistry, input
     const user = em.create(User, {
       organization, email, username: input.username ?? null, firstName: input.firstName, lastName: input.lastName, passwordHash,
     });
-    user.roles.add(await em.findOneOrFail(Role, { name: 'basic_user', organization: organization.id }));
+    applyProfileAttributes(user, input.attributes ?? {});
+    user.roles.add(await em.findOneOrFail(Role, { key: 'basic_user', organization: organization.id }));
     await em.flush();
     const client = await clients.create({
       kind: 'personal', ownerId: user.id, organizationId: organization.id,

@@ -9,6 +9,7 @@ import { recordAudit } from './audit.service.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { passwordProblems } from './password-policy.ts';
 import type { RevocationService } from './revocation.service.ts';
+import { applyProfileAttributes, type ProfileAttributes } from './users.service.ts';
 
 export interface Caller {
   userId: string;
@@ -23,6 +24,7 @@ export interface ProfileChanges {
   username?: string | null;
   firstName?: string;
   lastName?: string;
+  attributes?: ProfileAttributes;
 }
 
 /** Ends grants: the provider's artefacts and, through the revocation state, every token minted from them. */
@@ -50,11 +52,16 @@ export class SelfService {
       if (changes.username && changes.username !== user.username && await em.findOne(User, { organization: user.organization, username: changes.username })) {
         throw new AppError('user.username_taken', 'This username is taken');
       }
-      const changed = Object.keys(changes).filter((key) => changes[key as keyof ProfileChanges] !== undefined);
+      const attributes = changes.attributes ?? {};
+      const changed = [
+        ...Object.keys(changes).filter((key) => key !== 'attributes' && changes[key as keyof ProfileChanges] !== undefined),
+        ...Object.keys(attributes).filter((key) => attributes[key as keyof ProfileAttributes] !== undefined),
+      ];
       if (email) user.email = email;
       if (changes.username !== undefined) user.username = changes.username;
       if (changes.firstName !== undefined) user.firstName = changes.firstName;
       if (changes.lastName !== undefined) user.lastName = changes.lastName;
+      applyProfileAttributes(user, attributes);
       recordAudit(em, {
         action: 'user.profile_update', resource: 'user', resourceId: user.id, actorId: user.id, targetId: user.id,
         organizationId: user.organization.id, actorClientId: caller.clientId, ip: caller.ip, userAgent: caller.userAgent,
@@ -135,9 +142,9 @@ export class SelfService {
     const row = await queryOne<{ is_super: boolean; others: number }>(
       this.#orm.em,
       `select exists(select 1 from user_role ur join role r on r.id = ur.role_id
-                      where ur.user_id = ? and r.name = 'super_admin' and r.organization_id is null) as is_super,
+                      where ur.user_id = ? and r.key = 'super_admin' and r.organization_id is null) as is_super,
               (select count(*)::int from app_user u join user_role ur on ur.user_id = u.id join role r on r.id = ur.role_id
-                where r.name = 'super_admin' and r.organization_id is null and u.is_active and u.id <> ?) as others`,
+                where r.key = 'super_admin' and r.organization_id is null and u.is_active and u.id <> ?) as others`,
       [userId, userId],
     );
     if (row?.is_super && row.others === 0) throw new AppError('user.last_super_admin', 'The last active super admin cannot remove themselves');

@@ -18,7 +18,10 @@ import { assertOrganizationHasRoom } from './organization-capacity.ts';
 import type { RevocationService } from './revocation.service.ts';
 import type { RolesService } from './roles.service.ts';
 import { auditActor, isSuperAdmin, organizationFilter, type Actor } from './tenancy.ts';
-import { profileColumns, profileFrom, type ProfileRow, type UserProfile } from './users.service.ts';
+import {
+  applyProfileAttributes, nameChanges, profileColumns, profileFrom, splitFullName, type PersonName, type ProfileAttributes, type ProfileRow,
+  type UserProfile,
+} from './users.service.ts';
 
 export interface UserFilters {
   search?: string;
@@ -28,23 +31,27 @@ export interface UserFilters {
   location_id?: string;
 }
 
-export interface NewUser {
+export interface NewUser extends PersonName, ProfileAttributes {
   email: string;
   username?: string;
-  first_name: string;
-  last_name: string;
   password?: string;
   role?: string;
   organization_id?: string;
   create_client?: boolean;
 }
 
-export interface UserChanges {
+export interface UserChanges extends PersonName, ProfileAttributes {
   email?: string;
   username?: string | null;
-  first_name?: string;
-  last_name?: string;
+  is_active?: boolean;
   is_verified?: boolean;
+}
+
+/** A new user's name: the one given, else the profile's contact name (seed 002 names people there only). */
+function newUserName(input: NewUser): { firstName: string; lastName: string } {
+  const given = nameChanges(input);
+  if (given.firstName === undefined && given.lastName === undefined && input.contact_name) return splitFullName(input.contact_name);
+  return { firstName: given.firstName ?? '', lastName: given.lastName ?? '' };
 }
 
 export class UsersAdminService {
@@ -69,17 +76,18 @@ export class UsersAdminService {
     if (scope) { conditions.push('u.organization_id = ?'); params.push(scope); }
     if (filters.is_active !== undefined) { conditions.push('u.is_active = ?'); params.push(filters.is_active); }
     if (filters.search) {
-      conditions.push(`(u.email ilike ? or u.username ilike ? or (u.first_name || ' ' || u.last_name) ilike ?)`);
-      const pattern = containsPattern(filters.search);
-      params.push(pattern, pattern, pattern);
+      // Names, addresses and the profile's company and contact: what people look a user up by.
+      const searched = [`u.email`, `u.username`, `(u.first_name || ' ' || u.last_name)`, 'u.organisation', 'u.contact_name', 'u.contact_email', 'u.industry'];
+      conditions.push(`(${searched.map((column) => `${column} ilike ?`).join(' or ')})`);
+      params.push(...searched.map(() => containsPattern(filters.search!)));
     }
     if (filters.location_id) {
       conditions.push('exists (select 1 from user_location ul where ul.user_id = u.id and ul.location_id = ?)');
       params.push(filters.location_id);
     }
     if (filters.role) {
-      conditions.push('exists (select 1 from user_role fr join role frr on frr.id = fr.role_id where fr.user_id = u.id and frr.name = ?)');
-      params.push(filters.role);
+      conditions.push('exists (select 1 from user_role fr join role frr on frr.id = fr.role_id where fr.user_id = u.id and (frr.key = lower(?) or lower(frr.name) = lower(?)))');
+      params.push(filters.role, filters.role);
     }
     const where = conditions.join(' and ');
     const [rows, total] = await Promise.all([
@@ -109,7 +117,7 @@ export class UsersAdminService {
   /** Nobody manages someone who holds more than they do (an org admin cannot touch a super admin). */
   async #assertMayManage(actor: Actor, target: User): Promise<void> {
     for (const role of target.roles) {
-      await this.#roles.assertMayAssign(actor, { name: role.name, permissions: role.permissions.getItems().map((permission) => permission.name) });
+      await this.#roles.assertMayAssign(actor, UsersAdminService.#roleFacts(role));
     }
   }
 
@@ -117,21 +125,29 @@ export class UsersAdminService {
     if (actor.userId === target.id) throw new AppError('auth.forbidden', `You cannot ${what} yourself`);
   }
 
-  async #roleByName(em: EntityManager, organizationId: string, name: string): Promise<Role> {
-    const role = await em.findOne(Role, { name, organization: name === SUPER_ADMIN ? null : organizationId, isActive: true }, { populate: ['permissions'] });
-    if (!role) throw new AppError('request.validation_failed', `No role named "${name}"`, { errors: [{ path: ['body', 'role'], message: 'names no role of the organization', code: 'not_found' }] });
+  /**
+   * The active role of the organization (or the global super_admin) that people call `written`:
+   * its key, or its name whatever the case ("Guest" is the built-in guest). Names and keys share
+   * one namespace (RolesService), so at most one role answers.
+   */
+  static async #roleNamed(em: EntityManager, organizationId: string, written: string): Promise<Role> {
+    const found = await queryOne<{ id: string }>(em,
+      `select id from role where is_active and (organization_id = ? or organization_id is null)
+          and (key = lower(?) or lower(name) = lower(?)) limit 1`, [organizationId, written, written]);
+    const role = found && await em.findOne(Role, { id: found.id }, { populate: ['permissions'] });
+    if (!role) throw new AppError('request.validation_failed', `No role named "${written}"`, { errors: [{ path: ['body', 'role'], message: 'names no role of the organization', code: 'not_found' }] });
     return role;
   }
 
   static #roleFacts(role: Role) {
-    return { name: role.name, permissions: role.permissions.getItems().map((permission) => permission.name) };
+    return { key: role.key, name: role.name, permissions: role.permissions.getItems().map((permission) => permission.name) };
   }
 
   async #assertNotLastSuperAdmin(em: EntityManager, target: User): Promise<void> {
-    if (!target.roles.getItems().some((role) => role.name === SUPER_ADMIN)) return;
+    if (!target.roles.getItems().some((role) => role.key === SUPER_ADMIN)) return;
     const others = await queryOne<{ count: number }>(em,
       `select count(*)::int as count from app_user u join user_role ur on ur.user_id = u.id join role r on r.id = ur.role_id
-        where r.name = ? and r.organization_id is null and u.is_active and u.id <> ?`, [SUPER_ADMIN, target.id]);
+        where r.key = ? and r.organization_id is null and u.is_active and u.id <> ?`, [SUPER_ADMIN, target.id]);
     if ((others?.count ?? 0) === 0) throw new AppError('user.last_super_admin', 'The last active super admin cannot be removed, disabled or demoted');
   }
 
@@ -147,8 +163,9 @@ export class UsersAdminService {
 
   async create(actor: Actor, input: NewUser): Promise<{ user: UserProfile; temporary_password?: string; client?: { client_id: string; client_secret: string } }> {
     const email = input.email.trim().toLowerCase();
+    const { firstName, lastName } = newUserName(input);
     if (input.password) {
-      const problems = passwordProblems(input.password, { email, username: input.username, firstName: input.first_name, lastName: input.last_name });
+      const problems = passwordProblems(input.password, { email, username: input.username, firstName, lastName });
       if (problems.length > 0) {
         throw new AppError('request.validation_failed', 'The password does not meet the policy', {
           errors: problems.map((message) => ({ path: ['body', 'password'], message, code: 'password_policy' })),
@@ -162,13 +179,14 @@ export class UsersAdminService {
       const organization = await em.findOne(Organization, { id: organizationId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!organization) throw new AppError('request.validation_failed', 'No such organization', { errors: [{ path: ['body', 'organization_id'], message: 'names no organization', code: 'not_found' }] });
       await assertOrganizationHasRoom(em, organization);
-      const role = await this.#roleByName(em, organization.id, input.role ?? 'basic_user');
+      const role = await UsersAdminService.#roleNamed(em, organization.id, input.role ?? 'basic_user');
       await this.#roles.assertMayAssign(actor, UsersAdminService.#roleFacts(role));
       if (await em.findOne(User, { organization, email })) throw new AppError('user.email_taken', 'A user with this email exists in the organization');
       if (input.username && await em.findOne(User, { organization, username: input.username })) throw new AppError('user.username_taken', 'This username is taken');
       const user = em.create(User, {
-        organization, email, username: input.username ?? null, firstName: input.first_name, lastName: input.last_name, passwordHash, isVerified: true,
+        organization, email, username: input.username ?? null, firstName, lastName, passwordHash, isVerified: true,
       });
+      applyProfileAttributes(user, input);
       user.roles.add(role);
       await em.flush();
       const client = input.create_client
@@ -176,7 +194,7 @@ export class UsersAdminService {
         : undefined;
       recordAudit(em, {
         action: 'user.create', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: organization.id, ...auditActor(actor),
-        details: { role: role.name, temporary_password: !input.password, client_id: client?.clientId },
+        details: { role: role.key, temporary_password: !input.password, client_id: client?.clientId },
       });
       return { userId: user.id, client };
     });
@@ -187,20 +205,31 @@ export class UsersAdminService {
     };
   }
 
+  /**
+   * PATCH: the fields given. An is_active that changes the user's status goes through the rules
+   * and audit of POST /enable and /disable (nobody disables themselves, the last super admin
+   * stays); one that repeats the status changes nothing.
+   */
   async update(actor: Actor, userId: string, changes: UserChanges): Promise<UserProfile> {
-    await this.#orm.em.fork().transactional(async (em) => {
+    const statusChange = await this.#orm.em.fork().transactional(async (em) => {
       const user = await this.#target(em, actor, userId);
       if (actor.userId !== user.id) await this.#assertMayManage(actor, user);
+      const statusChange = changes.is_active !== undefined && changes.is_active !== user.isActive ? changes.is_active : undefined;
+      if (statusChange !== undefined) await this.#changeStatus(em, actor, user, statusChange);
       const email = changes.email?.trim().toLowerCase();
       if (email && email !== user.email && await em.findOne(User, { organization: user.organization, email })) throw new AppError('user.email_taken', 'A user with this email exists in the organization');
       if (changes.username && changes.username !== user.username && await em.findOne(User, { organization: user.organization, username: changes.username })) throw new AppError('user.username_taken', 'This username is taken');
       if (email) user.email = email;
       if (changes.username !== undefined) user.username = changes.username;
-      if (changes.first_name !== undefined) user.firstName = changes.first_name;
-      if (changes.last_name !== undefined) user.lastName = changes.last_name;
+      const names = nameChanges(changes);
+      if (names.firstName !== undefined) user.firstName = names.firstName;
+      if (names.lastName !== undefined) user.lastName = names.lastName;
       if (changes.is_verified !== undefined) user.isVerified = changes.is_verified;
+      applyProfileAttributes(user, changes);
       recordAudit(em, { action: 'user.update', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor), details: { fields: Object.keys(changes) } });
+      return statusChange;
     });
+    await this.#afterStatusChange(userId, statusChange);
     return this.get(actor, userId);
   }
 
@@ -219,15 +248,25 @@ export class UsersAdminService {
   async setActive(actor: Actor, userId: string, active: boolean): Promise<UserProfile> {
     await this.#orm.em.fork().transactional(async (em) => {
       const user = await this.#target(em, actor, userId);
-      UsersAdminService.#notSelf(actor, user, active ? 'enable' : 'disable');
-      await this.#assertMayManage(actor, user);
-      if (!active) await this.#assertNotLastSuperAdmin(em, user);
-      user.isActive = active;
-      recordAudit(em, { action: active ? 'user.enable' : 'user.disable', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor) });
+      await this.#changeStatus(em, actor, user, active);
     });
-    if (!active) await this.#endTokens(userId, { grants: true });
-    else await this.#clients.invalidate();
+    await this.#afterStatusChange(userId, active);
     return this.get(actor, userId);
+  }
+
+  /** Enabling or disabling, by POST /enable, /disable or a PATCH of is_active: one set of rules, one audit action. */
+  async #changeStatus(em: EntityManager, actor: Actor, user: User, active: boolean): Promise<void> {
+    UsersAdminService.#notSelf(actor, user, active ? 'enable' : 'disable');
+    await this.#assertMayManage(actor, user);
+    if (!active) await this.#assertNotLastSuperAdmin(em, user);
+    user.isActive = active;
+    recordAudit(em, { action: active ? 'user.enable' : 'user.disable', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor) });
+  }
+
+  /** After the commit: a disabled user's tokens and sessions end; personal clients re-read their owner's status. */
+  async #afterStatusChange(userId: string, active: boolean | undefined): Promise<void> {
+    if (active === false) await this.#endTokens(userId, { grants: true });
+    else if (active === true) await this.#clients.invalidate();
   }
 
   /** Sets a new password (or a generated temporary one, answered once) and ends every session. */
@@ -258,12 +297,12 @@ export class UsersAdminService {
       const user = await this.#target(em, actor, userId);
       UsersAdminService.#notSelf(actor, user, 'change the roles of');
       await this.#assertMayManage(actor, user);
-      const role = await this.#roleByName(em, user.organization.id, roleName);
+      const role = await UsersAdminService.#roleNamed(em, user.organization.id, roleName);
       await this.#roles.assertMayAssign(actor, UsersAdminService.#roleFacts(role));
-      if (role.name !== SUPER_ADMIN) await this.#assertNotLastSuperAdmin(em, user);
-      const before = user.roles.getItems().map((held) => held.name);
+      if (role.key !== SUPER_ADMIN) await this.#assertNotLastSuperAdmin(em, user);
+      const before = user.roles.getItems().map((held) => held.key);
       user.roles.set([role]);
-      recordAudit(em, { action: 'user.promote', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor), details: { from: before, to: [role.name] } });
+      recordAudit(em, { action: 'user.promote', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor), details: { from: before, to: [role.key] } });
     });
     await this.#endTokens(userId, { grants: false });
     return this.get(actor, userId);
@@ -280,12 +319,12 @@ export class UsersAdminService {
       if (change === 'add') {
         for (const role of roles) user.roles.add(role);
       } else {
-        if (roles.some((role) => role.name === SUPER_ADMIN)) await this.#assertNotLastSuperAdmin(em, user);
+        if (roles.some((role) => role.key === SUPER_ADMIN)) await this.#assertNotLastSuperAdmin(em, user);
         for (const role of roles) user.roles.remove(role);
       }
       recordAudit(em, {
         action: change === 'add' ? 'user.roles_add' : 'user.roles_remove', resource: 'user', resourceId: user.id, targetId: user.id,
-        organizationId: user.organization.id, ...auditActor(actor), details: { roles: roles.map((role) => role.name) },
+        organizationId: user.organization.id, ...auditActor(actor), details: { roles: roles.map((role) => role.key) },
       });
     });
     await this.#endTokens(userId, { grants: false });

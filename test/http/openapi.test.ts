@@ -36,6 +36,26 @@ describe('GET /openapi.json, /docs and /', () => {
     expect(routed.length).to.be.greaterThan(50);
   });
 
+  it('shows the methods, fields and parameters the seeds send', () => {
+    for (const path of ['/organizations/{id}', '/roles/{id}', '/permissions/{id}', '/locations/{id}']) {
+      expect(document.paths[`/api/v1${path}`], path).to.include.keys('put', 'patch');
+    }
+    const schemas = (document.components as unknown as { schemas: Record<string, { properties: Record<string, unknown> }> }).schemas;
+    const fields = (name: string) => Object.keys(schemas[name]?.properties ?? {});
+    expect(fields('RoleCreate')).to.include.members(['name', 'key']);
+    expect(fields('Role')).to.include.members(['key', 'name']);
+    expect(fields('PermissionCreate')).to.include.members(['name', 'resource', 'action']);
+    const profile = ['organisation', 'contact_name', 'contact_phone', 'contact_email', 'address', 'industry', 'use_case'];
+    expect(fields('UserCreate')).to.include.members(['full_name', ...profile]);
+    expect(fields('UserPatch')).to.include.members(['full_name', 'is_active', 'is_verified', ...profile]);
+    expect(fields('ProfilePatch')).to.include.members(['full_name', ...profile]);
+    expect(fields('UserProfile')).to.include.members(profile);
+    expect(fields('RegisterRequest')).to.include.members(['organization_slug', 'organization_id', ...profile]);
+    const parameters = (path: string) => ((document.paths[`/api/v1${path}`]!.get as { parameters: { name: string }[] }).parameters).map((parameter) => parameter.name);
+    expect(parameters('/audit/logs')).to.include.members(['page_size', 'limit', 'cursor']);
+    expect(parameters('/users')).to.include.members(['page', 'page_size', 'limit']);
+  });
+
   it('describes the security schemes and links the OAuth endpoints to discovery', () => {
     expect(document.components.securitySchemes).to.have.keys('bearer', 'dpop', 'oauth2', 'openIdConnect');
     expect(JSON.stringify(document)).to.include(`${server.issuer}/.well-known/openid-configuration`);

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 
+import { CursorPageQuery } from '../../http/pagination.ts';
+
 // `from` is inclusive and `to` exclusive, so consecutive windows (from=A&to=B, then from=B&to=C)
 // never count a row twice. A bare date means midnight UTC.
 const instant = z.union([z.iso.datetime({ offset: true }), z.iso.date()], { error: 'expected an ISO 8601 date or date-time' })
@@ -24,10 +26,7 @@ function windowInOrder(query: { from?: Date; to?: Date }): boolean {
 }
 const windowError = { error: '"to" must be later than "from"', path: ['to'] };
 
-const limit = z.coerce.number({ error: 'expected a whole number' }).int().min(1).max(100).default(50);
-const cursor = z.string().min(1).max(512).optional().describe('the `next` value of the previous page');
-
-export const AuditLogQuery = z.object({ ...filterShape, limit, cursor }).refine(windowInOrder, windowError);
+export const AuditLogQuery = z.object({ ...filterShape, ...CursorPageQuery.shape }).refine(windowInOrder, windowError);
 export type AuditLogQuery = z.infer<typeof AuditLogQuery>;
 
 export const AuditExportQuery = z.object({
@@ -37,7 +36,7 @@ export const AuditExportQuery = z.object({
 
 const days = z.coerce.number({ error: 'expected a whole number' }).int().min(1).max(365).default(30);
 
-export const ActivityQuery = z.object({ days, limit, cursor });
+export const ActivityQuery = z.object({ days, ...CursorPageQuery.shape });
 export const StatsQuery = z.object({ days });
 export const IdParams = z.object({ id: uuid });
 

@@ -10,7 +10,7 @@ import { callTokenEndpoint, type ClientCredentials, type TokenEndpointAnswer } f
 import { recordAudit } from '../../services/audit.service.ts';
 import { FIRST_PARTY_CLIENT_ID } from '../../services/bootstrap.service.ts';
 import { registerUser } from '../../services/registration.service.ts';
-import { findActiveProfile } from '../../services/users.service.ts';
+import { findActiveProfile, nameChanges } from '../../services/users.service.ts';
 import { ChangePasswordBody, LoginBody, LoginResponse, LogoutBody, RefreshBody, RegisterBody, RegisterResponse, TokenPairResponse } from './auth.schemas.ts';
 
 /** Client credentials from Basic auth or X-Client-ID / X-Client-Secret; else the built-in first-party client. */
@@ -60,11 +60,6 @@ function tokenPair(body: Record<string, unknown>) {
     expires_in: Number(body.expires_in),
     ...(body.scope ? { scope: String(body.scope) } : {}),
   };
-}
-
-function splitFullName(fullName: string): { firstName: string; lastName: string } {
-  const [first, ...rest] = fullName.trim().split(/\s+/);
-  return { firstName: first ?? '', lastName: rest.join(' ') };
 }
 
 export function authRoutes(deps: Dependencies) {
@@ -139,10 +134,11 @@ export function authRoutes(deps: Dependencies) {
       body: RegisterBody, responses: { 201: RegisterResponse },
       errors: ['user.email_taken', 'user.username_taken', 'organization.max_users_reached', 'request.validation_failed'],
       handler: async ({ body, ctx }) => {
-        const names = body.full_name ? splitFullName(body.full_name) : { firstName: body.first_name!, lastName: body.last_name! };
+        const { email, password, username, full_name, first_name, last_name, organization_slug, organization_id, ...attributes } = body;
+        const names = nameChanges({ full_name, first_name, last_name });
         const registered = await registerUser(deps.orm, deps.clients, {
-          email: body.email, password: body.password, username: body.username, ...names,
-          organizationSlug: body.organization_slug, ip: ctx.ip, userAgent: ctx.get('user-agent'),
+          email, password, username, firstName: names.firstName ?? '', lastName: names.lastName ?? '', attributes,
+          organizationSlug: organization_slug, organizationId: organization_id, ip: ctx.ip, userAgent: ctx.get('user-agent'),
         });
         return {
           status: 201,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { UserProfileResponse } from '../me/me.schemas.ts';
+import { nameFields, oneWayToName, profileAttributeFields, UserProfileResponse } from '../me/me.schemas.ts';
 
 const password = z.string().min(1, { error: 'is required' }).max(128, { error: 'must be at most 128 characters' });
 const organizationSlug = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: 'expected an organization slug' });
@@ -28,17 +28,16 @@ export const ChangePasswordBody = z.strictObject({
   new_password: z.string().min(1).max(128, { error: 'must be at most 128 characters' }),
 }).meta({ id: 'ChangePasswordRequest' });
 
-const name = z.string().trim().min(1).max(100);
-
 export const RegisterBody = z.strictObject({
   email: z.email({ error: 'expected an email address' }).max(254),
   password: z.string().min(1).max(128, { error: 'must be at most 128 characters' }),
   username: z.string().regex(/^[\w.-]{3,64}$/, { error: 'expected 3 to 64 letters, digits, ".", "_" or "-"' }).optional(),
-  full_name: name.max(200).optional(),
-  first_name: name.optional(),
-  last_name: name.optional(),
+  ...nameFields,
+  // The organization to join, by slug or by id (seed 004); both must name the same one. Default: `default`.
   organization_slug: organizationSlug.optional(),
-}).refine((body) => body.full_name !== undefined || (body.first_name !== undefined && body.last_name !== undefined), {
+  organization_id: z.uuid({ error: 'expected a UUID' }).optional(),
+  ...profileAttributeFields,
+}).superRefine(oneWayToName).refine((body) => body.full_name !== undefined || (body.first_name !== undefined && body.last_name !== undefined), {
   error: 'give full_name, or first_name and last_name', path: ['full_name'],
 }).meta({ id: 'RegisterRequest' });
 

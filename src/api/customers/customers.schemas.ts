@@ -12,8 +12,7 @@ const text = (max: number) => z.string().trim().max(max).nullable();
 
 export const CustomerIdParams = z.object({ id: uuid });
 
-// Strict: a misspelt filter is a 422, not an unfiltered answer.
-export const CustomerListQuery = z.strictObject({
+export const CustomerListQuery = z.object({
   ...PageQuery.shape,
   stage: stage.optional(),
   assigned_to: uuid.optional(),

@@ -8,8 +8,7 @@ const interactionType = z.enum(INTERACTION_TYPES, { error: 'expected CALL, EMAIL
 
 export const InteractionIdParams = z.object({ id: uuid });
 
-// Strict: a misspelt filter is a 422, not an unfiltered answer.
-export const InteractionListQuery = z.strictObject({
+export const InteractionListQuery = z.object({
   ...PageQuery.shape,
   customer: uuid.optional(),
   interaction_type: interactionType.optional(),

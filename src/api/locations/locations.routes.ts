@@ -4,7 +4,7 @@ import { offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/paginatio
 import { LocationsService } from '../../services/locations.service.ts';
 import {
   AssignedLocationResponse, AssignmentBody, AssignmentPageQuery, AssignmentResponse, LocationCreateBody, LocationIdParams,
-  LocationListQuery, LocationPatchBody, LocationResponse, LocationUserResponse, UserIdParams, UserLocationParams,
+  LocationListQuery, LocationPatchBody, LocationReplaceBody, LocationResponse, LocationUserResponse, UserIdParams, UserLocationParams,
 } from './locations.schemas.ts';
 
 const READ = { scope: 'users:read', permission: 'locations:read' } as const;
@@ -38,6 +38,13 @@ export function locationsRoutes(deps: Dependencies) {
       method: 'get', path: '/locations/:id', tag: 'Locations', ...READ, summary: 'One location',
       params: LocationIdParams, responses: { 200: LocationResponse }, errors: ['resource.not_found'],
       handler: async (input) => ({ status: 200, body: await locations.get(actorOf(input), input.params.id) }),
+    }),
+    defineRoute({
+      method: 'put', path: '/locations/:id', tag: 'Locations', ...WRITE,
+      summary: 'Replace a location (optional texts left out are cleared; the code and is_active are kept)',
+      params: LocationIdParams, body: LocationReplaceBody, responses: { 200: LocationResponse },
+      errors: ['resource.not_found', 'location.code_taken'],
+      handler: async (input) => ({ status: 200, body: await locations.replace(actorOf(input), input.params.id, input.body) }),
     }),
     defineRoute({
       method: 'patch', path: '/locations/:id', tag: 'Locations', ...WRITE, summary: 'Change a location',

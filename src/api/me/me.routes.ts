@@ -6,7 +6,7 @@ import type { AccessTokenPrincipal } from '../../oidc/access-tokens.ts';
 import { recordAudit, type AuditEntry } from '../../services/audit.service.ts';
 import { personalClientMetadata } from '../../services/bootstrap.service.ts';
 
-import { findActiveProfile } from '../../services/users.service.ts';
+import { findActiveProfile, nameChanges } from '../../services/users.service.ts';
 import {
   ClientIdParams, PersonalClient, PersonalClientCreateBody, PersonalClientCreated, PersonalClientSecret, ProfilePatchBody, UserProfileResponse,
 } from './me.schemas.ts';
@@ -50,8 +50,9 @@ export function meRoutes(deps: Dependencies) {
       body: ProfilePatchBody, responses: { 200: UserProfileResponse },
       errors: ['user.email_taken', 'user.username_taken', 'request.validation_failed'],
       handler: async ({ auth, body, ctx }) => {
+        const { email, username, full_name, first_name, last_name, ...attributes } = body;
         await deps.selfService.updateProfile(caller(auth, ctx), {
-          email: body.email, username: body.username, firstName: body.first_name, lastName: body.last_name,
+          email, username, ...nameChanges({ full_name, first_name, last_name }), attributes,
         });
         return { status: 200, body: await profileOf(userOf(auth)) };
       },

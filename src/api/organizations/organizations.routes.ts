@@ -3,7 +3,7 @@ import { actorOf, defineRoute } from '../../http/define-route.ts';
 import { offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
 import { OrganizationsService } from '../../services/organizations.service.ts';
 import {
-  OrganizationCreateBody, OrganizationIdParams, OrganizationListQuery, OrganizationPatchBody, OrganizationResponse,
+  OrganizationCreateBody, OrganizationIdParams, OrganizationListQuery, OrganizationPatchBody, OrganizationReplaceBody, OrganizationResponse,
 } from './organizations.schemas.ts';
 
 // Among the built-in roles only super admins hold organizations:write; org admins hold
@@ -40,6 +40,13 @@ export function organizationsRoutes(deps: Dependencies) {
       method: 'get', path: '/organizations/:id', tag: 'Organizations', ...READ, summary: 'One organization',
       params: OrganizationIdParams, responses: { 200: OrganizationResponse }, errors: ['resource.not_found'],
       handler: async (input) => ({ status: 200, body: await organizations.get(actorOf(input), input.params.id) }),
+    }),
+    defineRoute({
+      method: 'put', path: '/organizations/:id', tag: 'Organizations', ...WRITE,
+      summary: 'Replace an organization (description and max_users left out are cleared; is_active and the slug are kept)',
+      params: OrganizationIdParams, body: OrganizationReplaceBody, responses: { 200: OrganizationResponse },
+      errors: ['resource.not_found', 'auth.forbidden', 'user.last_super_admin'],
+      handler: async (input) => ({ status: 200, body: await organizations.replace(actorOf(input), input.params.id, input.body) }),
     }),
     defineRoute({
       method: 'patch', path: '/organizations/:id', tag: 'Organizations', ...WRITE,

@@ -10,8 +10,7 @@ const maxUsers = z.int({ error: 'expected a whole number' }).min(1).max(1_000_00
 
 export const OrganizationIdParams = z.object({ id: z.uuid({ error: 'expected a UUID' }) });
 
-// Strict: a misspelt filter is a 422, not an unfiltered answer.
-export const OrganizationListQuery = z.strictObject({
+export const OrganizationListQuery = z.object({
   ...PageQuery.shape,
   search: z.string().trim().max(100).optional(),
   is_active: booleanQuery.optional(),
@@ -31,6 +30,17 @@ export const OrganizationPatchBody = z.strictObject({
   max_users: maxUsers.optional(),
   is_active: z.boolean().optional(),
 }).refine((body) => Object.keys(body).length > 0, { error: 'give at least one field to change' }).meta({ id: 'OrganizationPatch' });
+
+/**
+ * PUT replaces the organization: name as on create; description and max_users left out are
+ * cleared, is_active left out is kept. The slug never changes, so it is not part of it.
+ */
+export const OrganizationReplaceBody = z.strictObject({
+  name,
+  description: description.optional(),
+  max_users: maxUsers.optional(),
+  is_active: z.boolean().optional(),
+}).meta({ id: 'OrganizationReplace' });
 
 export const OrganizationResponse = z.object({
   id: z.uuid(),

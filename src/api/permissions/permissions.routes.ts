@@ -2,7 +2,8 @@ import type { Dependencies } from '../../dependencies.ts';
 import { actorOf, defineRoute } from '../../http/define-route.ts';
 import { PageQuery, offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
 import {
-  GroupedPermissionsResponse, PermissionCreateBody, PermissionIdParams, PermissionListQuery, PermissionPatchBody, PermissionResponse,
+  GroupedPermissionsResponse, PermissionCreateBody, PermissionIdParams, PermissionListQuery, PermissionPatchBody, PermissionReplaceBody,
+  PermissionResponse,
 } from './permissions.schemas.ts';
 
 // Everyone reads permissions; only super admins hold permissions:write among the built-in roles.
@@ -22,8 +23,8 @@ export function permissionsRoutes(deps: Dependencies) {
     }),
     defineRoute({
       method: 'get', path: '/permissions/grouped', tag: 'Permissions', ...READ, summary: 'Every permission, grouped by resource',
-      responses: { 200: GroupedPermissionsResponse },
-      handler: async () => ({ status: 200, body: await permissions.grouped() }),
+      query: PermissionListQuery, responses: { 200: GroupedPermissionsResponse },
+      handler: async ({ query }) => ({ status: 200, body: await permissions.grouped(query) }),
     }),
     defineRoute({
       method: 'post', path: '/permissions', tag: 'Permissions', ...WRITE, summary: 'Create a permission',
@@ -36,8 +37,14 @@ export function permissionsRoutes(deps: Dependencies) {
       handler: async ({ params }) => ({ status: 200, body: await permissions.get(params.id) }),
     }),
     defineRoute({
+      method: 'put', path: '/permissions/:id', tag: 'Permissions', ...WRITE, summary: 'Replace a permission (a description left out is cleared)',
+      params: PermissionIdParams, body: PermissionReplaceBody, responses: { 200: PermissionResponse },
+      errors: ['resource.not_found', 'permission.builtin', 'permission.name_taken'],
+      handler: async (input) => ({ status: 200, body: await permissions.replace(actorOf(input), input.params.id, input.body) }),
+    }),
+    defineRoute({
       method: 'patch', path: '/permissions/:id', tag: 'Permissions', ...WRITE, summary: 'Rename or describe a permission',
-      params: PermissionIdParams, body: PermissionPatchBody, responses: { 200: PermissionResponse }, errors: ['resource.not_found', 'permission.builtin'],
+      params: PermissionIdParams, body: PermissionPatchBody, responses: { 200: PermissionResponse }, errors: ['resource.not_found', 'permission.builtin', 'permission.name_taken'],
       handler: async (input) => ({ status: 200, body: await permissions.update(actorOf(input), input.params.id, input.body) }),
     }),
     defineRoute({

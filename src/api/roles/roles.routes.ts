@@ -1,7 +1,9 @@
 import type { Dependencies } from '../../dependencies.ts';
 import { actorOf, defineRoute } from '../../http/define-route.ts';
 import { PageQuery, offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
-import { PermissionIdsBody, RoleCreateBody, RoleIdParams, RoleListQuery, RolePatchBody, RoleResponse } from './roles.schemas.ts';
+import {
+  PermissionIdsBody, RoleCreateBody, RoleIdParams, RoleListQuery, RolePatchBody, RoleReplaceBody, RoleResponse,
+} from './roles.schemas.ts';
 
 const READ = { scope: 'rbac:read', permission: 'roles:read' } as const;
 const WRITE = { scope: 'rbac:write', permission: 'roles:write' } as const;
@@ -20,13 +22,19 @@ export function rolesRoutes(deps: Dependencies) {
     }),
     defineRoute({
       method: 'post', path: '/roles', tag: 'Roles', ...WRITE, summary: 'Create a custom role (with permissions you hold)',
-      body: RoleCreateBody, responses: { 201: RoleResponse }, errors: ['role.name_taken', 'auth.forbidden'],
+      body: RoleCreateBody, responses: { 201: RoleResponse }, errors: ['role.name_taken', 'role.key_taken', 'auth.forbidden'],
       handler: async (input) => ({ status: 201, body: await roles.create(actorOf(input), input.body) }),
     }),
     defineRoute({
       method: 'get', path: '/roles/:id', tag: 'Roles', ...READ, summary: 'One role with its permissions',
       params: RoleIdParams, responses: { 200: RoleResponse }, errors: ['resource.not_found'],
       handler: async (input) => ({ status: 200, body: await roles.get(actorOf(input), input.params.id) }),
+    }),
+    defineRoute({
+      method: 'put', path: '/roles/:id', tag: 'Roles', ...WRITE,
+      summary: 'Replace a role\'s name, description and status (a description left out is cleared; is_active is kept)',
+      params: RoleIdParams, body: RoleReplaceBody, responses: { 200: RoleResponse }, errors: ['resource.not_found', 'role.builtin', 'role.name_taken'],
+      handler: async (input) => ({ status: 200, body: await roles.replace(actorOf(input), input.params.id, input.body) }),
     }),
     defineRoute({
       method: 'patch', path: '/roles/:id', tag: 'Roles', ...WRITE, summary: 'Rename, describe, enable or disable a custom role',

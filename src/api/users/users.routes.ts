@@ -25,9 +25,9 @@ export function usersRoutes(deps: Dependencies) {
     }),
     defineRoute({
       method: 'post', path: '/users', tag: 'Users', ...WRITE,
-      summary: 'Create a user with a given or temporary password and one role; optionally a personal client',
+      summary: 'Create a user with a given or temporary password and one role (by key or name); optionally a personal client',
       body: UserCreateBody, responses: { 201: UserCreatedResponse },
-      errors: ['user.email_taken', 'organization.max_users_reached', 'auth.forbidden'],
+      errors: ['user.email_taken', 'user.username_taken', 'organization.max_users_reached', 'auth.forbidden'],
       handler: async (input) => ({ status: 201, body: await users.create(actorOf(input), input.body), headers: { 'Cache-Control': 'no-store' } }),
     }),
     defineRoute({
@@ -36,8 +36,10 @@ export function usersRoutes(deps: Dependencies) {
       handler: async (input) => ({ status: 200, body: await users.get(actorOf(input), input.params.id) }),
     }),
     defineRoute({
-      method: 'patch', path: '/users/:id', tag: 'Users', ...WRITE, summary: 'Change a user\'s profile fields',
-      params: UserIdParams, body: UserPatchBody, responses: { 200: UserProfileResponse }, errors: ['resource.not_found', 'user.email_taken'],
+      method: 'patch', path: '/users/:id', tag: 'Users', ...WRITE,
+      summary: 'Change a user\'s name, profile, verification or status (is_active as POST /enable and /disable)',
+      params: UserIdParams, body: UserPatchBody, responses: { 200: UserProfileResponse },
+      errors: ['resource.not_found', 'user.email_taken', 'user.username_taken', 'auth.forbidden', 'user.last_super_admin'],
       handler: async (input) => ({ status: 200, body: await users.update(actorOf(input), input.params.id, input.body) }),
     }),
     defineRoute({

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 
-import { UserProfileResponse } from '../me/me.schemas.ts';
+import { fitsAsName, nameFields, oneWayToName, profileAttributeFields, UserProfileResponse } from '../me/me.schemas.ts';
 
-const name = z.string().trim().min(1).max(100);
 const username = z.string().regex(/^[\w.-]{3,64}$/, { error: 'expected 3 to 64 letters, digits, ".", "_" or "-"' });
-const roleName = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, { error: 'expected a role name' });
+/** A role as people write it: its key, or its name in any case ("Guest" is the built-in guest). */
+const roleName = z.string().trim().min(1).max(64).describe('the role\'s key or its name, whatever the case');
 const booleanQuery = z.enum(['true', 'false'], { error: 'expected true or false' }).transform((value) => value === 'true');
 
 export const UserIdParams = z.object({ id: z.uuid({ error: 'expected a UUID' }) });
@@ -17,15 +17,24 @@ export const UserListQuery = z.object({
   location_id: z.uuid({ error: 'expected a UUID' }).optional(),
 });
 
+/**
+ * A name is optional: full_name, or first_name and last_name, or else the contact_name of the
+ * profile (seed 002 names the person only there).
+ */
 export const UserCreateBody = z.strictObject({
   email: z.email({ error: 'expected an email address' }).max(254),
   username: username.optional(),
-  first_name: name,
-  last_name: name,
+  ...nameFields,
   password: z.string().min(1).max(128).optional(),
   role: roleName.optional(),
   organization_id: z.uuid().optional(),
   create_client: z.boolean().optional(),
+  ...profileAttributeFields,
+}).superRefine(oneWayToName).superRefine((body, ctx) => {
+  const named = body.full_name !== undefined || body.first_name !== undefined || body.last_name !== undefined;
+  if (!named && body.contact_name && !fitsAsName(body.contact_name)) {
+    ctx.addIssue({ code: 'custom', path: ['contact_name'], message: 'names the user here, so its first word and the rest must be at most 100 characters each' });
+  }
 }).meta({ id: 'UserCreate' });
 
 export const UserCreatedResponse = z.object({
@@ -37,10 +46,11 @@ export const UserCreatedResponse = z.object({
 export const UserPatchBody = z.strictObject({
   email: z.email({ error: 'expected an email address' }).max(254).optional(),
   username: username.nullable().optional(),
-  first_name: name.optional(),
-  last_name: name.optional(),
+  ...nameFields,
+  is_active: z.boolean().optional().describe('as POST /enable or /disable: nobody disables themselves'),
   is_verified: z.boolean().optional(),
-}).refine((body) => Object.keys(body).length > 0, { error: 'give at least one field to change' }).meta({ id: 'UserPatch' });
+  ...profileAttributeFields,
+}).superRefine(oneWayToName).refine((body) => Object.keys(body).length > 0, { error: 'give at least one field to change' }).meta({ id: 'UserPatch' });
 
 export const PromoteBody = z.strictObject({ role: roleName }).meta({ id: 'PromoteRequest' });
 

@@ -95,7 +95,7 @@ export async function seedDemo(em: EntityManager, fixedPassword?: string): Promi
       organization, email, username: demo.username, firstName: demo.firstName, lastName: demo.lastName,
       passwordHash: await hashPassword(password), isVerified: true,
     });
-    user.roles.add(await em.findOneOrFail(Role, { name: demo.role, organization: organization.id }));
+    user.roles.add(await em.findOneOrFail(Role, { key: demo.role, organization: organization.id }));
     seeded.push({ email, username: demo.username, role: demo.role, password });
     users.set(demo.username, user);
   }

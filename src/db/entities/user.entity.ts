@@ -18,6 +18,15 @@ export const User = defineEntity({
     isActive: p.boolean().default(true),
     isVerified: p.boolean().default(false),
     lastLoginAt: p.datetime().nullable(),
+    // Profile attributes (seed 002). `organisation` is the company the user names, free text; the
+    // organization the user belongs to is `organization`.
+    organisation: p.string().length(200).nullable(),
+    contactName: p.string().length(200).nullable(),
+    contactPhone: p.string().length(32).nullable(),
+    contactEmail: p.string().length(254).nullable(),
+    address: p.string().length(500).nullable(),
+    industry: p.string().length(100).nullable(),
+    useCase: p.text().nullable(),
     roles: () => p.manyToMany(Role).pivotTable('user_role').owner(),
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),

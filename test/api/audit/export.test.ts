@@ -100,7 +100,7 @@ describe('GET /api/v1/audit/logs/export', () => {
   });
 
   it('answers 422 for an unknown format or a bad date, 403 to an agent and auth.forbidden without the permission', async () => {
-    for (const query of ['format=xml', 'format=', 'from=last-week', 'to=2026-02-30']) {
+    for (const query of ['format=xml', 'from=last-week', 'to=2026-02-30']) {
       expect((await callApi(server, `/audit/logs/export?${query}`, admin)).status, query).to.equal(422);
     }
     expect((await callApi(server, '/audit/logs/export', agent)).status).to.equal(403);

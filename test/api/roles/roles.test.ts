@@ -76,7 +76,7 @@ describe('/api/v1/roles and /api/v1/permissions (RBAC)', () => {
     expect((await jsonRequest(server, 'DELETE', `/roles/${foreign.id}`, admin)).status).to.equal(404);
     expect((await jsonRequest(server, 'POST', `/roles/${foreign.id}/permissions`, admin, { permission_ids: [permissionIds['audit:read']] })).status).to.equal(404);
     expect((await jsonRequest(server, 'POST', '/roles', agent, { name: 'x_role' })).status).to.equal(403);
-    expect((await jsonRequest(server, 'POST', '/roles', admin, { name: 'Bad Name!' })).status).to.equal(422);
+    expect((await jsonRequest(server, 'POST', '/roles', admin, { name: 'Bad\u0007Name' })).status).to.equal(422);
     expect((await jsonRequest(server, 'POST', '/roles', admin, {})).status).to.equal(422);
     expect((await jsonRequest(server, 'POST', '/roles', admin, { name: 'x', description: 'd'.repeat(501) })).status).to.equal(422);
     expect((await jsonRequest(server, 'POST', '/roles', admin, { name: 'x', permission_ids: [crypto.randomUUID()] })).status).to.equal(404);

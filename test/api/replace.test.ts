@@ -1,0 +1,103 @@
+// PUT beside PATCH on organizations, roles, permissions and locations, with the bodies seed 004
+// sends: a full replacement whose required fields are those of a create.
+import { expect } from 'chai';
+
+import { createOtherOrganization, jsonRequest, ROOT_PASSWORD } from '../support/admin.ts';
+import { startTestServer, type TestServer } from '../support/harness.ts';
+import { loginAs, seedDemoUsers } from '../support/users.ts';
+
+describe('PUT on organizations, roles, permissions and locations', () => {
+  let server: TestServer;
+  let root: string;
+  let admin: string;
+  let other: { adminId: string; token: string };
+
+  const auditActions = async (resourceId: string) => (await server.deps.orm.em.getConnection()
+    .execute('select action from audit_log where resource_id = ? order by occurred_at', [resourceId])).map((row) => String(row.action));
+  const put = (path: string, token: string, body: unknown) => jsonRequest(server, 'PUT', path, token, body);
+
+  before(async () => {
+    server = await startTestServer({ ADMIN_PASSWORD: ROOT_PASSWORD });
+    await seedDemoUsers(server);
+    root = (await loginAs(server, 'root@example.com', ROOT_PASSWORD)).access_token;
+    admin = (await loginAs(server, 'admin1@demo.example')).access_token;
+    other = await createOtherOrganization(server);
+  });
+  after(async () => { await server.close(); });
+
+  it('replaces an organization with seed 004\'s body, clearing what it leaves out and keeping the slug', async () => {
+    const created = await (await jsonRequest(server, 'POST', '/organizations', root, {
+      name: 'Test Organization', slug: 'test-org', description: 'A test organization', max_users: 100,
+    })).json();
+    const response = await put(`/organizations/${created.id}`, root, { name: 'Updated Organization Name', description: 'Updated description', is_active: true });
+    expect(response.status, await response.clone().text()).to.equal(200);
+    expect(await response.json()).to.include({ slug: 'test-org', name: 'Updated Organization Name', description: 'Updated description', max_users: null, is_active: true });
+    expect(await auditActions(created.id)).to.deep.equal(['organization.create', 'organization.update']);
+    // The required field of a create, and nothing that is not the organization's.
+    expect((await put(`/organizations/${created.id}`, root, { description: 'no name' })).status).to.equal(422);
+    expect((await put(`/organizations/${created.id}`, root, { name: 'X', slug: 'renamed' })).status).to.equal(422);
+    // Org admins do not write organizations; a missing one is 404.
+    expect((await put(`/organizations/${created.id}`, admin, { name: 'Mine now' })).status).to.equal(403);
+    expect((await put(`/organizations/${crypto.randomUUID()}`, root, { name: 'Nobody' })).status).to.equal(404);
+    // is_active left out is kept, even on a disabled organization.
+    await jsonRequest(server, 'PATCH', `/organizations/${created.id}`, root, { is_active: false });
+    expect(await (await put(`/organizations/${created.id}`, root, { name: 'Still off' })).json()).to.include({ is_active: false });
+  });
+
+  it('replaces a role with seed 004\'s body; built-in roles keep their names and stay on', async () => {
+    const role = await (await jsonRequest(server, 'POST', '/roles', admin, { name: 'Manager', description: 'Manager role with specific permissions', is_active: true })).json();
+    const response = await put(`/roles/${role.id}`, admin, { name: 'Updated Manager', description: 'Updated role description', is_active: true });
+    expect(response.status, await response.clone().text()).to.equal(200);
+    expect(await response.json()).to.include({ key: 'manager', name: 'Updated Manager', description: 'Updated role description', is_active: true });
+    expect(await (await put(`/roles/${role.id}`, admin, { name: 'Updated Manager' })).json()).to.include({ description: null, is_active: true });
+    expect(await auditActions(role.id)).to.deep.equal(['role.create', 'role.update', 'role.update']);
+    expect((await put(`/roles/${role.id}`, admin, { description: 'no name' })).status).to.equal(422);
+    expect((await put(`/roles/${role.id}`, admin, { name: 'guest' })).status).to.equal(409);
+    expect((await put(`/roles/${role.id}`, other.token, { name: 'Taken over' })).status).to.equal(404);
+
+    const guest = (await (await jsonRequest(server, 'GET', '/roles?search=guest', admin)).json()).results[0];
+    expect((await put(`/roles/${guest.id}`, admin, { name: 'guest', description: 'Visitors' })).status).to.equal(200);
+    expect((await put(`/roles/${guest.id}`, admin, { name: 'Visitor' })).status).to.equal(409);
+    expect((await put(`/roles/${guest.id}`, admin, { name: 'guest', is_active: false })).status).to.equal(409);
+  });
+
+  it('replaces a permission with seed 004\'s body; built-in ones keep their names', async () => {
+    const permission = await (await jsonRequest(server, 'POST', '/permissions', root, {
+      name: 'user:create', description: 'Create users', resource: 'user', action: 'create',
+    })).json();
+    const response = await put(`/permissions/${permission.id}`, root, { name: 'user:update', description: 'Update users', resource: 'user', action: 'update' });
+    expect(response.status, await response.clone().text()).to.equal(200);
+    expect(await response.json()).to.include({ name: 'user:update', resource: 'user', action: 'update', description: 'Update users' });
+    expect(await (await put(`/permissions/${permission.id}`, root, { resource: 'user', action: 'edit' })).json()).to.include({ name: 'user:edit', description: null });
+    expect(await auditActions(permission.id)).to.deep.equal(['permission.create', 'permission.update', 'permission.update']);
+    expect((await put(`/permissions/${permission.id}`, root, { description: 'no name' })).status).to.equal(422);
+    expect((await put(`/permissions/${permission.id}`, root, { name: 'user:edit', action: 'update' })).status).to.equal(422);
+    expect((await put(`/permissions/${permission.id}`, admin, { name: 'user:mine' })).status).to.equal(403);
+    const builtin = (await (await jsonRequest(server, 'GET', '/permissions?resource=audit', root)).json()).results[0];
+    expect((await put(`/permissions/${builtin.id}`, root, { name: 'audit:read', description: 'Read the trail' })).status).to.equal(200);
+    expect((await put(`/permissions/${builtin.id}`, root, { name: 'audit:view' })).status).to.equal(409);
+  });
+
+  it('replaces a location with seed 004\'s body, keeping its code, clearing what it leaves out', async () => {
+    const location = await (await jsonRequest(server, 'POST', '/locations', admin, {
+      name: 'Main Office', code: 'MAIN-001', description: 'Main office location', address: '123 Business Street',
+      city: 'New York', state: 'NY', country: 'USA', postal_code: '10001',
+    })).json();
+    const response = await put(`/locations/${location.id}`, admin, {
+      name: 'Updated Main Office', description: 'Updated main office location', address: '456 Updated Business Street',
+      city: 'New York', state: 'NY', country: 'USA', postal_code: '10002', is_active: true,
+    });
+    expect(response.status, await response.clone().text()).to.equal(200);
+    expect(await response.json()).to.include({
+      name: 'Updated Main Office', code: 'MAIN-001', address: '456 Updated Business Street', postal_code: '10002', is_active: true,
+    });
+    const bare = await (await put(`/locations/${location.id}`, admin, { name: 'Bare', code: 'MAIN-002' })).json();
+    expect(bare).to.include({ name: 'Bare', code: 'MAIN-002', description: null, address: null, city: null, state: null, country: null, postal_code: null, is_active: true });
+    expect(await auditActions(location.id)).to.deep.equal(['location.create', 'location.update', 'location.update']);
+    expect((await put(`/locations/${location.id}`, admin, { city: 'no name' })).status).to.equal(422);
+    expect((await put(`/locations/${location.id}`, admin, { name: 'X', organization_id: crypto.randomUUID() })).status).to.equal(422);
+    expect((await put(`/locations/${location.id}`, other.token, { name: 'Taken over' })).status).to.equal(404);
+    const agent = (await loginAs(server, 'agent1@demo.example')).access_token;
+    expect((await put(`/locations/${location.id}`, agent, { name: 'Agent was here' })).status).to.equal(403);
+  });
+});
