@@ -10,6 +10,8 @@ import { createLogger, type Logger } from './platform/logger.ts';
 import { StoreUnavailableError } from './platform/store.ts';
 import type { CreatedAdmin } from './services/bootstrap.service.ts';
 
+const STORE_CLOSE_TIMEOUT_MS = 5000;
+
 function loadConfigOrExit(): Config {
   try {
     return loadConfig();
@@ -75,6 +77,11 @@ function installShutdown(server: Server, config: Config, logger: Logger, close: 
     }, config.shutdownTimeoutMs).unref();
     server.close(async () => {
       clearTimeout(forced);
+      // A store that cannot close (a database that stopped answering) must not keep the process alive.
+      setTimeout(() => {
+        logger.error('the stores did not close in time; exiting anyway');
+        process.exit(1);
+      }, STORE_CLOSE_TIMEOUT_MS);
       try {
         await close();
       } finally {

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { Context, Next } from 'koa';
 
+import { isDatabaseUnavailable } from '../platform/database.ts';
 import type { Logger } from '../platform/logger.ts';
 import { StoreUnavailableError } from '../platform/store.ts';
 import { AppError } from '../platform/errors.ts';
@@ -20,11 +21,7 @@ declare module 'koa' {
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 export function isStoreOutage(error: unknown): boolean {
-  if (error instanceof StoreUnavailableError) return true;
-  const code = (error as { code?: string } | undefined)?.code;
-  // Connection-level PostgreSQL failures (node-postgres / MikroORM), not query errors.
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '08006', '08001', '08003'].includes(code ?? '')
-    || (error as Error | undefined)?.name === 'ConnectionException';
+  return error instanceof StoreUnavailableError || isDatabaseUnavailable(error);
 }
 
 export function requestContext(logger: Logger) {

@@ -75,6 +75,7 @@ const environmentSchema = z.object({
   AUDIT_TOKEN_ISSUES: booleanFlag.default(false),
   SEED_PASSWORD: z.string().min(12, { error: 'expected at least 12 characters' }).max(128, { error: 'expected at most 128 characters' }).optional(),
   SHUTDOWN_TIMEOUT_MS: integer(0, 600_000).default(10_000),
+  DATABASE_ACQUIRE_TIMEOUT_MS: integer(100, 600_000).default(5000),
   TOKEN_RATE_LIMIT: integer(0, 1_000_000).default(1200),
   // Set by the cluster primary for each worker it forks; not for people to set.
   LATCHKEY_WORKER_INDEX: integer(0, 63).default(0),
@@ -90,7 +91,8 @@ export interface Config {
   issuer: string;
   /** The built-in resource server (API.md section 2: `ISSUER/api`). */
   apiAudience: string;
-  database: { url?: string; dataDir: string };
+  /** `acquireTimeoutMs`: how long a query waits for a pooled connection before it fails (503). */
+  database: { url?: string; dataDir: string; acquireTimeoutMs: number };
   redis: { url?: string; keyPrefix: string };
   admin: { email?: string; password?: string };
   seedPassword?: string;
@@ -148,7 +150,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST,
     issuer,
     apiAudience: `${issuer}/api`,
-    database: { url: env.DATABASE_URL, dataDir: env.DATA_DIR },
+    database: { url: env.DATABASE_URL, dataDir: env.DATA_DIR, acquireTimeoutMs: env.DATABASE_ACQUIRE_TIMEOUT_MS },
     redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
     admin: { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD },
     seedPassword: env.SEED_PASSWORD,
