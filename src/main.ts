@@ -92,8 +92,10 @@ function installShutdown(server: Server, config: Config, logger: Logger, close: 
     // Idle keep-alive sockets would otherwise hold close() open until they time out.
     server.closeIdleConnections();
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  // Not `once`: a second copy of the signal must not kill the process mid-drain. It is common:
+  // Ctrl-C signals the whole process group, and npm forwards its own copy to the script.
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 async function runPrimary(config: Config, logger: Logger): Promise<void> {
@@ -121,11 +123,12 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
     fork(indexOfWorker.get(worker.id) ?? 0);
   });
   const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
     stopping = true;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 const config = loadConfigOrExit();
