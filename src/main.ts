@@ -1,6 +1,6 @@
 // load config -> prepare stores -> build dependencies -> build app -> listen. SIGTERM drains and closes.
 import cluster from 'node:cluster';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerOptions } from 'node:http';
 
 import { buildApp } from './app.ts';
 import { createDependencies, describeStores, openStores, prepareDatabase } from './dependencies.ts';
@@ -47,8 +47,7 @@ async function serve(config: Config, logger: Logger, options: { prepare: boolean
   }
   const deps = await createDependencies(config, logger, stores);
   const app = buildApp(deps);
-  const server = createServer(app.callback());
-  server.keepAliveTimeout = 65_000;
+  const server = createServer(httpServerOptions(config), app.callback());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -63,6 +62,22 @@ async function serve(config: Config, logger: Logger, options: { prepare: boolean
     metricsServer?.close();
     await deps.close();
   });
+}
+
+/**
+ * Limits that keep a slow or silent client from holding a connection: the headers, then the whole
+ * request (body included), must arrive in time or Node answers 408 and closes the socket. Node
+ * checks them every `connectionsCheckingInterval`, 30 s by default: far coarser than the limits.
+ */
+function httpServerOptions(config: Pick<Config, 'http'>): ServerOptions {
+  const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = config.http;
+  return {
+    headersTimeout: headersTimeoutMs,
+    requestTimeout: requestTimeoutMs,
+    // Longer than the idle timeout of common load balancers (60 s), so they close first.
+    keepAliveTimeout: keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, headersTimeoutMs),
+  };
 }
 
 function installShutdown(server: Server, config: Config, logger: Logger, close: () => Promise<void>): void {
