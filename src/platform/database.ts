@@ -40,6 +40,19 @@ export const DEFAULT_ACQUIRE_TIMEOUT_MS = 5000;
 export class PooledClient extends pg.Client {
   #releaseToPool: ((error?: Error | boolean) => void) | undefined;
 
+  /**
+   * Refuses text PostgreSQL cannot store faithfully before anything is sent: it rejects U+0000 in
+   * text, and pg would encode an unpaired surrogate as U+FFFD without a word. MikroORM inlines
+   * parameters into the SQL text, where a NUL would even cut the protocol message short and cost
+   * the connection (08P01). The widened signature only inspects the call and hands it on as is.
+   */
+  override query(...args: unknown[]): never {
+    const [statement, values] = args;
+    const text = typeof statement === 'string' ? statement : (statement as { text?: unknown } | undefined)?.text;
+    if (!isStorableText(text) || !isStorableText(values)) throw new UnstorableTextError();
+    return Reflect.apply(super.query, this, args) as never;
+  }
+
   constructor(config?: string | pg.ClientConfig) {
     super(config);
     // 'error' is pg's signal that the socket is dead; 'end' covers a close without one.
@@ -60,6 +73,33 @@ export class PooledClient extends pg.Client {
     this.#releaseToPool = undefined;
     releaseToPool?.(error);
   }
+}
+
+/** A string PostgreSQL cannot store as given: a NUL character or an unpaired UTF-16 surrogate. */
+export function isStorableText(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return !value.includes('\u0000') && value.isWellFormed();
+  if (depth > 32 || value === null || typeof value !== 'object' || value instanceof Date || Buffer.isBuffer(value)) return true;
+  const entries = Array.isArray(value) ? value : Object.entries(value).flat();
+  return entries.every((entry) => isStorableText(entry, depth + 1));
+}
+
+/** SQLSTATE 22021 (character_not_in_repertoire), what PostgreSQL itself answers for a NUL in text. */
+export class UnstorableTextError extends Error {
+  readonly code = '22021';
+  constructor() {
+    super('text must not contain NUL (U+0000) characters or unpaired surrogates');
+    this.name = 'UnstorableTextError';
+  }
+}
+
+/** Whether PostgreSQL (or the guard above) refused text a client sent: the client's fault, not an outage. */
+export function isUnstorableText(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth += 1) {
+    // 22P05 untranslatable_character: PostgreSQL's answer to \u0000 inside jsonb.
+    const code = (current as { code?: unknown }).code;
+    if (code === '22021' || code === '22P05') return true;
+  }
+  return false;
 }
 
 // SQLSTATE classes and codes that mean "the database is not reachable right now", not "this query

@@ -2,7 +2,7 @@ import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
 import pg from 'pg';
 
-import { isDatabaseUnavailable, ormOptions, PooledClient, queryOne } from '../../src/platform/database.ts';
+import { isDatabaseUnavailable, isUnstorableText, ormOptions, PooledClient, queryOne } from '../../src/platform/database.ts';
 import { createTestDatabase, dropDatabase } from '../support/databases.ts';
 
 async function rejection(promise: Promise<unknown>): Promise<Error> {
@@ -51,6 +51,15 @@ describe('the PostgreSQL pool', () => {
     expect(isDatabaseUnavailable(error), error.message).to.equal(true);
     releaseHolder();
     await holder;
+  });
+
+  it('refuses text PostgreSQL cannot store before sending it, keeping the connection', async () => {
+    for (const text of ['a\u0000b', 'a\ud800b']) {
+      const error = await rejection(queryOne(orm.em.fork(), 'select ? as value', [text]));
+      expect(isUnstorableText(error), error.message).to.equal(true);
+      expect(isDatabaseUnavailable(error), error.message).to.equal(false);
+    }
+    expect(await queryOne(orm.em.fork(), 'select ? as value', ['a\u00e9\u{1F600}'])).to.deep.equal({ value: 'a\u00e9\u{1F600}' });
   });
 
   it('makes a second release of a client that gave itself back harmless', async () => {

@@ -9,6 +9,7 @@ import { errors, type Client, type InteractionResults, type Provider } from 'oid
 import type { Dependencies } from '../../dependencies.ts';
 import { RETRY_AFTER_SECONDS, isStoreOutage } from '../../http/middleware.ts';
 import { staticAssets } from '../../http/static-assets.ts';
+import { isUnstorableText } from '../../platform/database.ts';
 import { recordAudit } from '../../services/audit.service.ts';
 import { SignInFailed } from '../../services/accounts.service.ts';
 import { SignInThrottled } from '../../services/sign-in-throttle.ts';
@@ -62,6 +63,9 @@ function asPageError(ctx: Context, error: unknown): PageError {
     ctx.state.log.warn({ err: (error as Error).message }, 'backing store unavailable');
     return new PageError(503, 'Latchkey is briefly unavailable', 'Please try again in a few seconds.',
       { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+  }
+  if (isUnstorableText(error)) {
+    return new PageError(400, 'The form could not be read', 'It holds a character that is not allowed (such as NUL). Go back and try again.');
   }
   // koa-body refusals (a form over the limit, a malformed body) carry their own 4xx status.
   const status = (error as { status?: number }).status;
