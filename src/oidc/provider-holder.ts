@@ -64,7 +64,12 @@ export class ProviderHolder {
         ctx.set('Connection', 'close');
         return answer(ctx, 413, 'invalid_request', 'the request body exceeds the limit of 56 KiB');
       }
-      await this.#middleware(ctx, next);
+      try {
+        await this.#middleware(ctx, next);
+      } catch (error) {
+        if (!isUnsavedSessionError(error)) throw error;
+        return answer(ctx, 400, 'invalid_request', 'This page has expired. Open it again from the start.');
+      }
       if (ctx.state.providerStoreOutage) {
         answer(ctx, 503, 'temporarily_unavailable', 'a backing store is unavailable; retry shortly', { 'Retry-After': String(RETRY_AFTER_SECONDS) });
       } else if (ctx.state.providerRefusedText) {
@@ -72,6 +77,15 @@ export class ProviderHolder {
       }
     };
   }
+}
+
+/**
+ * node-oidc-provider 9 renders the device-code page's errors after its session middleware has
+ * run, then saves that session with `persist()`, which throws for a session never saved: every
+ * device form posted without a live session (an expired or blocked cookie) became a 500.
+ */
+function isUnsavedSessionError(error: unknown): boolean {
+  return error instanceof TypeError && error.message === 'persist can only be called on previously persisted Sessions';
 }
 
 /** Classifies a provider `server_error`: an outage or refused text is answered by `middleware()` above. */

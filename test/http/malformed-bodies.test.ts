@@ -169,6 +169,27 @@ describe('malformed request bodies', () => {
       }
     });
 
+    it('answers a sign-in form that is not the gzip it claims to be with a 400 page', async () => {
+      const registered = await createClient(server, { grant_types: ['authorization_code'], response_types: ['code'], redirect_uris: [REDIRECT_URI], scope: 'openid profile' });
+      const config = await discoverClient(server, registered, REDIRECT_URI);
+      const session = new PageSession(server);
+      const interaction = await openInteraction(session, (await codeFlowRequest(config, REDIRECT_URI, { scope: 'openid profile' })).url);
+      const response = await fetch(`${server.url}${interaction.path}/login`, {
+        method: 'POST',
+        headers: { cookie: session.jar.header(), accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': 'gzip' },
+        body: 'identifier=ada&password=not-gzip-at-all',
+      });
+      expect(response.status).to.equal(400);
+      expect(await response.text()).to.include('The form could not be read');
+    });
+
+    it('answers a device code form posted without a live session with a 400 page, not a 500', async () => {
+      const response = await new PageSession(server).post('/oauth/device', { xsrf: 'stale', user_code: 'BCDFGHJK' });
+      expect(response.status).to.equal(400);
+      expect(response.headers.get('content-type')).to.match(/^text\/html/);
+      expect(await response.text()).to.include('This page has expired');
+    });
+
     it('answers a NUL in the device code form with a 400 page that asks again', async () => {
       const session = new PageSession(server);
       const form = await session.get('/oauth/device');

@@ -93,7 +93,20 @@ function clientName(client: Client): string {
 export function interactionPages(deps: Dependencies): Middleware {
   const { config, orm } = deps;
   const formTokens = new FormTokens(orm);
-  const parseForm = koaBody({ json: false, urlencoded: true, text: false, multipart: false, formLimit: FORM_LIMIT });
+  const readForm = koaBody({ json: false, urlencoded: true, text: false, multipart: false, formLimit: FORM_LIMIT });
+  /** A form that cannot be read (zlib's errors for a body that is not the gzip it claims, carrying no status) is the client's: 400. */
+  const parseForm: Middleware = async (ctx, next) => {
+    let read = false;
+    try {
+      await readForm(ctx, () => {
+        read = true;
+        return next();
+      });
+    } catch (error) {
+      if (read || typeof (error as { status?: unknown }).status === 'number') throw error;
+      throw new PageError(400, 'The form could not be read', 'Go back and try again.');
+    }
+  };
 
   /** The interaction behind this URL, from the live provider (a key rotation may have replaced it). */
   async function loadInteraction(ctx: Context): Promise<{ provider: Provider; interaction: Interaction; client: Client }> {
