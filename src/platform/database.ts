@@ -47,10 +47,22 @@ export class PooledClient extends pg.Client {
    * the connection (08P01). The widened signature only inspects the call and hands it on as is.
    */
   override query(...args: unknown[]): never {
-    const [statement, values] = args;
-    const text = typeof statement === 'string' ? statement : (statement as { text?: unknown } | undefined)?.text;
-    if (!isStorableText(text) || !isStorableText(values)) throw new UnstorableTextError();
-    return Reflect.apply(super.query, this, args) as never;
+    // pg takes (text, values?, callback?), or a query config or a submittable (a cursor) carrying both.
+    const [statement, second] = args;
+    const query = (typeof statement === 'string' ? { text: statement } : statement ?? {}) as { text?: unknown; values?: unknown; submit?: unknown; handleError?: (error: Error) => void };
+    if (isStorableText(query.text) && isStorableText(Array.isArray(second) ? second : query.values)) return Reflect.apply(super.query, this, args) as never;
+    // Reported the way pg reports any failed query: to the submittable, the callback or the promise.
+    const error = new UnstorableTextError();
+    if (typeof query.submit === 'function') {
+      process.nextTick(() => query.handleError?.(error));
+      return statement as never;
+    }
+    const callback = args.findLast((arg) => typeof arg === 'function') as ((error: Error) => void) | undefined;
+    if (callback) {
+      process.nextTick(callback, error);
+      return undefined as never;
+    }
+    return Promise.reject(error) as never;
   }
 
   constructor(config?: string | pg.ClientConfig) {

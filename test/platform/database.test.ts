@@ -72,6 +72,9 @@ describe('the PostgreSQL pool', () => {
       client.release();
       const fresh = await pool.connect();
       expect((await fresh.query('select 1 as one')).rows[0]).to.deep.equal({ one: 1 });
+      // The guard covers parameters sent apart from the text too.
+      expect(isUnstorableText(await rejection(fresh.query('select $1::text as value', ['a\u0000'])))).to.equal(true);
+      expect(isUnstorableText(await rejection(fresh.query({ text: 'select $1::text as value', values: ['\udc00'] })))).to.equal(true);
       fresh.release();
       expect(pool.idleCount).to.equal(1);
     } finally {
