@@ -1,12 +1,12 @@
 // buildApp(deps): the one file that knows every mount point.
 import Router from '@koa/router';
-import Koa, { type Context, type Next } from 'koa';
-import { HttpMethodEnum, koaBody } from 'koa-body';
+import Koa from 'koa';
 
 import { apiRoutes } from './api/routes.ts';
 import { authenticate } from './http/authenticate.ts';
 import { mountRoutes } from './http/define-route.ts';
 import { AppError } from './platform/errors.ts';
+import { parseJsonBody } from './http/json-body.ts';
 import { problemHandler, requestContext, securityHeaders } from './http/middleware.ts';
 import { docsRoutes } from './http/docs.ts';
 import { operationsRoutes } from './http/operations.ts';
@@ -18,17 +18,6 @@ import type { Dependencies } from './dependencies.ts';
 export const API_PREFIX = '/api/v1';
 // Endpoints that take a password or mint a session from one.
 const SIGN_IN_PATHS = new Set([`${API_PREFIX}/auth/login`, `${API_PREFIX}/auth/register`, `${API_PREFIX}/auth/refresh`]);
-const JSON_BODY_LIMIT = '100kb';
-
-/** /api/v1 takes JSON bodies only (API.md "Operations"): 415 for anything else, 413 past 100 kB. */
-async function requireJsonBody(ctx: Context, next: Next) {
-  const hasBody = Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
-  if (hasBody && !ctx.is('application/json', 'application/*+json')) {
-    throw new AppError('request.unsupported_media_type', 'Request bodies must be application/json');
-  }
-  await next();
-}
-
 export function buildApp(deps: Dependencies): Koa {
   const { config } = deps;
   const app = new Koa({ proxy: config.trustProxy });
@@ -61,15 +50,8 @@ export function buildApp(deps: Dependencies): Koa {
   app.use(interactionPages(deps));
   app.use(deps.providers.middleware());
 
-  // DELETE bodies carry id lists (DELETE /users/:id/roles {role_ids}).
-  const parseJson = koaBody({
-    json: true, jsonStrict: true, jsonLimit: JSON_BODY_LIMIT, urlencoded: false, text: false, multipart: false,
-    parsedMethods: [HttpMethodEnum.POST, HttpMethodEnum.PUT, HttpMethodEnum.PATCH, HttpMethodEnum.DELETE],
-  });
-  app.use(async (ctx, next) => {
-    if (!ctx.path.startsWith(`${API_PREFIX}/`)) return next();
-    return requireJsonBody(ctx, () => parseJson(ctx, next));
-  });
+  // /api/v1 takes JSON bodies only (API.md "Operations"); DELETE bodies carry id lists (DELETE /users/:id/roles {role_ids}).
+  app.use((ctx, next) => (ctx.path.startsWith(`${API_PREFIX}/`) ? parseJsonBody(ctx, next) : next()));
 
   const api = new Router({ prefix: API_PREFIX });
   mountRoutes(api, routes, {

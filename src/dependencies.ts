@@ -5,7 +5,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { AccessTokenVerifier } from './oidc/access-tokens.ts';
 import { revokeGrantEverywhere } from './oidc/adapter.ts';
 import { createProvider } from './oidc/provider.ts';
-import { ProviderHolder, markProviderOutage } from './oidc/provider-holder.ts';
+import { ProviderHolder, markProviderServerError } from './oidc/provider-holder.ts';
 import type { Config } from './platform/config.ts';
 import { migrate, openDatabase, type Database } from './platform/database.ts';
 import type { Logger } from './platform/logger.ts';
@@ -121,7 +121,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
     const provider = createProvider({
       config, orm, store, clients, accounts, permissions, revocation, clientAuthThrottle, logger, signingKeys: keys.privateKeys, cookieKeys,
     });
-    provider.on('server_error', (ctx, error) => { markProviderOutage(ctx, error); });
+    provider.on('server_error', (ctx, error) => { markProviderServerError(ctx, error); });
     provider.on('grant.success', (ctx) => { metrics.tokensIssued.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }); });
     return provider;
   };

@@ -1,6 +1,6 @@
 // load config -> prepare stores -> build dependencies -> build app -> listen. SIGTERM drains and closes.
 import cluster from 'node:cluster';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerOptions } from 'node:http';
 
 import { buildApp } from './app.ts';
 import { createDependencies, describeStores, openStores, prepareDatabase } from './dependencies.ts';
@@ -9,6 +9,8 @@ import { EmbeddedDatabaseBusyError } from './platform/database.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
 import { StoreUnavailableError } from './platform/store.ts';
 import type { CreatedAdmin } from './services/bootstrap.service.ts';
+
+const STORE_CLOSE_TIMEOUT_MS = 5000;
 
 function loadConfigOrExit(): Config {
   try {
@@ -45,8 +47,7 @@ async function serve(config: Config, logger: Logger, options: { prepare: boolean
   }
   const deps = await createDependencies(config, logger, stores);
   const app = buildApp(deps);
-  const server = createServer(app.callback());
-  server.keepAliveTimeout = 65_000;
+  const server = createServer(httpServerOptions(config), app.callback());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -63,6 +64,22 @@ async function serve(config: Config, logger: Logger, options: { prepare: boolean
   });
 }
 
+/**
+ * Limits that keep a slow or silent client from holding a connection: the headers, then the whole
+ * request (body included), must arrive in time or Node answers 408 and closes the socket. Node
+ * checks them every `connectionsCheckingInterval`, 30 s by default: far coarser than the limits.
+ */
+function httpServerOptions(config: Pick<Config, 'http'>): ServerOptions {
+  const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = config.http;
+  return {
+    headersTimeout: headersTimeoutMs,
+    requestTimeout: requestTimeoutMs,
+    // Longer than the idle timeout of common load balancers (60 s), so they close first.
+    keepAliveTimeout: keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, headersTimeoutMs),
+  };
+}
+
 function installShutdown(server: Server, config: Config, logger: Logger, close: () => Promise<void>): void {
   let stopping = false;
   const stop = (signal: string) => {
@@ -75,6 +92,11 @@ function installShutdown(server: Server, config: Config, logger: Logger, close: 
     }, config.shutdownTimeoutMs).unref();
     server.close(async () => {
       clearTimeout(forced);
+      // A store that cannot close (a database that stopped answering) must not keep the process alive.
+      setTimeout(() => {
+        logger.error('the stores did not close in time; exiting anyway');
+        process.exit(1);
+      }, STORE_CLOSE_TIMEOUT_MS);
       try {
         await close();
       } finally {
@@ -85,8 +107,10 @@ function installShutdown(server: Server, config: Config, logger: Logger, close: 
     // Idle keep-alive sockets would otherwise hold close() open until they time out.
     server.closeIdleConnections();
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  // Not `once`: a second copy of the signal must not kill the process mid-drain. It is common:
+  // Ctrl-C signals the whole process group, and npm forwards its own copy to the script.
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 async function runPrimary(config: Config, logger: Logger): Promise<void> {
@@ -114,11 +138,12 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
     fork(indexOfWorker.get(worker.id) ?? 0);
   });
   const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
     stopping = true;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 const config = loadConfigOrExit();

@@ -10,6 +10,7 @@ import type { Actor } from '../services/tenancy.ts';
 import { challenge } from './authenticate.ts';
 import { queryWithAliases } from './pagination.ts';
 import { AppError, validationError, type ErrorCode } from '../platform/errors.ts';
+import { rejectUnstorableText } from './storable-text.ts';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
@@ -118,6 +119,7 @@ export function mountRoutes(router: Router, routes: RouteDefinition[], options: 
           throw new AppError('auth.forbidden', `This operation needs the "${route.permission}" permission`);
         }
       }
+      rejectUnstorableText({ params: ctx.params, query: ctx.query, body: (ctx.request as { body?: unknown }).body });
       const params = parse(route.params, ctx.params, 'params');
       const query = parse(route.query, readQuery(ctx.query, queryKeys), 'query');
       const body = parse(route.body, (ctx.request as { body?: unknown }).body ?? {}, 'body');

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { Context, Next } from 'koa';
 
+import { isDatabaseUnavailable, isUnstorableText } from '../platform/database.ts';
 import type { Logger } from '../platform/logger.ts';
 import { StoreUnavailableError } from '../platform/store.ts';
 import { AppError } from '../platform/errors.ts';
@@ -21,11 +22,7 @@ declare module 'koa' {
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 export function isStoreOutage(error: unknown): boolean {
-  if (error instanceof StoreUnavailableError) return true;
-  const code = (error as { code?: string } | undefined)?.code;
-  // Connection-level PostgreSQL failures (node-postgres / MikroORM), not query errors.
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '08006', '08001', '08003'].includes(code ?? '')
-    || (error as Error | undefined)?.name === 'ConnectionException';
+  return error instanceof StoreUnavailableError || isDatabaseUnavailable(error);
 }
 
 export function requestContext(logger: Logger) {
@@ -92,6 +89,7 @@ function toAppError(ctx: Context, error: unknown): AppError {
       headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
     });
   }
+  if (isUnstorableText(error)) return new AppError('request.malformed', 'The request holds text that cannot be stored (a NUL character or an unpaired surrogate)');
   // A unique index caught a race the service's own check could not: still a conflict, not a 500.
   if ((error as Error).name === 'UniqueConstraintViolationException') return new AppError('request.conflict', 'The change conflicts with existing data');
   // koa-body and http-errors failures carry a 4xx status of their own.

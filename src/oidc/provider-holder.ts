@@ -4,11 +4,33 @@ import mount from 'koa-mount';
 import type { Provider } from 'oidc-provider';
 
 import { RETRY_AFTER_SECONDS, isStoreOutage } from '../http/middleware.ts';
+import { renderPage } from '../http/pages.ts';
+import { isUnstorableText } from '../platform/database.ts';
 
 declare module 'koa' {
   interface DefaultState {
     providerStoreOutage?: boolean;
+    providerRefusedText?: boolean;
   }
+}
+
+// node-oidc-provider reads bodies itself and refuses past 56 KiB (lib/shared/selective_body.js),
+// but as a 400 "failed to parse the request body". A declared length past it gets the 413 it is.
+const PROVIDER_BODY_LIMIT_BYTES = 56 * 1024;
+const PROVIDER_PREFIX = '/oauth/';
+
+/** An OAuth error answer (RFC 6749 section 5.2 shape), or a page for a browser, as the provider itself chooses. */
+function answer(ctx: Context, status: number, error: string, description: string, headers: Record<string, string> = {}): void {
+  if (ctx.accepts('json', 'html') === 'html') {
+    renderPage(ctx, 'error', {
+      title: status >= 500 ? 'Latchkey is briefly unavailable' : 'This request cannot continue', message: description, code: error,
+    }, { status, headers });
+    return;
+  }
+  ctx.status = status;
+  for (const [name, value] of Object.entries(headers)) ctx.set(name, value);
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = { error, error_description: description };
 }
 
 /** Holds the live provider; a key rotation swaps in one built with the new keys. */
@@ -32,21 +54,46 @@ export class ProviderHolder {
     this.#middleware = ProviderHolder.#mountable(provider);
   }
 
-  /** Storage outages inside the provider answer 503 + Retry-After instead of its generic 500. */
+  /**
+   * Storage outages inside the provider answer 503 + Retry-After instead of its generic 500, and
+   * text PostgreSQL cannot store (a NUL in a client_id) 400; a body declared too large, 413.
+   */
   middleware(): Middleware {
     return async (ctx: Context, next: Next) => {
-      await this.#middleware(ctx, next);
+      if (ctx.path.startsWith(PROVIDER_PREFIX) && (ctx.request.length ?? 0) > PROVIDER_BODY_LIMIT_BYTES) {
+        ctx.set('Connection', 'close');
+        return answer(ctx, 413, 'invalid_request', 'the request body exceeds the limit of 56 KiB');
+      }
+      try {
+        await this.#middleware(ctx, next);
+      } catch (error) {
+        if (!isUnsavedSessionError(error)) throw error;
+        return answer(ctx, 400, 'invalid_request', 'This page has expired. Open it again from the start.');
+      }
       if (ctx.state.providerStoreOutage) {
-        ctx.status = 503;
-        ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
-        ctx.set('Cache-Control', 'no-store');
-        ctx.body = { error: 'temporarily_unavailable', error_description: 'a backing store is unavailable; retry shortly' };
+        answer(ctx, 503, 'temporarily_unavailable', 'a backing store is unavailable; retry shortly', { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+      } else if (ctx.state.providerRefusedText) {
+        answer(ctx, 400, 'invalid_request', 'the request holds text that cannot be stored (a NUL character or an unpaired surrogate)');
       }
     };
   }
 }
 
-export function markProviderOutage(ctx: Context, error: unknown): boolean {
+/**
+ * node-oidc-provider 9 renders the device-code page's errors after its session middleware has
+ * run, then saves that session with `persist()`, which throws for a session never saved: every
+ * device form posted without a live session (an expired or blocked cookie) became a 500.
+ */
+function isUnsavedSessionError(error: unknown): boolean {
+  return error instanceof TypeError && error.message === 'persist can only be called on previously persisted Sessions';
+}
+
+/** Classifies a provider `server_error`: an outage or refused text is answered by `middleware()` above. */
+export function markProviderServerError(ctx: Context, error: unknown): boolean {
+  if (isUnstorableText(error)) {
+    ctx.state.providerRefusedText = true;
+    return true;
+  }
   if (!isStoreOutage(error)) return false;
   ctx.state.providerStoreOutage = true;
   return true;

@@ -75,6 +75,10 @@ const environmentSchema = z.object({
   AUDIT_TOKEN_ISSUES: booleanFlag.default(false),
   SEED_PASSWORD: z.string().min(12, { error: 'expected at least 12 characters' }).max(128, { error: 'expected at most 128 characters' }).optional(),
   SHUTDOWN_TIMEOUT_MS: integer(0, 600_000).default(10_000),
+  DATABASE_ACQUIRE_TIMEOUT_MS: integer(100, 600_000).default(5000),
+  HTTP_HEADERS_TIMEOUT_MS: integer(1000, 600_000).default(10_000),
+  HTTP_REQUEST_TIMEOUT_MS: integer(1000, 3_600_000).default(30_000),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: integer(1000, 600_000).default(65_000),
   TOKEN_RATE_LIMIT: integer(0, 1_000_000).default(1200),
   // Set by the cluster primary for each worker it forks; not for people to set.
   LATCHKEY_WORKER_INDEX: integer(0, 63).default(0),
@@ -93,7 +97,8 @@ export interface Config {
   issuer: string;
   /** The built-in resource server (API.md section 2: `ISSUER/api`). */
   apiAudience: string;
-  database: { url?: string; dataDir: string };
+  /** `acquireTimeoutMs`: how long a query waits for a pooled connection before it fails (503). */
+  database: { url?: string; dataDir: string; acquireTimeoutMs: number };
   redis: { url?: string; keyPrefix: string };
   admin: { email?: string; password?: string };
   seedPassword?: string;
@@ -109,6 +114,8 @@ export interface Config {
   outboundAllowPrivate: boolean;
   auditTokenIssues: boolean;
   shutdownTimeoutMs: number;
+  /** Node's http server limits: a slow or silent client is cut off with 408 (see docs/operations.md). */
+  http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
   /** Requests per client IP per minute; 0 turns a limit off. */
   rateLimits: { token: number; login: number };
   /** Failed client authentications allowed per address and per client id in a window (seconds); 0 turns a limit off. */
@@ -146,6 +153,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (env.WEB_CONCURRENCY > 1 && !env.REDIS_URL) {
     throw new ConfigError(['WEB_CONCURRENCY: more than one process needs REDIS_URL (the embedded store serves one process only)']);
   }
+  // Node refuses a headers timeout longer than the request timeout (both count from the request's start).
+  if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
+    throw new ConfigError([`HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS (${env.HTTP_REQUEST_TIMEOUT_MS})`]);
+  }
   const issuer = env.ISSUER ?? `http://localhost:${env.PORT}`;
   return {
     env: env.NODE_ENV,
@@ -153,7 +164,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST,
     issuer,
     apiAudience: `${issuer}/api`,
-    database: { url: env.DATABASE_URL, dataDir: env.DATA_DIR },
+    database: { url: env.DATABASE_URL, dataDir: env.DATA_DIR, acquireTimeoutMs: env.DATABASE_ACQUIRE_TIMEOUT_MS },
     redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
     admin: { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD },
     seedPassword: env.SEED_PASSWORD,
@@ -172,6 +183,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     outboundAllowPrivate: env.OUTBOUND_ALLOW_PRIVATE,
     auditTokenIssues: env.AUDIT_TOKEN_ISSUES,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    http: { headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS },
     rateLimits: { token: env.TOKEN_RATE_LIMIT, login: env.LOGIN_RATE_LIMIT },
     clientAuthThrottle: {
       perAddress: env.CLIENT_AUTH_FAILURES_PER_ADDRESS,

@@ -7,6 +7,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type Options } from '@mikro-orm/postgresql';
+import pg from 'pg';
 
 import { ENTITIES } from '../db/entities/index.ts';
 import type { Config } from './config.ts';
@@ -23,7 +24,116 @@ export interface Database {
 /** A server URL, or the directory of a Unix socket (the embedded server's). */
 export type ConnectionTarget = { url: string } | { socketDirectory: string };
 
-export function ormOptions(target: ConnectionTarget | string, overrides: Partial<Options> = {}): Options {
+/** How long a query waits for a pooled connection (or for a new one to open) before failing as an outage. */
+export const DEFAULT_ACQUIRE_TIMEOUT_MS = 5000;
+
+/**
+ * A pooled `pg` client that gives its pool slot back the moment its connection is lost.
+ *
+ * kysely releases a transaction's connection only after a COMMIT or ROLLBACK that succeeds, and
+ * MikroORM's `transactional` swallows a failed ROLLBACK, so a connection that dies inside a
+ * transaction (a PostgreSQL restart) was never returned: each one leaked a slot of the pool for
+ * good, until every request queued behind a full pool. pg-pool hands each checkout its own
+ * `client.release`; holding it here lets the client return itself, with the error (so the pool
+ * discards it), whatever its holder does next, and makes the holder's own later release a no-op.
+ */
+export class PooledClient extends pg.Client {
+  #releaseToPool: ((error?: Error | boolean) => void) | undefined;
+
+  /**
+   * Refuses text PostgreSQL cannot store faithfully before anything is sent: it rejects U+0000 in
+   * text, and pg would encode an unpaired surrogate as U+FFFD without a word. MikroORM inlines
+   * parameters into the SQL text, where a NUL would even cut the protocol message short and cost
+   * the connection (08P01). The widened signature only inspects the call and hands it on as is.
+   */
+  override query(...args: unknown[]): never {
+    // pg takes (text, values?, callback?), or a query config or a submittable (a cursor) carrying both.
+    const [statement, second] = args;
+    const query = (typeof statement === 'string' ? { text: statement } : statement ?? {}) as { text?: unknown; values?: unknown; submit?: unknown; handleError?: (error: Error) => void };
+    if (isStorableText(query.text) && isStorableText(Array.isArray(second) ? second : query.values)) return Reflect.apply(super.query, this, args) as never;
+    // Reported the way pg reports any failed query: to the submittable, the callback or the promise.
+    const error = new UnstorableTextError();
+    if (typeof query.submit === 'function') {
+      process.nextTick(() => query.handleError?.(error));
+      return statement as never;
+    }
+    const callback = args.findLast((arg) => typeof arg === 'function') as ((error: Error) => void) | undefined;
+    if (callback) {
+      process.nextTick(callback, error);
+      return undefined as never;
+    }
+    return Promise.reject(error) as never;
+  }
+
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    // 'error' is pg's signal that the socket is dead; 'end' covers a close without one.
+    this.on('error', (error: Error) => this.#giveBack(error));
+    this.on('end', () => this.#giveBack(new Error('Connection terminated')));
+  }
+
+  get release(): (error?: Error | boolean) => void {
+    return (error) => this.#giveBack(error);
+  }
+
+  set release(releaseToPool: (error?: Error | boolean) => void) {
+    this.#releaseToPool = releaseToPool;
+  }
+
+  #giveBack(error?: Error | boolean): void {
+    const releaseToPool = this.#releaseToPool;
+    this.#releaseToPool = undefined;
+    releaseToPool?.(error);
+  }
+}
+
+/** A string PostgreSQL cannot store as given: a NUL character or an unpaired UTF-16 surrogate. */
+export function isStorableText(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return !value.includes('\u0000') && value.isWellFormed();
+  if (depth > 32 || value === null || typeof value !== 'object' || value instanceof Date || Buffer.isBuffer(value)) return true;
+  const entries = Array.isArray(value) ? value : Object.entries(value).flat();
+  return entries.every((entry) => isStorableText(entry, depth + 1));
+}
+
+/** SQLSTATE 22021 (character_not_in_repertoire), what PostgreSQL itself answers for a NUL in text. */
+export class UnstorableTextError extends Error {
+  readonly code = '22021';
+  constructor() {
+    super('text must not contain NUL (U+0000) characters or unpaired surrogates');
+    this.name = 'UnstorableTextError';
+  }
+}
+
+/** Whether PostgreSQL (or the guard above) refused text a client sent: the client's fault, not an outage. */
+export function isUnstorableText(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth += 1) {
+    // 22P05 untranslatable_character: PostgreSQL's answer to \u0000 inside jsonb.
+    const code = (current as { code?: unknown }).code;
+    if (code === '22021' || code === '22P05') return true;
+  }
+  return false;
+}
+
+// SQLSTATE classes and codes that mean "the database is not reachable right now", not "this query
+// is wrong" (PostgreSQL, Appendix A): class 08 connection exceptions; 57P01-57P03 shutdown and
+// start-up; 53300 too many connections.
+const UNAVAILABLE_SQLSTATES = /^(08...|57P0[123]|53300)$/;
+const NETWORK_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+// pg and pg-pool report a lost or unobtainable connection with these messages and no code at all
+// (pg/lib/client.js, pg-pool/index.js); kysely's after the pool is closed at shutdown.
+const CONNECTION_MESSAGES = /^(Connection terminated( unexpectedly| due to connection timeout)?|Client has encountered a connection error and is not queryable|Client was closed and is not queryable|timeout exceeded when trying to connect|timeout expired|Cannot use a pool after calling end on the pool|driver has already been destroyed)\b/;
+
+/** Whether an error (or one it wraps) says PostgreSQL is unreachable, as opposed to a failed statement. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth += 1) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && (UNAVAILABLE_SQLSTATES.test(code) || NETWORK_ERRNOS.has(code))) return true;
+    if (current.name === 'ConnectionException' || CONNECTION_MESSAGES.test(current.message)) return true;
+  }
+  return false;
+}
+
+export function ormOptions(target: ConnectionTarget | string, overrides: Partial<Options> = {}, acquireTimeoutMs = DEFAULT_ACQUIRE_TIMEOUT_MS): Options {
   const connection = typeof target === 'string' || 'url' in target
     ? { clientUrl: typeof target === 'string' ? target : target.url }
     : { host: target.socketDirectory, port: EMBEDDED_SOCKET_PORT, user: 'postgres', dbName: 'postgres' };
@@ -33,6 +143,9 @@ export function ormOptions(target: ConnectionTarget | string, overrides: Partial
     extensions: [Migrator],
     migrations: { path: MIGRATIONS_PATH, pathTs: MIGRATIONS_PATH, glob: '!(*.d).{js,ts}', silent: true, transactional: true, allOrNothing: true, snapshot: false },
     pool: { min: 0, max: 10 },
+    // Passed to pg-pool. The acquire timeout bounds both the wait for a free slot and the opening
+    // of a new connection, so no request queues without end while PostgreSQL is away.
+    driverOptions: { Client: PooledClient, connectionTimeoutMillis: acquireTimeoutMs },
     // Identity-map forks are made per request; a global EM use would be a bug.
     allowGlobalContext: false,
     debug: false,
@@ -62,8 +175,9 @@ export class EmbeddedDatabaseBusyError extends Error {}
  * workers) a process connects to the one already serving it instead.
  */
 export async function openDatabase(config: Pick<Config, 'database'>, logger: Logger, options: { joinRunningServer?: boolean } = {}): Promise<Database> {
+  const { acquireTimeoutMs } = config.database;
   if (config.database.url) {
-    const orm = await MikroORM.init(ormOptions(config.database.url));
+    const orm = await MikroORM.init(ormOptions(config.database.url, {}, acquireTimeoutMs));
     return { orm, mode: 'postgres', close: () => orm.close() };
   }
 
@@ -74,7 +188,7 @@ export async function openDatabase(config: Pick<Config, 'database'>, logger: Log
     if (!options.joinRunningServer) {
       throw new EmbeddedDatabaseBusyError(`another Latchkey process is serving the embedded database in ${dataDir}; stop it first, or set DATABASE_URL`);
     }
-    const orm = await MikroORM.init(ormOptions({ socketDirectory: dataDir }, { pool: EMBEDDED_POOL }));
+    const orm = await MikroORM.init(ormOptions({ socketDirectory: dataDir }, { pool: EMBEDDED_POOL }, acquireTimeoutMs));
     return { orm, mode: 'embedded', close: () => orm.close() };
   }
   await rm(socketPath, { force: true });
@@ -83,7 +197,7 @@ export async function openDatabase(config: Pick<Config, 'database'>, logger: Log
   const server = new PGLiteSocketServer({ db: pglite, path: socketPath, maxConnections: 16 });
   await server.start();
   logger.debug({ socketPath }, 'embedded PostgreSQL (PGlite) listening on a Unix socket');
-  const orm = await MikroORM.init(ormOptions({ socketDirectory: dataDir }, { pool: EMBEDDED_POOL }));
+  const orm = await MikroORM.init(ormOptions({ socketDirectory: dataDir }, { pool: EMBEDDED_POOL }, acquireTimeoutMs));
   return {
     orm,
     mode: 'embedded',

@@ -59,6 +59,13 @@ describe('configuration (API.md section 1)', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '' }).port).to.equal(3000);
   });
 
+  it('bounds slow clients by default, and refuses a headers timeout longer than the request timeout', () => {
+    expect(loadConfig({}).http).to.deep.equal({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 65_000 });
+    expect(loadConfig({}).database.acquireTimeoutMs).to.equal(5000);
+    expect(problemsOf({ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000' })[0])
+      .to.equal('HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS (10000)');
+  });
+
   it('splits and checks COOKIE_KEYS', () => {
     expect(loadConfig({ COOKIE_KEYS: `${'a'.repeat(32)}, ${'b'.repeat(40)}` }).cookieKeys).to.have.length(2);
     expect(problemsOf({ COOKIE_KEYS: 'tooshort' })[0]).to.include('COOKIE_KEYS: expected a comma-separated list');

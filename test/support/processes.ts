@@ -1,6 +1,7 @@
 // Runs `src/main.ts` as a real child process, the way `npm start` does.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -33,9 +34,48 @@ export function runMain(env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, [MAIN], { cwd: ROOT, env: cleanEnvironment(env), stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+/** `npm start`, exactly as README tells people to run it (npm runs the script through a shell). */
+export function runNpmStart(env: Record<string, string>): ChildProcess {
+  return spawn('npm', ['start'], { cwd: ROOT, env: cleanEnvironment(env), stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Every process below `pid` (Linux /proc), so a test can prove none is left behind. */
+export async function descendantsOf(pid: number): Promise<number[]> {
+  const parents = new Map<number, number[]>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The command name (2nd field) is in parentheses and may hold spaces; the ppid follows it.
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // The process ended while we read.
+    }
+  }
+  const found: number[] = [];
+  const visit = (parent: number) => {
+    for (const child of parents.get(parent) ?? []) {
+      found.push(child);
+      visit(child);
+    }
+  };
+  visit(pid);
+  return found;
+}
+
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Starts the server and resolves once it logs that it listens (or rejects with its output). */
-export async function startServerProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
-  const child = runMain({ LOG_LEVEL: 'info', ...env });
+export async function startServerProcess(env: Record<string, string>, timeoutMs = 30_000, launch: typeof runMain = runMain): Promise<ServerProcess> {
+  const child = launch({ LOG_LEVEL: 'info', ...env });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
   child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });

@@ -9,6 +9,7 @@ import { errors, type Client, type InteractionResults, type Provider } from 'oid
 import type { Dependencies } from '../../dependencies.ts';
 import { RETRY_AFTER_SECONDS, isStoreOutage } from '../../http/middleware.ts';
 import { staticAssets } from '../../http/static-assets.ts';
+import { isUnstorableText } from '../../platform/database.ts';
 import { recordAudit } from '../../services/audit.service.ts';
 import { SignInFailed } from '../../services/accounts.service.ts';
 import { SignInThrottled } from '../../services/sign-in-throttle.ts';
@@ -63,6 +64,9 @@ function asPageError(ctx: Context, error: unknown): PageError {
     return new PageError(503, 'Latchkey is briefly unavailable', 'Please try again in a few seconds.',
       { 'Retry-After': String(RETRY_AFTER_SECONDS) });
   }
+  if (isUnstorableText(error)) {
+    return new PageError(400, 'The form could not be read', 'It holds a character that is not allowed (such as NUL). Go back and try again.');
+  }
   // koa-body refusals (a form over the limit, a malformed body) carry their own 4xx status.
   const status = (error as { status?: number }).status;
   if (status === 413) return new PageError(413, 'The form was too large', 'Go back and try again.');
@@ -89,7 +93,20 @@ function clientName(client: Client): string {
 export function interactionPages(deps: Dependencies): Middleware {
   const { config, orm } = deps;
   const formTokens = new FormTokens(orm);
-  const parseForm = koaBody({ json: false, urlencoded: true, text: false, multipart: false, formLimit: FORM_LIMIT });
+  const readForm = koaBody({ json: false, urlencoded: true, text: false, multipart: false, formLimit: FORM_LIMIT });
+  /** A form that cannot be read (zlib's errors for a body that is not the gzip it claims, carrying no status) is the client's: 400. */
+  const parseForm: Middleware = async (ctx, next) => {
+    let read = false;
+    try {
+      await readForm(ctx, () => {
+        read = true;
+        return next();
+      });
+    } catch (error) {
+      if (read || typeof (error as { status?: unknown }).status === 'number') throw error;
+      throw new PageError(400, 'The form could not be read', 'Go back and try again.');
+    }
+  };
 
   /** The interaction behind this URL, from the live provider (a key rotation may have replaced it). */
   async function loadInteraction(ctx: Context): Promise<{ provider: Provider; interaction: Interaction; client: Client }> {

@@ -82,7 +82,8 @@ export async function userCodeEntryPage(ctx: KoaContextWithOIDC, _form: string, 
     userCode: (error as { userCode?: string } | undefined)?.userCode ?? '',
     message: message.text,
     isError: message.isError,
-  }, { status: ctx.status });
+    // The provider re-renders a wrong or missing code with 200; it is a refused form, so 400.
+  }, { status: message.isError && ctx.status < 400 ? 400 : ctx.status });
 }
 
 /** `deviceFlow.userCodeConfirmSource`: the user checks the code matches the device before going on. */
