@@ -52,8 +52,8 @@ describe('GET /openapi.json, /docs and /', () => {
     expect(fields('UserProfile')).to.include.members(profile);
     expect(fields('RegisterRequest')).to.include.members(['organization_slug', 'organization_id', ...profile]);
     const parameters = (path: string) => ((document.paths[`/api/v1${path}`]!.get as { parameters: { name: string }[] }).parameters).map((parameter) => parameter.name);
-    expect(parameters('/audit/logs')).to.include.members(['page_size', 'limit', 'cursor']);
-    expect(parameters('/users')).to.include.members(['page', 'page_size', 'limit']);
+    expect(parameters('/audit/logs')).to.include.members(['page_size', 'limit', 'size', 'cursor', 'page']);
+    expect(parameters('/users')).to.include.members(['page', 'skip', 'page_size', 'limit', 'size']);
   });
 
   it('describes the security schemes and links the OAuth endpoints to discovery', () => {
