@@ -73,10 +73,9 @@ export class SelfService {
   }
 
   /**
-   * PUT /me: the profile as the body describes it, through the rules and audit of a PATCH. The
-   * name is set as at registration (the contact name when no name is given) and profile
-   * attributes left out are cleared; email and username, which the user signs in with, are kept
-   * when left out.
+   * PUT /me: the profile as the body describes it, through the rules and audit of a PATCH: the
+   * name given, profile attributes left out cleared. Email and username, which the user signs in
+   * with, are kept when left out.
    */
   async replaceProfile(caller: Caller, fields: PersonName & ProfileAttributes & { email?: string; username?: string | null }): Promise<void> {
     const { email, username, full_name: _full, first_name: _first, last_name: _last, ...attributes } = fields;

@@ -16,6 +16,10 @@ describe('PUT on organizations, roles, permissions, locations, users and /me', (
   const auditActions = async (resourceId: string) => (await server.deps.orm.em.getConnection()
     .execute('select action from audit_log where resource_id = ? order by occurred_at, action', [resourceId])).map((row) => String(row.action));
   const put = (path: string, token: string, body: unknown) => jsonRequest(server, 'PUT', path, token, body);
+  const problemPaths = async (response: Response) => {
+    expect(response.status).to.equal(422);
+    return ((await response.json()) as { errors: { path: string[] }[] }).errors.map((error) => error.path);
+  };
 
   before(async () => {
     server = await startTestServer({ ADMIN_PASSWORD: ROOT_PASSWORD });
@@ -162,6 +166,9 @@ describe('PUT on organizations, roles, permissions, locations, users and /me', (
     expect((await put('/me', token, { full_name: 'Pia Premium', is_active: false })).status).to.equal(422);
     expect((await put('/me', token, { full_name: 'Pia Premium', first_name: 'Pia' })).status).to.equal(422);
     expect((await put('/me', token, { full_name: 'Pia Premium', username: 'admin1' })).status).to.equal(409);
+    // A name is required, as at registration.
+    expect(await problemPaths(await put('/me', token, { contact_name: 'Pia Premium' }))).to.deep.equal([['body', 'full_name']]);
+    expect(await problemPaths(await put('/me', token, { first_name: 'Pia' }))).to.deep.equal([['body', 'full_name']]);
     expect(await (await jsonRequest(server, 'GET', '/me', token)).json()).to.include({ username: 'updatedusername', full_name: 'Updated Name' });
   });
 

@@ -61,7 +61,7 @@ export function meRoutes(deps: Dependencies) {
 
     defineRoute({
       method: 'put', path: '/me', tag: 'Me',
-      summary: 'Replace your own profile (profile fields left out are cleared; email and username are kept)',
+      summary: 'Replace your own profile: a name as at registration; profile fields left out are cleared, email and username kept',
       body: ProfileReplaceBody, responses: { 200: UserProfileResponse },
       errors: ['user.email_taken', 'user.username_taken', 'request.validation_failed'],
       handler: async ({ auth, body, ctx }) => {

@@ -30,6 +30,12 @@ export function oneWayToName(body: { full_name?: string; first_name?: string; la
   }
 }
 
+/** Registration and PUT /me name the person: full_name, or first_name and last_name. */
+export const NAME_REQUIRED = {
+  check: (body: { full_name?: string; first_name?: string; last_name?: string }) => body.full_name !== undefined || (body.first_name !== undefined && body.last_name !== undefined),
+  error: { error: 'give full_name, or first_name and last_name', path: ['full_name'] },
+};
+
 /** With no name given, a create or a PUT names the user from contact_name, which must then fit as one. */
 export function contactNameFitsAsName(body: { full_name?: string; first_name?: string; last_name?: string; contact_name?: string | null }, ctx: z.RefinementCtx): void {
   const named = body.full_name !== undefined || body.first_name !== undefined || body.last_name !== undefined;
@@ -88,12 +94,12 @@ export const ProfilePatchBody = z.strictObject(profileFields)
   .superRefine(oneWayToName).refine((body) => Object.keys(body).length > 0, { error: 'give at least one field to change' }).meta({ id: 'ProfilePatch' });
 
 /**
- * PUT /me: your profile as the body describes it. The name is set as on registration (the
- * contact name when no name is given) and profile attributes left out are cleared; email and
- * username, which you sign in with, are kept when left out.
+ * PUT /me: your profile as the body describes it. A name is required, as at registration, and
+ * profile attributes left out are cleared; email and username, which you sign in with, are kept
+ * when left out.
  */
 export const ProfileReplaceBody = z.strictObject(profileFields)
-  .superRefine(oneWayToName).superRefine(contactNameFitsAsName).meta({ id: 'ProfileReplace' });
+  .superRefine(oneWayToName).refine(NAME_REQUIRED.check, NAME_REQUIRED.error).meta({ id: 'ProfileReplace' });
 
 export const PersonalClientCreateBody = z.strictObject({
   client_name: z.string().trim().min(1).max(100),
