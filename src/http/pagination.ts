@@ -126,7 +126,7 @@ export function pageEnvelope<T>(ctx: Context, baseUrl: string, query: PagePositi
  */
 export function cursorOf(query: Pick<CursorPageQuery, 'page' | 'cursor'>): string | undefined {
   if (query.page !== undefined && query.page > 1 && query.cursor === undefined) {
-    throw fieldError(['query', 'page'], 'is not how this list pages: it is paged by cursor; pass the `next` value of the previous page as `cursor`', 'unsupported');
+    throw fieldError(['query', 'page'], 'must be 1 without a cursor: this list pages by cursor, so pass the `next` value of the previous page as `cursor`', 'unsupported');
   }
   return query.cursor;
 }
