@@ -9,7 +9,9 @@ import { recordAudit } from './audit.service.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { passwordProblems } from './password-policy.ts';
 import type { RevocationService } from './revocation.service.ts';
-import { applyProfileAttributes, type ProfileAttributes } from './users.service.ts';
+import {
+  applyProfileAttributes, replacedProfileAttributes, wholeName, type PersonName, type ProfileAttributes,
+} from './users.service.ts';
 
 export interface Caller {
   userId: string;
@@ -68,6 +70,16 @@ export class SelfService {
         details: { fields: changed },
       });
     });
+  }
+
+  /**
+   * PUT /me: the profile as the body describes it, through the rules and audit of a PATCH: the
+   * name given, profile attributes left out cleared. Email and username, which the user signs in
+   * with, are kept when left out.
+   */
+  async replaceProfile(caller: Caller, fields: PersonName & ProfileAttributes & { email?: string; username?: string | null }): Promise<void> {
+    const { email, username, full_name: _full, first_name: _first, last_name: _last, ...attributes } = fields;
+    await this.updateProfile(caller, { email, username, ...wholeName(fields), attributes: replacedProfileAttributes(attributes) });
   }
 
   /** Checks the current password, sets the new one, and ends the user's other grants. */

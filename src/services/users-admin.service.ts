@@ -19,8 +19,8 @@ import type { RevocationService } from './revocation.service.ts';
 import type { RolesService } from './roles.service.ts';
 import { auditActor, isSuperAdmin, organizationFilter, type Actor } from './tenancy.ts';
 import {
-  applyProfileAttributes, nameChanges, profileColumns, profileFrom, splitFullName, type PersonName, type ProfileAttributes, type ProfileRow,
-  type UserProfile,
+  applyProfileAttributes, nameChanges, profileColumns, profileFrom, replacedProfileAttributes, wholeName, type PersonName, type ProfileAttributes,
+  type ProfileRow, type UserProfile,
 } from './users.service.ts';
 
 export interface UserFilters {
@@ -45,13 +45,6 @@ export interface UserChanges extends PersonName, ProfileAttributes {
   username?: string | null;
   is_active?: boolean;
   is_verified?: boolean;
-}
-
-/** A new user's name: the one given, else the profile's contact name (seed 002 names people there only). */
-function newUserName(input: NewUser): { firstName: string; lastName: string } {
-  const given = nameChanges(input);
-  if (given.firstName === undefined && given.lastName === undefined && input.contact_name) return splitFullName(input.contact_name);
-  return { firstName: given.firstName ?? '', lastName: given.lastName ?? '' };
 }
 
 export class UsersAdminService {
@@ -163,7 +156,7 @@ export class UsersAdminService {
 
   async create(actor: Actor, input: NewUser): Promise<{ user: UserProfile; temporary_password?: string; client?: { client_id: string; client_secret: string } }> {
     const email = input.email.trim().toLowerCase();
-    const { firstName, lastName } = newUserName(input);
+    const { firstName, lastName } = wholeName(input);
     if (input.password) {
       const problems = passwordProblems(input.password, { email, username: input.username, firstName, lastName });
       if (problems.length > 0) {
@@ -231,6 +224,19 @@ export class UsersAdminService {
     });
     await this.#afterStatusChange(userId, statusChange);
     return this.get(actor, userId);
+  }
+
+  /**
+   * PUT: the user as the body describes them, through the rules and audit of PATCH. The name is
+   * set as on create (the contact name when no name is given) and profile attributes left out are
+   * cleared. Kept when left out: email and username, the identifiers people sign in with (seed
+   * 004's PUT carries no email), and is_active and is_verified, since a PUT never switches anyone
+   * off by omission. Roles, organization and password have operations of their own.
+   */
+  async replace(actor: Actor, userId: string, fields: UserChanges): Promise<UserProfile> {
+    const { full_name: _full, first_name: _first, last_name: _last, ...rest } = fields;
+    const { firstName, lastName } = wholeName(fields);
+    return this.update(actor, userId, { ...rest, ...replacedProfileAttributes(fields), first_name: firstName, last_name: lastName });
   }
 
   async delete(actor: Actor, userId: string): Promise<void> {

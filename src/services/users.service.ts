@@ -40,6 +40,25 @@ export function splitFullName(fullName: string): { firstName: string; lastName: 
   return { firstName: first ?? '', lastName: rest.join(' ') };
 }
 
+/**
+ * A user's whole name as a create or a PUT sets it: the name given, else the profile's contact
+ * name (seed 002 names people there only), else empty.
+ */
+export function wholeName(input: PersonName & { contact_name?: string | null }): { firstName: string; lastName: string } {
+  const given = nameChanges(input);
+  if (given.firstName === undefined && given.lastName === undefined && input.contact_name) return splitFullName(input.contact_name);
+  return { firstName: given.firstName ?? '', lastName: given.lastName ?? '' };
+}
+
+/** Every profile attribute as a PUT sets them: the ones given, the others cleared. */
+export function replacedProfileAttributes(input: ProfileAttributes): Required<ProfileAttributes> {
+  const attributes = Object.fromEntries(Object.keys(PROFILE_ATTRIBUTES).map((field) => [field, null])) as Required<ProfileAttributes>;
+  for (const field of Object.keys(PROFILE_ATTRIBUTES) as (keyof ProfileAttributes)[]) {
+    if (input[field] !== undefined) attributes[field] = input[field];
+  }
+  return attributes;
+}
+
 /** The first and last names a body sets: both from full_name, else the parts it gives. */
 export function nameChanges(input: PersonName): { firstName?: string; lastName?: string } {
   if (input.full_name !== undefined) return splitFullName(input.full_name);

@@ -37,7 +37,7 @@ describe('GET /openapi.json, /docs and /', () => {
   });
 
   it('shows the methods, fields and parameters the seeds send', () => {
-    for (const path of ['/organizations/{id}', '/roles/{id}', '/permissions/{id}', '/locations/{id}']) {
+    for (const path of ['/organizations/{id}', '/roles/{id}', '/permissions/{id}', '/locations/{id}', '/users/{id}', '/me', '/customers/{id}']) {
       expect(document.paths[`/api/v1${path}`], path).to.include.keys('put', 'patch');
     }
     const schemas = (document.components as unknown as { schemas: Record<string, { properties: Record<string, unknown> }> }).schemas;
@@ -49,11 +49,13 @@ describe('GET /openapi.json, /docs and /', () => {
     expect(fields('UserCreate')).to.include.members(['full_name', ...profile]);
     expect(fields('UserPatch')).to.include.members(['full_name', 'is_active', 'is_verified', ...profile]);
     expect(fields('ProfilePatch')).to.include.members(['full_name', ...profile]);
+    expect(fields('UserReplace')).to.include.members(['username', 'first_name', 'last_name', 'full_name', 'is_active', 'is_verified', ...profile]);
+    expect(fields('ProfileReplace')).to.include.members(['username', 'first_name', 'last_name', 'full_name', ...profile]);
     expect(fields('UserProfile')).to.include.members(profile);
     expect(fields('RegisterRequest')).to.include.members(['organization_slug', 'organization_id', ...profile]);
     const parameters = (path: string) => ((document.paths[`/api/v1${path}`]!.get as { parameters: { name: string }[] }).parameters).map((parameter) => parameter.name);
-    expect(parameters('/audit/logs')).to.include.members(['page_size', 'limit', 'cursor']);
-    expect(parameters('/users')).to.include.members(['page', 'page_size', 'limit']);
+    expect(parameters('/audit/logs')).to.include.members(['page_size', 'limit', 'size', 'cursor', 'page']);
+    expect(parameters('/users')).to.include.members(['page', 'skip', 'page_size', 'limit', 'size']);
   });
 
   it('describes the security schemes and links the OAuth endpoints to discovery', () => {

@@ -45,7 +45,7 @@ describe('operations endpoints and the HTTP envelope', () => {
   });
 
   it('answers a wrong method with a 405 problem', async () => {
-    const response = await request(server.url).put('/api/v1/me').set('authorization', `Bearer ${token}`).expect(405);
+    const response = await request(server.url).put('/api/v1/me/deactivate').set('authorization', `Bearer ${token}`).expect(405);
     expect(response.body).to.include({ status: 405 });
   });
 

@@ -1,5 +1,6 @@
 import type { Dependencies } from '../../dependencies.ts';
 import { actorOf, defineRoute } from '../../http/define-route.ts';
+import { cursorOf } from '../../http/pagination.ts';
 import { AuditQueryService, type AuditFilters } from '../../services/audit-query.service.ts';
 import {
   ActivityQuery, AdminStats, AuditExportQuery, AuditLogQuery, AuditPage, IdParams, OrganizationStats, StatsQuery,
@@ -7,7 +8,7 @@ import {
 
 const EXPORT_TYPES = { csv: 'text/csv; charset=utf-8', ndjson: 'application/x-ndjson' } as const;
 
-function filtersOf(query: Omit<AuditLogQuery, 'page_size' | 'limit' | 'cursor'>): AuditFilters {
+function filtersOf(query: Omit<AuditLogQuery, 'page_size' | 'limit' | 'size' | 'cursor' | 'page'>): AuditFilters {
   return {
     organizationId: query.organization_id, userId: query.user_id, actorId: query.actor_id,
     action: query.action, resource: query.resource, status: query.status, from: query.from, to: query.to,
@@ -24,7 +25,7 @@ export function auditRoutes(deps: Dependencies) {
       query: AuditLogQuery, responses: { 200: AuditPage }, errors: ['request.bad_cursor', 'request.validation_failed'],
       handler: async (input) => ({
         status: 200,
-        body: await audit.list(actorOf(input), filtersOf(input.query), { limit: input.query.page_size, cursor: input.query.cursor }),
+        body: await audit.list(actorOf(input), filtersOf(input.query), { limit: input.query.page_size, cursor: cursorOf(input.query) }),
         headers: { 'Cache-Control': 'no-store' },
       }),
     }),
@@ -59,7 +60,7 @@ export function auditRoutes(deps: Dependencies) {
       params: IdParams, query: ActivityQuery, responses: { 200: AuditPage }, errors: ['resource.not_found', 'request.bad_cursor'],
       handler: async (input) => ({
         status: 200,
-        body: await audit.activity(actorOf(input), input.params.id, input.query.days, { limit: input.query.page_size, cursor: input.query.cursor }),
+        body: await audit.activity(actorOf(input), input.params.id, input.query.days, { limit: input.query.page_size, cursor: cursorOf(input.query) }),
         headers: { 'Cache-Control': 'no-store' },
       }),
     }),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { nameFields, oneWayToName, profileAttributeFields, UserProfileResponse } from '../me/me.schemas.ts';
+import { NAME_REQUIRED, nameFields, oneWayToName, profileAttributeFields, UserProfileResponse } from '../me/me.schemas.ts';
 
 const password = z.string().min(1, { error: 'is required' }).max(128, { error: 'must be at most 128 characters' });
 const organizationSlug = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: 'expected an organization slug' });
@@ -37,9 +37,7 @@ export const RegisterBody = z.strictObject({
   organization_slug: organizationSlug.optional(),
   organization_id: z.uuid({ error: 'expected a UUID' }).optional(),
   ...profileAttributeFields,
-}).superRefine(oneWayToName).refine((body) => body.full_name !== undefined || (body.first_name !== undefined && body.last_name !== undefined), {
-  error: 'give full_name, or first_name and last_name', path: ['full_name'],
-}).meta({ id: 'RegisterRequest' });
+}).superRefine(oneWayToName).refine(NAME_REQUIRED.check, NAME_REQUIRED.error).meta({ id: 'RegisterRequest' });
 
 export const TokenPairResponse = z.object({
   access_token: z.string(),

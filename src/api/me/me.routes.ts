@@ -8,7 +8,8 @@ import { personalClientMetadata } from '../../services/bootstrap.service.ts';
 
 import { findActiveProfile, nameChanges } from '../../services/users.service.ts';
 import {
-  ClientIdParams, PersonalClient, PersonalClientCreateBody, PersonalClientCreated, PersonalClientSecret, ProfilePatchBody, UserProfileResponse,
+  ClientIdParams, PersonalClient, PersonalClientCreateBody, PersonalClientCreated, PersonalClientSecret, ProfilePatchBody, ProfileReplaceBody,
+  UserProfileResponse,
 } from './me.schemas.ts';
 
 const MAX_PERSONAL_CLIENTS = 25;
@@ -54,6 +55,17 @@ export function meRoutes(deps: Dependencies) {
         await deps.selfService.updateProfile(caller(auth, ctx), {
           email, username, ...nameChanges({ full_name, first_name, last_name }), attributes,
         });
+        return { status: 200, body: await profileOf(userOf(auth)) };
+      },
+    }),
+
+    defineRoute({
+      method: 'put', path: '/me', tag: 'Me',
+      summary: 'Replace your own profile: a name as at registration; profile fields left out are cleared, email and username kept',
+      body: ProfileReplaceBody, responses: { 200: UserProfileResponse },
+      errors: ['user.email_taken', 'user.username_taken', 'request.validation_failed'],
+      handler: async ({ auth, body, ctx }) => {
+        await deps.selfService.replaceProfile(caller(auth, ctx), body);
         return { status: 200, body: await profileOf(userOf(auth)) };
       },
     }),

@@ -30,6 +30,20 @@ export function oneWayToName(body: { full_name?: string; first_name?: string; la
   }
 }
 
+/** Registration and PUT /me name the person: full_name, or first_name and last_name. */
+export const NAME_REQUIRED = {
+  check: (body: { full_name?: string; first_name?: string; last_name?: string }) => body.full_name !== undefined || (body.first_name !== undefined && body.last_name !== undefined),
+  error: { error: 'give full_name, or first_name and last_name', path: ['full_name'] },
+};
+
+/** With no name given, a create or a PUT names the user from contact_name, which must then fit as one. */
+export function contactNameFitsAsName(body: { full_name?: string; first_name?: string; last_name?: string; contact_name?: string | null }, ctx: z.RefinementCtx): void {
+  const named = body.full_name !== undefined || body.first_name !== undefined || body.last_name !== undefined;
+  if (!named && body.contact_name && !fitsAsName(body.contact_name)) {
+    ctx.addIssue({ code: 'custom', path: ['contact_name'], message: 'names the user here, so its first word and the rest must be at most 100 characters each' });
+  }
+}
+
 const attribute = (max: number) => z.string().trim().max(max).nullable().optional();
 
 /** Profile attributes (seed 002); null or an empty string clears one. */
@@ -69,12 +83,23 @@ export const UserProfileResponse = z.object({
 }).meta({ id: 'UserProfile' });
 
 /** Your own profile: names, contact details; never roles or status. */
-export const ProfilePatchBody = z.strictObject({
+const profileFields = {
   email: z.email({ error: 'expected an email address' }).max(254).optional(),
   username: z.string().regex(/^[\w.-]{3,64}$/, { error: 'expected 3 to 64 letters, digits, ".", "_" or "-"' }).nullable().optional(),
   ...nameFields,
   ...profileAttributeFields,
-}).superRefine(oneWayToName).refine((body) => Object.keys(body).length > 0, { error: 'give at least one field to change' }).meta({ id: 'ProfilePatch' });
+};
+
+export const ProfilePatchBody = z.strictObject(profileFields)
+  .superRefine(oneWayToName).refine((body) => Object.keys(body).length > 0, { error: 'give at least one field to change' }).meta({ id: 'ProfilePatch' });
+
+/**
+ * PUT /me: your profile as the body describes it. A name is required, as at registration, and
+ * profile attributes left out are cleared; email and username, which you sign in with, are kept
+ * when left out.
+ */
+export const ProfileReplaceBody = z.strictObject(profileFields)
+  .superRefine(oneWayToName).refine(NAME_REQUIRED.check, NAME_REQUIRED.error).meta({ id: 'ProfileReplace' });
 
 export const PersonalClientCreateBody = z.strictObject({
   client_name: z.string().trim().min(1).max(100),

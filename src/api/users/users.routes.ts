@@ -4,7 +4,7 @@ import { PageQuery, offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../htt
 import { UserProfileResponse } from '../me/me.schemas.ts';
 import {
   PromoteBody, ResetPasswordBody, ResetPasswordResponse, RoleIdsBody, UserClient, UserCreateBody, UserCreatedResponse,
-  UserIdParams, UserListQuery, UserPatchBody,
+  UserIdParams, UserListQuery, UserPatchBody, UserReplaceBody,
 } from './users.schemas.ts';
 
 const READ = { scope: 'users:read', permission: 'users:read' } as const;
@@ -34,6 +34,13 @@ export function usersRoutes(deps: Dependencies) {
       method: 'get', path: '/users/:id', tag: 'Users', ...READ, summary: 'One user',
       params: UserIdParams, responses: { 200: UserProfileResponse }, errors: ['resource.not_found'],
       handler: async (input) => ({ status: 200, body: await users.get(actorOf(input), input.params.id) }),
+    }),
+    defineRoute({
+      method: 'put', path: '/users/:id', tag: 'Users', ...WRITE,
+      summary: 'Replace a user\'s name and profile (profile fields left out are cleared; email, username, is_active and is_verified are kept)',
+      params: UserIdParams, body: UserReplaceBody, responses: { 200: UserProfileResponse },
+      errors: ['resource.not_found', 'user.email_taken', 'user.username_taken', 'auth.forbidden', 'user.last_super_admin'],
+      handler: async (input) => ({ status: 200, body: await users.replace(actorOf(input), input.params.id, input.body) }),
     }),
     defineRoute({
       method: 'patch', path: '/users/:id', tag: 'Users', ...WRITE,

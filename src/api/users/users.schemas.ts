@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { fitsAsName, nameFields, oneWayToName, profileAttributeFields, UserProfileResponse } from '../me/me.schemas.ts';
+import { contactNameFitsAsName, nameFields, oneWayToName, profileAttributeFields, UserProfileResponse } from '../me/me.schemas.ts';
 
 const username = z.string().regex(/^[\w.-]{3,64}$/, { error: 'expected 3 to 64 letters, digits, ".", "_" or "-"' });
 /** A role as people write it: its key, or its name in any case ("Guest" is the built-in guest). */
@@ -30,12 +30,7 @@ export const UserCreateBody = z.strictObject({
   organization_id: z.uuid().optional(),
   create_client: z.boolean().optional(),
   ...profileAttributeFields,
-}).superRefine(oneWayToName).superRefine((body, ctx) => {
-  const named = body.full_name !== undefined || body.first_name !== undefined || body.last_name !== undefined;
-  if (!named && body.contact_name && !fitsAsName(body.contact_name)) {
-    ctx.addIssue({ code: 'custom', path: ['contact_name'], message: 'names the user here, so its first word and the rest must be at most 100 characters each' });
-  }
-}).meta({ id: 'UserCreate' });
+}).superRefine(oneWayToName).superRefine(contactNameFitsAsName).meta({ id: 'UserCreate' });
 
 export const UserCreatedResponse = z.object({
   user: UserProfileResponse,
@@ -43,14 +38,24 @@ export const UserCreatedResponse = z.object({
   client: z.object({ client_id: z.string(), client_secret: z.string() }).optional(),
 }).meta({ id: 'UserCreated' });
 
-export const UserPatchBody = z.strictObject({
+const changeableFields = {
   email: z.email({ error: 'expected an email address' }).max(254).optional(),
   username: username.nullable().optional(),
   ...nameFields,
   is_active: z.boolean().optional().describe('as POST /enable or /disable: nobody disables themselves'),
   is_verified: z.boolean().optional(),
   ...profileAttributeFields,
-}).superRefine(oneWayToName).refine((body) => Object.keys(body).length > 0, { error: 'give at least one field to change' }).meta({ id: 'UserPatch' });
+};
+
+export const UserPatchBody = z.strictObject(changeableFields)
+  .superRefine(oneWayToName).refine((body) => Object.keys(body).length > 0, { error: 'give at least one field to change' }).meta({ id: 'UserPatch' });
+
+/**
+ * PUT replaces the user: the name as on create (the contact name when no name is given), profile
+ * attributes left out are cleared. Email, username, is_active and is_verified left out are kept.
+ */
+export const UserReplaceBody = z.strictObject(changeableFields)
+  .superRefine(oneWayToName).superRefine(contactNameFitsAsName).meta({ id: 'UserReplace' });
 
 export const PromoteBody = z.strictObject({ role: roleName }).meta({ id: 'PromoteRequest' });
 

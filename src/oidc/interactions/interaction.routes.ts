@@ -216,8 +216,11 @@ export function interactionPages(deps: Dependencies): Middleware {
     if (!identifier || !password) {
       return showLogin(ctx, interaction, client, { ...retry, status: 400, error: 'Enter your email or username and your password.' });
     }
+    // Wrong credentials re-render the form with 200, as Keycloak and Django do: a 401 would have to
+    // carry a WWW-Authenticate challenge (RFC 9110 section 15.5.2), and a form sign-in has no HTTP
+    // authentication scheme to name in one.
     if (identifier.length > MAX_IDENTIFIER_LENGTH || organization.length > MAX_ORGANIZATION_LENGTH || password.length > MAX_PASSWORD_LENGTH) {
-      return showLogin(ctx, interaction, client, { ...retry, status: 401, error: WRONG_CREDENTIALS_MESSAGE });
+      return showLogin(ctx, interaction, client, { ...retry, error: WRONG_CREDENTIALS_MESSAGE });
     }
     try {
       const { userId } = await deps.accounts.signIn({
@@ -228,7 +231,7 @@ export function interactionPages(deps: Dependencies): Middleware {
       return await finish(ctx, provider, { login: { accountId: userId, amr: ['pwd'] } }, false);
     } catch (error) {
       if (error instanceof SignInFailed) {
-        return showLogin(ctx, interaction, client, { ...retry, status: 401, error: WRONG_CREDENTIALS_MESSAGE });
+        return showLogin(ctx, interaction, client, { ...retry, error: WRONG_CREDENTIALS_MESSAGE });
       }
       if (error instanceof SignInThrottled) {
         return showLogin(ctx, interaction, client, {

@@ -158,7 +158,7 @@ describe('/api/v1/locations', () => {
 
     it('answers 403 to roles without locations:read and 422 for bad paging or unknown filters', async () => {
       expect((await callApi(server, '/locations', agent)).status).to.equal(403);
-      for (const query of ['page=0', 'page_size=500', 'is_active=1', 'size=10', 'organization_id=demo']) {
+      for (const query of ['page=0', 'page_size=500', 'is_active=1', 'per_page=10', 'organization_id=demo']) {
         expect((await callApi(server, `/locations?${query}`, admin)).status, query).to.equal(422);
       }
     });

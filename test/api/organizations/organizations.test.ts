@@ -135,7 +135,7 @@ describe('/api/v1/organizations', () => {
     it('answers 422 for a malformed id and bad paging or filters, 404 for an unknown id', async () => {
       expect((await callApi(server, '/organizations/not-a-uuid', root.access_token)).status).to.equal(422);
       expect((await callApi(server, `/organizations/${UNKNOWN_ID}`, root.access_token)).status).to.equal(404);
-      for (const query of ['page=0', 'page_size=101', 'is_active=maybe', 'search=' + 'x'.repeat(101), 'size=20']) {
+      for (const query of ['page=0', 'page_size=101', 'is_active=maybe', 'search=' + 'x'.repeat(101), 'per_page=20']) {
         expect((await callApi(server, `/organizations?${query}`, root.access_token)).status, query).to.equal(422);
       }
     });
