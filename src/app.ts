@@ -11,6 +11,7 @@ import { problemHandler, requestContext, securityHeaders } from './http/middlewa
 import { docsRoutes } from './http/docs.ts';
 import { operationsRoutes } from './http/operations.ts';
 import { interactionPages } from './oidc/interactions/interaction.routes.ts';
+import { challengeEveryUnauthorized } from './oidc/oauth-challenge.ts';
 import { rateLimit } from './http/rate-limits.ts';
 import { OIDC_ROUTES } from './oidc/provider.ts';
 import type { Dependencies } from './dependencies.ts';
@@ -48,6 +49,7 @@ export function buildApp(deps: Dependencies): Koa {
 
   // Sign-in and consent pages, their stylesheet, and the policy of the pages the provider renders.
   app.use(interactionPages(deps));
+  app.use(challengeEveryUnauthorized(config.issuer));
   app.use(deps.providers.middleware());
 
   // /api/v1 takes JSON bodies only (API.md "Operations"); DELETE bodies carry id lists (DELETE /users/:id/roles {role_ids}).
