@@ -6,7 +6,7 @@ import type { Context, Middleware } from 'koa';
 import { z, type ZodType } from 'zod';
 
 import type { AccessTokenPrincipal } from '../oidc/access-tokens.ts';
-import type { Actor } from '../services/tenancy.ts';
+import type { Actor } from '../platform/actor.ts';
 import { challenge } from './authenticate.ts';
 import { queryWithAliases } from './pagination.ts';
 import { AppError, validationError, type ErrorCode } from '../platform/errors.ts';
@@ -19,6 +19,8 @@ export interface HandlerInput<P, Q, B> {
   query: Q;
   body: B;
   auth: AccessTokenPrincipal;
+  /** Who is calling, built once by the pipeline from `auth` and the request (not set on public routes). */
+  actor: Actor;
   ctx: Context;
 }
 
@@ -123,7 +125,9 @@ export function mountRoutes(router: Router, routes: RouteDefinition[], options: 
       const params = parse(route.params, ctx.params, 'params');
       const query = parse(route.query, readQuery(ctx.query, queryKeys), 'query');
       const body = parse(route.body, (ctx.request as { body?: unknown }).body ?? {}, 'body');
-      const result = await route.handler({ params, query, body, auth: ctx.state.auth, ctx });
+      const auth = ctx.state.auth;
+      const actor = (auth ? actorOf({ auth, ctx }) : undefined) as Actor;
+      const result = await route.handler({ params, query, body, auth, actor, ctx });
       const schema = route.responses[result.status];
       if (schema && result.body !== undefined) {
         const checked = schema.safeParse(result.body);
@@ -143,7 +147,10 @@ export function mountRoutes(router: Router, routes: RouteDefinition[], options: 
 /** Shared schema pieces. */
 export const uuidParam = z.uuid({ error: 'expected a UUID' });
 
-/** The acting principal as services take it: the token's facts plus the request's origin. */
+/**
+ * The acting principal as services take it: the token's facts plus the request's origin. The
+ * pipeline hands it to every handler as `input.actor`; route files do not call this themselves.
+ */
 export function actorOf(input: { auth: AccessTokenPrincipal; ctx: Context }): Actor {
   const { auth, ctx } = input;
   return {

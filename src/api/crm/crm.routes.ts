@@ -1,5 +1,5 @@
 import type { Dependencies } from '../../dependencies.ts';
-import { actorOf, defineRoute } from '../../http/define-route.ts';
+import { defineRoute } from '../../http/define-route.ts';
 import { CrmStatisticsService } from '../../services/crm-statistics.service.ts';
 import { CrmStatisticsResponse } from './crm.schemas.ts';
 
@@ -10,7 +10,7 @@ export function crmRoutes(deps: Dependencies) {
       method: 'get', path: '/crm/statistics', tag: 'CRM', scope: 'crm:read', permission: 'statistics:read',
       summary: 'Pipeline statistics over the customers you see',
       responses: { 200: CrmStatisticsResponse },
-      handler: async (input) => ({ status: 200, body: await statistics.statistics(actorOf(input)) }),
+      handler: async (input) => ({ status: 200, body: await statistics.statistics(input.actor) }),
     }),
   ];
 }

@@ -1,5 +1,5 @@
 import type { Dependencies } from '../../dependencies.ts';
-import { actorOf, defineRoute } from '../../http/define-route.ts';
+import { defineRoute } from '../../http/define-route.ts';
 import { PageQuery, offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
 import {
   GroupedPermissionsResponse, PermissionCreateBody, PermissionIdParams, PermissionListQuery, PermissionPatchBody, PermissionReplaceBody,
@@ -29,7 +29,7 @@ export function permissionsRoutes(deps: Dependencies) {
     defineRoute({
       method: 'post', path: '/permissions', tag: 'Permissions', ...WRITE, summary: 'Create a permission',
       body: PermissionCreateBody, responses: { 201: PermissionResponse }, errors: ['permission.name_taken'],
-      handler: async (input) => ({ status: 201, body: await permissions.create(actorOf(input), input.body) }),
+      handler: async (input) => ({ status: 201, body: await permissions.create(input.actor, input.body) }),
     }),
     defineRoute({
       method: 'get', path: '/permissions/:id', tag: 'Permissions', ...READ, summary: 'One permission',
@@ -40,18 +40,18 @@ export function permissionsRoutes(deps: Dependencies) {
       method: 'put', path: '/permissions/:id', tag: 'Permissions', ...WRITE, summary: 'Replace a permission (a description left out is cleared)',
       params: PermissionIdParams, body: PermissionReplaceBody, responses: { 200: PermissionResponse },
       errors: ['resource.not_found', 'permission.builtin', 'permission.name_taken'],
-      handler: async (input) => ({ status: 200, body: await permissions.replace(actorOf(input), input.params.id, input.body) }),
+      handler: async (input) => ({ status: 200, body: await permissions.replace(input.actor, input.params.id, input.body) }),
     }),
     defineRoute({
       method: 'patch', path: '/permissions/:id', tag: 'Permissions', ...WRITE, summary: 'Rename or describe a permission',
       params: PermissionIdParams, body: PermissionPatchBody, responses: { 200: PermissionResponse }, errors: ['resource.not_found', 'permission.builtin', 'permission.name_taken'],
-      handler: async (input) => ({ status: 200, body: await permissions.update(actorOf(input), input.params.id, input.body) }),
+      handler: async (input) => ({ status: 200, body: await permissions.update(input.actor, input.params.id, input.body) }),
     }),
     defineRoute({
       method: 'delete', path: '/permissions/:id', tag: 'Permissions', ...WRITE, summary: 'Delete a custom permission',
       params: PermissionIdParams, responses: { 204: null }, errors: ['resource.not_found', 'permission.builtin'],
       handler: async (input) => {
-        await permissions.delete(actorOf(input), input.params.id);
+        await permissions.delete(input.actor, input.params.id);
         return { status: 204 };
       },
     }),
