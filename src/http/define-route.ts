@@ -5,9 +5,8 @@ import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z, type ZodType } from 'zod';
 
-import type { AccessTokenPrincipal } from '../oidc/access-tokens.ts';
 import type { Actor } from '../platform/actor.ts';
-import { challenge } from './authenticate.ts';
+import { challenge, type AccessTokenPrincipal } from './authenticate.ts';
 import { queryWithAliases } from './pagination.ts';
 import { AppError, validationError, type ErrorCode } from '../platform/errors.ts';
 import { rejectUnstorableText } from './storable-text.ts';

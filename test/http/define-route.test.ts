@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import Koa from 'koa';
 
 import { defineRoute, mountRoutes, type RouteDefinition } from '../../src/http/define-route.ts';
-import type { AccessTokenPrincipal } from '../../src/oidc/access-tokens.ts';
+import type { AccessTokenPrincipal } from '../../src/http/authenticate.ts';
 import { problemHandler, requestContext } from '../../src/http/middleware.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 

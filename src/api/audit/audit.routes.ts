@@ -1,7 +1,6 @@
-import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
 import { cursorOf } from '../../http/pagination.ts';
-import { AuditQueryService, type AuditFilters } from '../../services/audit-query.service.ts';
+import type { AuditQueryService, AuditFilters } from '../../services/audit-query.service.ts';
 import {
   ActivityQuery, AdminStats, AuditExportQuery, AuditLogQuery, AuditPage, IdParams, OrganizationStats, StatsQuery,
 } from './audit.schemas.ts';
@@ -15,8 +14,13 @@ function filtersOf(query: Omit<AuditLogQuery, 'page_size' | 'limit' | 'size' | '
   };
 }
 
-export function auditRoutes(deps: Dependencies) {
-  const audit = new AuditQueryService(deps.orm);
+/** What these routes use (built in src/dependencies.ts). */
+export interface AuditRoutesDependencies {
+  auditQuery: AuditQueryService;
+}
+
+export function auditRoutes(deps: AuditRoutesDependencies) {
+  const audit = deps.auditQuery;
 
   return [
     defineRoute({

@@ -1,10 +1,14 @@
-import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
-import { CrmStatisticsService } from '../../services/crm-statistics.service.ts';
+import type { CrmStatisticsService } from '../../services/crm-statistics.service.ts';
 import { CrmStatisticsResponse } from './crm.schemas.ts';
 
-export function crmRoutes(deps: Dependencies) {
-  const statistics = new CrmStatisticsService(deps.orm);
+/** What these routes use (built in src/dependencies.ts). */
+export interface CrmRoutesDependencies {
+  crmStatistics: CrmStatisticsService;
+}
+
+export function crmRoutes(deps: CrmRoutesDependencies) {
+  const statistics = deps.crmStatistics;
   return [
     defineRoute({
       method: 'get', path: '/crm/statistics', tag: 'CRM', scope: 'crm:read', permission: 'statistics:read',

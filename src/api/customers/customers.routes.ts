@@ -1,7 +1,7 @@
-import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
 import { offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
-import { CustomersService } from '../../services/customers.service.ts';
+import type { Config } from '../../platform/config.ts';
+import type { CustomersService } from '../../services/customers.service.ts';
 import {
   CustomerCreateBody, CustomerDetailResponse, CustomerIdParams, CustomerListQuery, CustomerPatchBody, CustomerReplaceBody, CustomerResponse,
   CustomerStageBody,
@@ -14,8 +14,14 @@ const CREATE = { scope: 'crm:write', permission: 'customers:create' } as const;
 const UPDATE = { scope: 'crm:write', permission: 'customers:update' } as const;
 const DELETE = { scope: 'crm:write', permission: 'customers:delete' } as const;
 
-export function customersRoutes(deps: Dependencies) {
-  const customers = new CustomersService(deps.orm);
+/** What these routes use (built in src/dependencies.ts). */
+export interface CustomersRoutesDependencies {
+  config: Pick<Config, 'issuer'>;
+  customers: CustomersService;
+}
+
+export function customersRoutes(deps: CustomersRoutesDependencies) {
+  const customers = deps.customers;
   return [
     defineRoute({
       method: 'get', path: '/customers', tag: 'Customers', ...READ,

@@ -1,7 +1,7 @@
-import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
 import { offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
-import { InteractionsService } from '../../services/interactions.service.ts';
+import type { Config } from '../../platform/config.ts';
+import type { InteractionsService } from '../../services/interactions.service.ts';
 import {
   InteractionCreateBody, InteractionIdParams, InteractionListQuery, InteractionPatchBody, InteractionReplaceBody, InteractionResponse,
 } from './interactions.schemas.ts';
@@ -12,8 +12,14 @@ const CREATE = { scope: 'crm:write', permission: 'interactions:create' } as cons
 const UPDATE = { scope: 'crm:write', permission: 'interactions:update' } as const;
 const DELETE = { scope: 'crm:write', permission: 'interactions:delete' } as const;
 
-export function interactionsRoutes(deps: Dependencies) {
-  const interactions = new InteractionsService(deps.orm);
+/** What these routes use (built in src/dependencies.ts). */
+export interface InteractionsRoutesDependencies {
+  config: Pick<Config, 'issuer'>;
+  interactions: InteractionsService;
+}
+
+export function interactionsRoutes(deps: InteractionsRoutesDependencies) {
+  const interactions = deps.interactions;
   return [
     defineRoute({
       method: 'get', path: '/interactions', tag: 'Interactions', ...READ,

@@ -1,7 +1,7 @@
-import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
 import { offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
-import { LocationsService } from '../../services/locations.service.ts';
+import type { Config } from '../../platform/config.ts';
+import type { LocationsService } from '../../services/locations.service.ts';
 import {
   AssignedLocationResponse, AssignmentBody, AssignmentPageQuery, AssignmentResponse, LocationCreateBody, LocationIdParams,
   LocationListQuery, LocationPatchBody, LocationReplaceBody, LocationResponse, LocationUserResponse, UserIdParams, UserLocationParams,
@@ -10,8 +10,14 @@ import {
 const READ = { scope: 'users:read', permission: 'locations:read' } as const;
 const WRITE = { scope: 'users:write', permission: 'locations:write' } as const;
 
-export function locationsRoutes(deps: Dependencies) {
-  const locations = new LocationsService(deps.orm);
+/** What these routes use (built in src/dependencies.ts). */
+export interface LocationsRoutesDependencies {
+  config: Pick<Config, 'issuer'>;
+  locations: LocationsService;
+}
+
+export function locationsRoutes(deps: LocationsRoutesDependencies) {
+  const locations = deps.locations;
   return [
     defineRoute({
       method: 'get', path: '/locations', tag: 'Locations', ...READ,

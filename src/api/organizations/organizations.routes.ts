@@ -1,7 +1,7 @@
-import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
 import { offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
-import { OrganizationsService } from '../../services/organizations.service.ts';
+import type { Config } from '../../platform/config.ts';
+import type { OrganizationsService } from '../../services/organizations.service.ts';
 import {
   OrganizationCreateBody, OrganizationIdParams, OrganizationListQuery, OrganizationPatchBody, OrganizationReplaceBody, OrganizationResponse,
 } from './organizations.schemas.ts';
@@ -11,8 +11,14 @@ import {
 const READ = { scope: 'users:read', permission: 'organizations:read' } as const;
 const WRITE = { scope: 'users:write', permission: 'organizations:write' } as const;
 
-export function organizationsRoutes(deps: Dependencies) {
-  const organizations = new OrganizationsService(deps);
+/** What these routes use (built in src/dependencies.ts). */
+export interface OrganizationsRoutesDependencies {
+  config: Pick<Config, 'issuer'>;
+  organizations: OrganizationsService;
+}
+
+export function organizationsRoutes(deps: OrganizationsRoutesDependencies) {
+  const organizations = deps.organizations;
   return [
     // Before '/organizations/:id', which would otherwise take "current" for an id.
     defineRoute({

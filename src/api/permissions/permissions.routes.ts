@@ -1,6 +1,7 @@
-import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
 import { PageQuery, offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
+import type { Config } from '../../platform/config.ts';
+import type { PermissionsService } from '../../services/permissions.service.ts';
 import {
   GroupedPermissionsResponse, PermissionCreateBody, PermissionIdParams, PermissionListQuery, PermissionPatchBody, PermissionReplaceBody,
   PermissionResponse,
@@ -10,7 +11,13 @@ import {
 const READ = { permission: 'permissions:read' } as const;
 const WRITE = { scope: 'rbac:write', permission: 'permissions:write' } as const;
 
-export function permissionsRoutes(deps: Dependencies) {
+/** What these routes use (built in src/dependencies.ts). */
+export interface PermissionsRoutesDependencies {
+  config: Pick<Config, 'issuer'>;
+  permissionsAdmin: PermissionsService;
+}
+
+export function permissionsRoutes(deps: PermissionsRoutesDependencies) {
   const permissions = deps.permissionsAdmin;
   return [
     defineRoute({

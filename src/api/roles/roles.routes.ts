@@ -1,6 +1,7 @@
-import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
 import { PageQuery, offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
+import type { Config } from '../../platform/config.ts';
+import type { RolesService } from '../../services/roles.service.ts';
 import {
   PermissionIdsBody, RoleCreateBody, RoleIdParams, RoleListQuery, RolePatchBody, RoleReplaceBody, RoleResponse,
 } from './roles.schemas.ts';
@@ -8,7 +9,13 @@ import {
 const READ = { scope: 'rbac:read', permission: 'roles:read' } as const;
 const WRITE = { scope: 'rbac:write', permission: 'roles:write' } as const;
 
-export function rolesRoutes(deps: Dependencies) {
+/** What these routes use (built in src/dependencies.ts). */
+export interface RolesRoutesDependencies {
+  config: Pick<Config, 'issuer'>;
+  roles: RolesService;
+}
+
+export function rolesRoutes(deps: RolesRoutesDependencies) {
   const roles = deps.roles;
   return [
     defineRoute({

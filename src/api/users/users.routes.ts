@@ -1,6 +1,7 @@
-import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
 import { PageQuery, offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
+import type { Config } from '../../platform/config.ts';
+import type { UsersAdminService } from '../../services/users-admin.service.ts';
 import { UserProfileResponse } from '../me/me.schemas.ts';
 import {
   PromoteBody, ResetPasswordBody, ResetPasswordResponse, RoleIdsBody, UserClient, UserCreateBody, UserCreatedResponse,
@@ -10,7 +11,13 @@ import {
 const READ = { scope: 'users:read', permission: 'users:read' } as const;
 const WRITE = { scope: 'users:write', permission: 'users:write' } as const;
 
-export function usersRoutes(deps: Dependencies) {
+/** What these routes use (built in src/dependencies.ts). */
+export interface UsersRoutesDependencies {
+  config: Pick<Config, 'issuer'>;
+  usersAdmin: UsersAdminService;
+}
+
+export function usersRoutes(deps: UsersRoutesDependencies) {
   const users = deps.usersAdmin;
   return [
     defineRoute({
