@@ -47,6 +47,11 @@ export interface RouteDefinition<P = unknown, Q = unknown, B = unknown> {
   responses: Record<number, ZodType | null>;
   /** For a body that is not JSON (a download): its media types, for the OpenAPI document. */
   produces?: string[];
+  /**
+   * The codes the handler may throw besides the implied ones (impliedErrors). In strict mode a
+   * handler that throws another code fails, so this list, and the OpenAPI document made from it,
+   * can be trusted.
+   */
   errors?: ErrorCode[];
   handler: (input: HandlerInput<P, Q, B>) => Promise<HandlerResult>;
 }
@@ -54,6 +59,20 @@ export interface RouteDefinition<P = unknown, Q = unknown, B = unknown> {
 /** Keeps the generic types of one route together while lists of routes stay heterogeneous. */
 export function defineRoute<P = undefined, Q = undefined, B = undefined>(route: RouteDefinition<P, Q, B>): RouteDefinition {
   return route as unknown as RouteDefinition;
+}
+
+/**
+ * Codes any route may answer without declaring them, because the pipeline or the organization
+ * boundary answers them for every route alike: malformed or invalid input, an exhausted rate
+ * limit, an outage; with a token, its refusal, a missing scope and a refused permission or
+ * organization (auth.forbidden); with path parameters, a row that is not there or not visible.
+ * They are the statuses the OpenAPI document lists for every operation of that kind.
+ */
+export function impliedErrors(route: Pick<RouteDefinition, 'authenticated' | 'params'>): ErrorCode[] {
+  const codes: ErrorCode[] = ['request.malformed', 'request.validation_failed', 'request.rate_limited', 'server.internal', 'server.unavailable'];
+  if (route.authenticated !== false) codes.push('auth.token_missing', 'auth.token_invalid', 'auth.dpop_invalid', 'auth.insufficient_scope', 'auth.forbidden');
+  if (route.params) codes.push('resource.not_found');
+  return codes;
 }
 
 function requireScope(scope: string | undefined) {
@@ -103,7 +122,11 @@ export interface MountOptions {
   authenticate: Middleware;
   /** Whether the caller's roles hold the permission (organization boundary included). */
   allows(auth: AccessTokenPrincipal, permission: string): Promise<boolean>;
-  /** Response schemas are enforced in development and tests, and logged in production. */
+  /**
+   * Whether answers must match their declarations: in development and tests a response that does
+   * not match its schema, or an error code the route does not declare, fails the request (500);
+   * in production the first is logged and both are answered as they are.
+   */
   strictResponses: boolean;
 }
 
@@ -111,6 +134,17 @@ export function mountRoutes(router: Router, routes: RouteDefinition[], options: 
   for (const route of routes) {
     const checkScope = requireScope(route.scope);
     const queryKeys = queryKeysOf(route);
+    const declaredErrors = new Set<ErrorCode>([...impliedErrors(route), ...route.errors ?? []]);
+    const runHandler = async (input: HandlerInput<unknown, unknown, unknown>) => {
+      try {
+        return await route.handler(input);
+      } catch (error) {
+        if (options.strictResponses && error instanceof AppError && !declaredErrors.has(error.code)) {
+          throw new Error(`${route.method} ${route.path} answered ${error.code}, which its errors do not declare`, { cause: error });
+        }
+        throw error;
+      }
+    };
     const steps: Middleware[] = [];
     if (route.authenticated !== false) steps.push(options.authenticate);
     steps.push(async function runRoute(ctx) {
@@ -126,7 +160,7 @@ export function mountRoutes(router: Router, routes: RouteDefinition[], options: 
       const body = parse(route.body, (ctx.request as { body?: unknown }).body ?? {}, 'body');
       const auth = ctx.state.auth;
       const actor = (auth ? actorOf({ auth, ctx }) : undefined) as Actor;
-      const result = await route.handler({ params, query, body, auth, actor, ctx });
+      const result = await runHandler({ params, query, body, auth, actor, ctx });
       const schema = route.responses[result.status];
       if (schema && result.body !== undefined) {
         const checked = schema.safeParse(result.body);

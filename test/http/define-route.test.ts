@@ -4,10 +4,12 @@ import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import { expect } from 'chai';
 import Koa from 'koa';
+import { z } from 'zod';
 
 import { defineRoute, mountRoutes, type RouteDefinition } from '../../src/http/define-route.ts';
 import type { AccessTokenPrincipal } from '../../src/http/authenticate.ts';
 import { problemHandler, requestContext } from '../../src/http/middleware.ts';
+import { AppError } from '../../src/platform/errors.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 
 const PRINCIPAL: AccessTokenPrincipal = {
@@ -46,6 +48,47 @@ describe('defineRoute pipeline', () => {
     expect(response.status).to.equal(200);
     expect(await response.json()).to.deep.equal({
       userId: 'user-1', clientId: 'client-1', organizationId: 'org-1', roles: ['agent'], ip: '203.0.113.9', userAgent: 'probe/1.0',
+    });
+  });
+
+  describe('declared error codes', () => {
+    const routes = () => [
+      defineRoute({
+        method: 'post', path: '/declared', tag: 'Test', summary: 'declares its conflict', responses: { 201: null }, errors: ['customer.email_taken'],
+        handler: async () => { throw new AppError('customer.email_taken'); },
+      }),
+      defineRoute({
+        method: 'post', path: '/undeclared', tag: 'Test', summary: 'declares nothing', responses: { 201: null },
+        handler: async () => { throw new AppError('customer.email_taken'); },
+      }),
+      defineRoute({
+        method: 'get', path: '/things/:id', tag: 'Test', summary: 'implied not found', params: z.object({ id: z.string() }), responses: { 200: null },
+        handler: async () => { throw new AppError('resource.not_found'); },
+      }),
+    ];
+
+    it('answers a declared code as the catalogue says', async () => {
+      const { url, server } = await serve(routes());
+      servers.push(server);
+      expect((await fetch(`${url}/declared`, { method: 'POST' })).status).to.equal(409);
+    });
+
+    it('fails in strict mode when a handler throws a code its route does not declare', async () => {
+      const { url, server } = await serve(routes());
+      servers.push(server);
+      expect((await fetch(`${url}/undeclared`, { method: 'POST' })).status).to.equal(500);
+    });
+
+    it('takes the generic codes as implied: a route with path parameters may answer 404 undeclared', async () => {
+      const { url, server } = await serve(routes());
+      servers.push(server);
+      expect((await fetch(`${url}/things/1`)).status).to.equal(404);
+    });
+
+    it('answers an undeclared code as it is outside strict mode', async () => {
+      const { url, server } = await serve(routes(), false);
+      servers.push(server);
+      expect((await fetch(`${url}/undeclared`, { method: 'POST' })).status).to.equal(409);
     });
   });
 });

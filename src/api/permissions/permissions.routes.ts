@@ -8,6 +8,9 @@ import {
 } from './permissions.schemas.ts';
 
 // Everyone reads permissions; only super admins hold permissions:write among the built-in roles.
+// Reading carries no scope on purpose: every role holds permissions:read and the catalogue is
+// global and public knowledge (the names a role screen shows), so any API token may read it, not
+// only one that asked for rbac:read.
 const READ = { permission: 'permissions:read' } as const;
 const WRITE = { scope: 'rbac:write', permission: 'permissions:write' } as const;
 

@@ -29,7 +29,7 @@ export function rolesRoutes(deps: RolesRoutesDependencies) {
     }),
     defineRoute({
       method: 'post', path: '/roles', tag: 'Roles', ...WRITE, summary: 'Create a custom role (with permissions you hold)',
-      body: RoleCreateBody, responses: { 201: RoleResponse }, errors: ['role.name_taken', 'role.key_taken', 'auth.forbidden'],
+      body: RoleCreateBody, responses: { 201: RoleResponse }, errors: ['role.name_taken', 'role.key_taken', 'auth.forbidden', 'resource.not_found'],
       handler: async (input) => ({ status: 201, body: await roles.create(input.actor, input.body) }),
     }),
     defineRoute({
