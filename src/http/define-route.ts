@@ -37,8 +37,13 @@ export interface RouteDefinition<P = unknown, Q = unknown, B = unknown> {
   summary: string;
   /** false for the few public routes (register, login, refresh). */
   authenticated?: boolean;
-  /** OAuth scope the token must carry; undefined means any valid API token. */
-  scope?: string;
+  /**
+   * OAuth scope the token must carry. Left out, the /api/v1 router derives it from the permission
+   * (api/routes.ts); null means none on purpose, with the reason written on the route.
+   */
+  scope?: string | null;
+  /** Set by the router when it derived `scope` from the permission. */
+  scopeFollowsPermission?: boolean;
   /** RBAC permission (`resource:action`) the caller's roles must hold. */
   permission?: string;
   params?: ZodType<P>;
@@ -75,7 +80,7 @@ export function impliedErrors(route: Pick<RouteDefinition, 'authenticated' | 'pa
   return codes;
 }
 
-function requireScope(scope: string | undefined) {
+function requireScope(scope: string | null | undefined) {
   return function checkScope(ctx: Context) {
     if (scope && !ctx.state.auth.scopes.has(scope)) {
       throw new AppError('auth.insufficient_scope', `This operation needs the "${scope}" scope`, {
@@ -149,10 +154,13 @@ export function mountRoutes(router: Router, routes: RouteDefinition[], options: 
     if (route.authenticated !== false) steps.push(options.authenticate);
     steps.push(async function runRoute(ctx) {
       if (route.authenticated !== false) {
-        checkScope(ctx);
+        // A scope derived from the permission is checked after it: a caller without the
+        // permission hears that, and one holding it learns which scope the token lacks.
+        if (!route.scopeFollowsPermission) checkScope(ctx);
         if (route.permission && !await options.allows(ctx.state.auth, route.permission)) {
           throw new AppError('auth.forbidden', `This operation needs the "${route.permission}" permission`);
         }
+        if (route.scopeFollowsPermission) checkScope(ctx);
       }
       rejectUnstorableText({ params: ctx.params, query: ctx.query, body: (ctx.request as { body?: unknown }).body });
       const params = parse(route.params, ctx.params, 'params');

@@ -11,7 +11,7 @@ import {
 // Reading carries no scope on purpose: every role holds permissions:read and the catalogue is
 // global and public knowledge (the names a role screen shows), so any API token may read it, not
 // only one that asked for rbac:read.
-const READ = { permission: 'permissions:read' } as const;
+const READ = { scope: null, permission: 'permissions:read' } as const;
 const WRITE = { scope: 'rbac:write', permission: 'permissions:write' } as const;
 
 /** What these routes use (built in src/dependencies.ts). */
