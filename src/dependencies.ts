@@ -56,7 +56,7 @@ export interface Dependencies {
   locations: LocationsService;
   customers: CustomersService;
   /** CRM interactions (calls, emails, meetings, notes), not the provider's sign-in interactions. */
-  interactions: InteractionsService;
+  crmInteractions: InteractionsService;
   crmStatistics: CrmStatisticsService;
   auditQuery: AuditQueryService;
   /** Ends a grant and every token minted from it, on every process. */
@@ -168,7 +168,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
 
   return {
     config, logger, orm, databaseMode: database.mode, store, revocation, clients, accounts, metrics, permissions, roles, permissionsAdmin, usersAdmin, selfService, revokeGrant,
-    organizations, locations: new LocationsService(orm), customers: new CustomersService(orm), interactions: new InteractionsService(orm),
+    organizations, locations: new LocationsService(orm), customers: new CustomersService(orm), crmInteractions: new InteractionsService(orm),
     crmStatistics: new CrmStatisticsService(orm), auditQuery: new AuditQueryService(orm), providers, cookieKeys, verifier, reloadSigningKeys,
     async close() {
       clearInterval(refresher);

@@ -15,11 +15,11 @@ const DELETE = { scope: 'crm:write', permission: 'interactions:delete' } as cons
 /** What these routes use (built in src/dependencies.ts). */
 export interface InteractionsRoutesDependencies {
   config: Pick<Config, 'issuer'>;
-  interactions: InteractionsService;
+  crmInteractions: InteractionsService;
 }
 
 export function interactionsRoutes(deps: InteractionsRoutesDependencies) {
-  const interactions = deps.interactions;
+  const interactions = deps.crmInteractions;
   return [
     defineRoute({
       method: 'get', path: '/interactions', tag: 'Interactions', ...READ,
