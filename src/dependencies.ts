@@ -1,5 +1,6 @@
-// Builds what the app needs from the config: stores, services, the provider. Routes are functions
-// of these dependencies; there is no container.
+// Builds what the app needs from the config: stores, services, the provider. Every service the
+// routes use is built here, once; routes are functions of these dependencies and take only what
+// they use (each route file declares its narrow type). There is no container.
 import type { MikroORM } from '@mikro-orm/postgresql';
 
 import { AccessTokenVerifier } from './oidc/access-tokens.ts';
@@ -14,6 +15,12 @@ import { RedisStore } from './platform/redis-store.ts';
 import { Metrics, type PoolStats } from './platform/metrics.ts';
 import type { KeyValueStore } from './platform/store.ts';
 import { AccountsService } from './services/accounts.service.ts';
+import { AuditQueryService } from './services/audit-query.service.ts';
+import { CrmStatisticsService } from './services/crm-statistics.service.ts';
+import { CustomersService } from './services/customers.service.ts';
+import { InteractionsService } from './services/interactions.service.ts';
+import { LocationsService } from './services/locations.service.ts';
+import { OrganizationsService } from './services/organizations.service.ts';
 import { createAdministrator, ensureFirstPartyClient, type CreatedAdmin } from './services/bootstrap.service.ts';
 import { ClientAuthThrottle } from './services/client-auth-throttle.ts';
 import { ClientRegistry } from './services/client-registry.service.ts';
@@ -45,6 +52,13 @@ export interface Dependencies {
   permissionsAdmin: PermissionsService;
   usersAdmin: UsersAdminService;
   selfService: SelfService;
+  organizations: OrganizationsService;
+  locations: LocationsService;
+  customers: CustomersService;
+  /** CRM interactions (calls, emails, meetings, notes), not the provider's sign-in interactions. */
+  crmInteractions: InteractionsService;
+  crmStatistics: CrmStatisticsService;
+  auditQuery: AuditQueryService;
   /** Ends a grant and every token minted from it, on every process. */
   revokeGrant(grantId: string): Promise<void>;
   providers: ProviderHolder;
@@ -112,6 +126,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   const roles = new RolesService(orm, permissions);
   const permissionsAdmin = new PermissionsService(orm, permissions);
   const usersAdmin = new UsersAdminService({ orm, clients, revocation, roles, revokeGrant });
+  const organizations = new OrganizationsService({ orm, revocation, clients, permissions, revokeGrant });
   const clientAuthThrottle = new ClientAuthThrottle(store, config.clientAuthThrottle);
   await Promise.all([revocation.start(), clients.start(), permissions.start(), clientAuthThrottle.start()]);
 
@@ -152,7 +167,9 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   }, KEY_REFRESH_INTERVAL_MS).unref();
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clients, accounts, metrics, permissions, roles, permissionsAdmin, usersAdmin, selfService, revokeGrant, providers, cookieKeys, verifier, reloadSigningKeys,
+    config, logger, orm, databaseMode: database.mode, store, revocation, clients, accounts, metrics, permissions, roles, permissionsAdmin, usersAdmin, selfService, revokeGrant,
+    organizations, locations: new LocationsService(orm), customers: new CustomersService(orm), crmInteractions: new InteractionsService(orm),
+    crmStatistics: new CrmStatisticsService(orm), auditQuery: new AuditQueryService(orm), providers, cookieKeys, verifier, reloadSigningKeys,
     async close() {
       clearInterval(refresher);
       await store.close();

@@ -2,8 +2,55 @@
 // caller; every refusal is a 401 problem with the challenge RFC 6750 section 3 asks for.
 import type { Context, Next } from 'koa';
 
-import { DPOP_ALGORITHMS, TokenRejected, type AccessTokenPrincipal, type AccessTokenVerifier } from '../oidc/access-tokens.ts';
 import { AppError } from '../platform/errors.ts';
+
+/** The proof algorithms a DPoP challenge offers (RFC 9449 section 7.1 `algs`) and the verifier accepts. */
+export const DPOP_ALGORITHMS = ['ES256', 'EdDSA', 'RS256', 'PS256'];
+
+/** What a verified access token says (docs/architecture.md glossary "principal"). */
+export interface AccessTokenPrincipal {
+  format: 'opaque' | 'jwt';
+  clientId: string;
+  /** The user the token acts for: its subject, or a personal client's owner. */
+  userId?: string;
+  organizationId?: string;
+  roles: string[];
+  scopes: Set<string>;
+  grantId?: string;
+  jti?: string;
+  expiresAt: number;
+}
+
+/** Why a presented token is refused; `dpop` failures get the DPoP challenge. */
+export class TokenRejected extends Error {
+  readonly scheme: 'Bearer' | 'DPoP';
+  readonly error: 'invalid_token' | 'invalid_dpop_proof';
+  constructor(description: string, scheme: 'Bearer' | 'DPoP' = 'Bearer', error: 'invalid_token' | 'invalid_dpop_proof' = 'invalid_token') {
+    super(description);
+    this.name = 'TokenRejected';
+    this.scheme = scheme;
+    this.error = error;
+  }
+}
+
+/** A token as the request presented it, with what a DPoP proof is checked against. */
+export interface PresentedToken {
+  scheme: 'Bearer' | 'DPoP';
+  value: string;
+  dpopProof?: string;
+  method: string;
+  /** The request URL without query and fragment (RFC 9449 section 4.3 `htu`). */
+  url: string;
+}
+
+/**
+ * What authentication needs from whoever checks tokens. http/ owns the interface and oidc/
+ * implements it (oidc/access-tokens.ts), so this layer never imports the provider's side.
+ */
+export interface TokenVerifier {
+  /** Resolves with the token's principal, or throws TokenRejected. */
+  verify(token: PresentedToken): Promise<AccessTokenPrincipal>;
+}
 
 declare module 'koa' {
   interface DefaultState {
@@ -27,7 +74,7 @@ export function challenge(scheme: 'Bearer' | 'DPoP', error?: { code: string; des
   return `${scheme} ${params.join(', ')}`;
 }
 
-export function authenticate(verifier: AccessTokenVerifier, publicBaseUrl: string) {
+export function authenticate(verifier: TokenVerifier, publicBaseUrl: string) {
   return async function authenticateBearer(ctx: Context, next: Next) {
     const header = ctx.get('authorization');
     if (!header) {

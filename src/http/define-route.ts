@@ -5,9 +5,8 @@ import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z, type ZodType } from 'zod';
 
-import type { AccessTokenPrincipal } from '../oidc/access-tokens.ts';
-import type { Actor } from '../services/tenancy.ts';
-import { challenge } from './authenticate.ts';
+import type { Actor } from '../platform/actor.ts';
+import { challenge, type AccessTokenPrincipal } from './authenticate.ts';
 import { queryWithAliases } from './pagination.ts';
 import { AppError, validationError, type ErrorCode } from '../platform/errors.ts';
 import { rejectUnstorableText } from './storable-text.ts';
@@ -19,6 +18,8 @@ export interface HandlerInput<P, Q, B> {
   query: Q;
   body: B;
   auth: AccessTokenPrincipal;
+  /** Who is calling, built once by the pipeline from `auth` and the request (not set on public routes). */
+  actor: Actor;
   ctx: Context;
 }
 
@@ -36,8 +37,13 @@ export interface RouteDefinition<P = unknown, Q = unknown, B = unknown> {
   summary: string;
   /** false for the few public routes (register, login, refresh). */
   authenticated?: boolean;
-  /** OAuth scope the token must carry; undefined means any valid API token. */
-  scope?: string;
+  /**
+   * OAuth scope the token must carry. Left out, the /api/v1 router derives it from the permission
+   * (api/routes.ts); null means none on purpose, with the reason written on the route.
+   */
+  scope?: string | null;
+  /** Set by the router when it derived `scope` from the permission. */
+  scopeFollowsPermission?: boolean;
   /** RBAC permission (`resource:action`) the caller's roles must hold. */
   permission?: string;
   params?: ZodType<P>;
@@ -46,6 +52,11 @@ export interface RouteDefinition<P = unknown, Q = unknown, B = unknown> {
   responses: Record<number, ZodType | null>;
   /** For a body that is not JSON (a download): its media types, for the OpenAPI document. */
   produces?: string[];
+  /**
+   * The codes the handler may throw besides the implied ones (impliedErrors). In strict mode a
+   * handler that throws another code fails, so this list, and the OpenAPI document made from it,
+   * can be trusted.
+   */
   errors?: ErrorCode[];
   handler: (input: HandlerInput<P, Q, B>) => Promise<HandlerResult>;
 }
@@ -55,7 +66,21 @@ export function defineRoute<P = undefined, Q = undefined, B = undefined>(route: 
   return route as unknown as RouteDefinition;
 }
 
-function requireScope(scope: string | undefined) {
+/**
+ * Codes any route may answer without declaring them, because the pipeline or the organization
+ * boundary answers them for every route alike: malformed or invalid input, an exhausted rate
+ * limit, an outage; with a token, its refusal, a missing scope and a refused permission or
+ * organization (auth.forbidden); with path parameters, a row that is not there or not visible.
+ * They are the statuses the OpenAPI document lists for every operation of that kind.
+ */
+export function impliedErrors(route: Pick<RouteDefinition, 'authenticated' | 'params'>): ErrorCode[] {
+  const codes: ErrorCode[] = ['request.malformed', 'request.validation_failed', 'request.rate_limited', 'server.internal', 'server.unavailable'];
+  if (route.authenticated !== false) codes.push('auth.token_missing', 'auth.token_invalid', 'auth.dpop_invalid', 'auth.insufficient_scope', 'auth.forbidden');
+  if (route.params) codes.push('resource.not_found');
+  return codes;
+}
+
+function requireScope(scope: string | null | undefined) {
   return function checkScope(ctx: Context) {
     if (scope && !ctx.state.auth.scopes.has(scope)) {
       throw new AppError('auth.insufficient_scope', `This operation needs the "${scope}" scope`, {
@@ -102,7 +127,11 @@ export interface MountOptions {
   authenticate: Middleware;
   /** Whether the caller's roles hold the permission (organization boundary included). */
   allows(auth: AccessTokenPrincipal, permission: string): Promise<boolean>;
-  /** Response schemas are enforced in development and tests, and logged in production. */
+  /**
+   * Whether answers must match their declarations: in development and tests a response that does
+   * not match its schema, or an error code the route does not declare, fails the request (500);
+   * in production the first is logged and both are answered as they are.
+   */
   strictResponses: boolean;
 }
 
@@ -110,20 +139,36 @@ export function mountRoutes(router: Router, routes: RouteDefinition[], options: 
   for (const route of routes) {
     const checkScope = requireScope(route.scope);
     const queryKeys = queryKeysOf(route);
+    const declaredErrors = new Set<ErrorCode>([...impliedErrors(route), ...route.errors ?? []]);
+    const runHandler = async (input: HandlerInput<unknown, unknown, unknown>) => {
+      try {
+        return await route.handler(input);
+      } catch (error) {
+        if (options.strictResponses && error instanceof AppError && !declaredErrors.has(error.code)) {
+          throw new Error(`${route.method} ${route.path} answered ${error.code}, which its errors do not declare`, { cause: error });
+        }
+        throw error;
+      }
+    };
     const steps: Middleware[] = [];
     if (route.authenticated !== false) steps.push(options.authenticate);
     steps.push(async function runRoute(ctx) {
       if (route.authenticated !== false) {
-        checkScope(ctx);
+        // A scope derived from the permission is checked after it: a caller without the
+        // permission hears that, and one holding it learns which scope the token lacks.
+        if (!route.scopeFollowsPermission) checkScope(ctx);
         if (route.permission && !await options.allows(ctx.state.auth, route.permission)) {
           throw new AppError('auth.forbidden', `This operation needs the "${route.permission}" permission`);
         }
+        if (route.scopeFollowsPermission) checkScope(ctx);
       }
       rejectUnstorableText({ params: ctx.params, query: ctx.query, body: (ctx.request as { body?: unknown }).body });
       const params = parse(route.params, ctx.params, 'params');
       const query = parse(route.query, readQuery(ctx.query, queryKeys), 'query');
       const body = parse(route.body, (ctx.request as { body?: unknown }).body ?? {}, 'body');
-      const result = await route.handler({ params, query, body, auth: ctx.state.auth, ctx });
+      const auth = ctx.state.auth;
+      const actor = (auth ? actorOf({ auth, ctx }) : undefined) as Actor;
+      const result = await runHandler({ params, query, body, auth, actor, ctx });
       const schema = route.responses[result.status];
       if (schema && result.body !== undefined) {
         const checked = schema.safeParse(result.body);
@@ -143,7 +188,10 @@ export function mountRoutes(router: Router, routes: RouteDefinition[], options: 
 /** Shared schema pieces. */
 export const uuidParam = z.uuid({ error: 'expected a UUID' });
 
-/** The acting principal as services take it: the token's facts plus the request's origin. */
+/**
+ * The acting principal as services take it: the token's facts plus the request's origin. The
+ * pipeline hands it to every handler as `input.actor`; route files do not call this themselves.
+ */
 export function actorOf(input: { auth: AccessTokenPrincipal; ctx: Context }): Actor {
   const { auth, ctx } = input;
   return {

@@ -1,7 +1,17 @@
 import type Router from '@koa/router';
 
-import type { Dependencies } from '../dependencies.ts';
+import type { MikroORM } from '@mikro-orm/postgresql';
+
+import type { Database } from '../platform/database.ts';
+import type { KeyValueStore } from '../platform/store.ts';
 import { VERSION } from '../platform/version.ts';
+
+/** What the readiness probe looks at. */
+export interface OperationsDependencies {
+  orm: MikroORM;
+  databaseMode: Database['mode'];
+  store: Pick<KeyValueStore, 'ping' | 'kind'>;
+}
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -21,7 +31,7 @@ async function probe(check: () => Promise<unknown>): Promise<'up' | 'down'> {
 }
 
 /** Liveness and readiness (API.md "Operations"). */
-export function operationsRoutes(router: Router, deps: Dependencies): void {
+export function operationsRoutes(router: Router, deps: OperationsDependencies): void {
   router.get('/health', (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { status: 'ok', version: VERSION };

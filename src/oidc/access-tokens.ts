@@ -10,47 +10,18 @@ import {
 } from 'jose';
 import type { Provider } from 'oidc-provider';
 
+import {
+  DPOP_ALGORITHMS, TokenRejected, type AccessTokenPrincipal, type PresentedToken, type TokenVerifier,
+} from '../http/authenticate.ts';
 import type { KeyValueStore } from '../platform/store.ts';
 import type { RevocationService } from '../services/revocation.service.ts';
 import { ACCESS_TOKEN_ALG } from '../services/signing-keys.service.ts';
 
-export const DPOP_ALGORITHMS = ['ES256', 'EdDSA', 'RS256', 'PS256'];
 const DPOP_PROOF_MAX_AGE_SECONDS = 300;
 const CLOCK_TOLERANCE_SECONDS = 15;
 
-export interface AccessTokenPrincipal {
-  format: 'opaque' | 'jwt';
-  clientId: string;
-  /** The user the token acts for: its subject, or a personal client's owner. */
-  userId?: string;
-  organizationId?: string;
-  roles: string[];
-  scopes: Set<string>;
-  grantId?: string;
-  jti?: string;
-  expiresAt: number;
-}
-
-/** Why a presented token is refused; `dpop` failures get the DPoP challenge. */
-export class TokenRejected extends Error {
-  readonly scheme: 'Bearer' | 'DPoP';
-  readonly error: 'invalid_token' | 'invalid_dpop_proof';
-  constructor(description: string, scheme: 'Bearer' | 'DPoP' = 'Bearer', error: 'invalid_token' | 'invalid_dpop_proof' = 'invalid_token') {
-    super(description);
-    this.name = 'TokenRejected';
-    this.scheme = scheme;
-    this.error = error;
-  }
-}
-
-export interface PresentedToken {
-  scheme: 'Bearer' | 'DPoP';
-  value: string;
-  dpopProof?: string;
-  method: string;
-  /** The request URL without query and fragment (RFC 9449 section 4.3 `htu`). */
-  url: string;
-}
+// The principal type is http/'s; route files that still import it from here keep working.
+export type { AccessTokenPrincipal };
 
 interface TokenFacts {
   clientId: string;
@@ -73,7 +44,8 @@ function isJwt(value: string): boolean {
   }
 }
 
-export class AccessTokenVerifier {
+/** The token verifier http/authenticate.ts asks for, backed by the provider and the revocation state. */
+export class AccessTokenVerifier implements TokenVerifier {
   readonly #providerRef: () => Provider;
   readonly #revocation: RevocationService;
   readonly #store: KeyValueStore;

@@ -25,6 +25,7 @@ import { defaultToRegisteredScope } from './default-scope.ts';
 import { loadExistingGrant } from './interactions/consent.ts';
 import { deviceFlowPages, logoutPages, renderErrorPage } from './interactions/provider-pages.ts';
 import { outboundFetch } from './outbound-fetch.ts';
+import type { ProviderHolder } from './provider-holder.ts';
 import { registrationFeature, registrationSteps } from './registration.ts';
 
 
@@ -54,6 +55,11 @@ export interface ProviderDependencies {
   logger: Logger;
   signingKeys: JWK[];
   cookieKeys: string[];
+}
+
+/** What the sign-in pages (interactions/interaction.routes.ts) use: some of the provider's own dependencies and the live provider. */
+export interface InteractionPagesDependencies extends Pick<ProviderDependencies, 'config' | 'orm' | 'accounts' | 'permissions'> {
+  providers: ProviderHolder;
 }
 
 async function userFacts(orm: MikroORM, userId: string): Promise<{ organizationId: string; roles: string[] } | undefined> {

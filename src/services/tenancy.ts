@@ -1,17 +1,11 @@
 // The organization boundary (API.md "Organizations, users, RBAC"): everyone but a super admin
 // acts inside their own organization, and anything outside it is as invisible as a missing row.
+import type { Actor } from '../platform/actor.ts';
 import { AppError } from '../platform/errors.ts';
 import { SUPER_ADMIN } from './rbac.service.ts';
 
-/** Who is acting, as services need it: from the access token, plus where the request came from. */
-export interface Actor {
-  userId?: string;
-  clientId: string;
-  organizationId?: string;
-  roles: readonly string[];
-  ip?: string;
-  userAgent?: string;
-}
+// Services import the Actor from here, beside the rules that read it.
+export type { Actor };
 
 export function isSuperAdmin(actor: Pick<Actor, 'roles'>): boolean {
   return actor.roles.includes(SUPER_ADMIN);

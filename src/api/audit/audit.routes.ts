@@ -1,7 +1,6 @@
-import type { Dependencies } from '../../dependencies.ts';
-import { actorOf, defineRoute } from '../../http/define-route.ts';
+import { defineRoute } from '../../http/define-route.ts';
 import { cursorOf } from '../../http/pagination.ts';
-import { AuditQueryService, type AuditFilters } from '../../services/audit-query.service.ts';
+import type { AuditQueryService, AuditFilters } from '../../services/audit-query.service.ts';
 import {
   ActivityQuery, AdminStats, AuditExportQuery, AuditLogQuery, AuditPage, IdParams, OrganizationStats, StatsQuery,
 } from './audit.schemas.ts';
@@ -15,8 +14,13 @@ function filtersOf(query: Omit<AuditLogQuery, 'page_size' | 'limit' | 'size' | '
   };
 }
 
-export function auditRoutes(deps: Dependencies) {
-  const audit = new AuditQueryService(deps.orm);
+/** What these routes use (built in src/dependencies.ts). */
+export interface AuditRoutesDependencies {
+  auditQuery: AuditQueryService;
+}
+
+export function auditRoutes(deps: AuditRoutesDependencies) {
+  const audit = deps.auditQuery;
 
   return [
     defineRoute({
@@ -25,7 +29,7 @@ export function auditRoutes(deps: Dependencies) {
       query: AuditLogQuery, responses: { 200: AuditPage }, errors: ['request.bad_cursor', 'request.validation_failed'],
       handler: async (input) => ({
         status: 200,
-        body: await audit.list(actorOf(input), filtersOf(input.query), { limit: input.query.page_size, cursor: cursorOf(input.query) }),
+        body: await audit.list(input.actor, filtersOf(input.query), { limit: input.query.page_size, cursor: cursorOf(input.query) }),
         headers: { 'Cache-Control': 'no-store' },
       }),
     }),
@@ -37,7 +41,7 @@ export function auditRoutes(deps: Dependencies) {
       handler: async (input) => {
         const { format } = input.query;
         const log = input.ctx.state.log;
-        const body = await audit.export(actorOf(input), filtersOf(input.query), format, (error) => {
+        const body = await audit.export(input.actor, filtersOf(input.query), format, (error) => {
           // A client that stops reading is routine; anything else cut a download short.
           if ((error as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') log.info('audit export abandoned by the client');
           else log.error({ err: error }, 'audit export failed midway');
@@ -60,7 +64,7 @@ export function auditRoutes(deps: Dependencies) {
       params: IdParams, query: ActivityQuery, responses: { 200: AuditPage }, errors: ['resource.not_found', 'request.bad_cursor'],
       handler: async (input) => ({
         status: 200,
-        body: await audit.activity(actorOf(input), input.params.id, input.query.days, { limit: input.query.page_size, cursor: cursorOf(input.query) }),
+        body: await audit.activity(input.actor, input.params.id, input.query.days, { limit: input.query.page_size, cursor: cursorOf(input.query) }),
         headers: { 'Cache-Control': 'no-store' },
       }),
     }),
@@ -69,14 +73,14 @@ export function auditRoutes(deps: Dependencies) {
       method: 'get', path: '/organizations/:id/stats', tag: 'Audit', summary: 'Sign-ins, activity and users of one organization over the last `days`',
       scope: 'audit:read', permission: 'audit:read',
       params: IdParams, query: StatsQuery, responses: { 200: OrganizationStats }, errors: ['resource.not_found'],
-      handler: async (input) => ({ status: 200, body: await audit.organizationStats(actorOf(input), input.params.id, input.query.days) }),
+      handler: async (input) => ({ status: 200, body: await audit.organizationStats(input.actor, input.params.id, input.query.days) }),
     }),
 
     defineRoute({
       method: 'get', path: '/admin/stats', tag: 'Audit', summary: 'Platform-wide counts (super admin only)',
       scope: 'audit:read',
       responses: { 200: AdminStats }, errors: ['auth.forbidden'],
-      handler: async (input) => ({ status: 200, body: await audit.adminStats(actorOf(input)) }),
+      handler: async (input) => ({ status: 200, body: await audit.adminStats(input.actor) }),
     }),
   ];
 }

@@ -152,7 +152,7 @@ export function authRoutes(deps: Dependencies) {
       method: 'post', path: '/auth/change-password', tag: 'Auth',
       summary: 'Change the password; the user\'s other grants end',
       body: ChangePasswordBody, responses: { 204: null },
-      errors: ['auth.wrong_password', 'auth.user_required', 'request.validation_failed'],
+      errors: ['auth.wrong_password', 'auth.user_required', 'resource.not_found', 'request.validation_failed'],
       handler: async ({ body, auth, ctx }) => {
         if (!auth.userId) throw new AppError('auth.user_required', 'This token acts for a client, not a user');
         await deps.selfService.changePassword(

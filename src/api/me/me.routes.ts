@@ -49,7 +49,7 @@ export function meRoutes(deps: Dependencies) {
     defineRoute({
       method: 'patch', path: '/me', tag: 'Me', summary: 'Change your own profile (not your roles or status)',
       body: ProfilePatchBody, responses: { 200: UserProfileResponse },
-      errors: ['user.email_taken', 'user.username_taken', 'request.validation_failed'],
+      errors: ['auth.user_required', 'resource.not_found', 'user.email_taken', 'user.username_taken', 'request.validation_failed'],
       handler: async ({ auth, body, ctx }) => {
         const { email, username, full_name, first_name, last_name, ...attributes } = body;
         await deps.selfService.updateProfile(caller(auth, ctx), {
@@ -63,7 +63,7 @@ export function meRoutes(deps: Dependencies) {
       method: 'put', path: '/me', tag: 'Me',
       summary: 'Replace your own profile: a name as at registration; profile fields left out are cleared, email and username kept',
       body: ProfileReplaceBody, responses: { 200: UserProfileResponse },
-      errors: ['user.email_taken', 'user.username_taken', 'request.validation_failed'],
+      errors: ['auth.user_required', 'resource.not_found', 'user.email_taken', 'user.username_taken', 'request.validation_failed'],
       handler: async ({ auth, body, ctx }) => {
         await deps.selfService.replaceProfile(caller(auth, ctx), body);
         return { status: 200, body: await profileOf(userOf(auth)) };
@@ -72,7 +72,7 @@ export function meRoutes(deps: Dependencies) {
 
     defineRoute({
       method: 'post', path: '/me/deactivate', tag: 'Me', summary: 'Switch your own account off; every token of it stops',
-      responses: { 204: null }, errors: ['user.last_super_admin'],
+      responses: { 204: null }, errors: ['auth.user_required', 'resource.not_found', 'user.last_super_admin'],
       handler: async ({ auth, ctx }) => {
         await deps.selfService.deactivate(caller(auth, ctx));
         return { status: 204 };
@@ -81,7 +81,7 @@ export function meRoutes(deps: Dependencies) {
 
     defineRoute({
       method: 'delete', path: '/me', tag: 'Me', summary: 'Delete your own account, its personal clients and grants',
-      responses: { 204: null }, errors: ['user.last_super_admin'],
+      responses: { 204: null }, errors: ['auth.user_required', 'resource.not_found', 'user.last_super_admin'],
       handler: async ({ auth, ctx }) => {
         await deps.selfService.delete(caller(auth, ctx));
         return { status: 204 };
@@ -90,7 +90,7 @@ export function meRoutes(deps: Dependencies) {
 
     defineRoute({
       method: 'get', path: '/me/clients', tag: 'Me', summary: 'Your personal API clients (never their secrets)',
-      query: PageQuery, responses: { 200: pageEnvelopeSchema(PersonalClient) },
+      query: PageQuery, responses: { 200: pageEnvelopeSchema(PersonalClient) }, errors: ['auth.user_required'],
       handler: async ({ auth, query, ctx }) => {
         const { count, clients } = await deps.clients.listOwned(userOf(auth), { limit: query.page_size, offset: offsetOf(query) });
         return {
@@ -105,7 +105,7 @@ export function meRoutes(deps: Dependencies) {
 
     defineRoute({
       method: 'post', path: '/me/clients', tag: 'Me', summary: 'Create a personal API client; its secret is shown once',
-      body: PersonalClientCreateBody, responses: { 201: PersonalClientCreated }, errors: ['request.conflict'],
+      body: PersonalClientCreateBody, responses: { 201: PersonalClientCreated }, errors: ['auth.user_required', 'resource.not_found', 'request.conflict'],
       handler: async ({ auth, body }) => {
         const userId = userOf(auth);
         const profile = await profileOf(userId);
@@ -135,7 +135,7 @@ export function meRoutes(deps: Dependencies) {
 
     defineRoute({
       method: 'delete', path: '/me/clients/:client_id', tag: 'Me', summary: 'Delete a personal client; its tokens stop at the next call',
-      params: ClientIdParams, responses: { 204: null }, errors: ['resource.not_found'],
+      params: ClientIdParams, responses: { 204: null }, errors: ['auth.user_required', 'resource.not_found'],
       handler: async ({ auth, params }) => {
         await ownedClient(auth, params.client_id);
         await deps.clients.remove(params.client_id, clientAudit('client.delete', params.client_id, auth));
@@ -146,7 +146,7 @@ export function meRoutes(deps: Dependencies) {
     defineRoute({
       method: 'post', path: '/me/clients/:client_id/rotate-secret', tag: 'Me',
       summary: 'Replace a personal client\'s secret; tokens minted with the old one stop at the next call',
-      params: ClientIdParams, responses: { 200: PersonalClientSecret }, errors: ['resource.not_found'],
+      params: ClientIdParams, responses: { 200: PersonalClientSecret }, errors: ['auth.user_required', 'resource.not_found'],
       handler: async ({ auth, params }) => {
         await ownedClient(auth, params.client_id);
         const secret = await deps.clients.rotateSecret(params.client_id, clientAudit('client.rotate_secret', params.client_id, auth));

@@ -1,16 +1,26 @@
-import type { Dependencies } from '../../dependencies.ts';
-import { actorOf, defineRoute } from '../../http/define-route.ts';
+import { defineRoute } from '../../http/define-route.ts';
 import { PageQuery, offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
+import type { Config } from '../../platform/config.ts';
+import type { PermissionsService } from '../../services/permissions.service.ts';
 import {
   GroupedPermissionsResponse, PermissionCreateBody, PermissionIdParams, PermissionListQuery, PermissionPatchBody, PermissionReplaceBody,
   PermissionResponse,
 } from './permissions.schemas.ts';
 
 // Everyone reads permissions; only super admins hold permissions:write among the built-in roles.
-const READ = { permission: 'permissions:read' } as const;
+// Reading carries no scope on purpose: every role holds permissions:read and the catalogue is
+// global and public knowledge (the names a role screen shows), so any API token may read it, not
+// only one that asked for rbac:read.
+const READ = { scope: null, permission: 'permissions:read' } as const;
 const WRITE = { scope: 'rbac:write', permission: 'permissions:write' } as const;
 
-export function permissionsRoutes(deps: Dependencies) {
+/** What these routes use (built in src/dependencies.ts). */
+export interface PermissionsRoutesDependencies {
+  config: Pick<Config, 'issuer'>;
+  permissionsAdmin: PermissionsService;
+}
+
+export function permissionsRoutes(deps: PermissionsRoutesDependencies) {
   const permissions = deps.permissionsAdmin;
   return [
     defineRoute({
@@ -29,7 +39,7 @@ export function permissionsRoutes(deps: Dependencies) {
     defineRoute({
       method: 'post', path: '/permissions', tag: 'Permissions', ...WRITE, summary: 'Create a permission',
       body: PermissionCreateBody, responses: { 201: PermissionResponse }, errors: ['permission.name_taken'],
-      handler: async (input) => ({ status: 201, body: await permissions.create(actorOf(input), input.body) }),
+      handler: async (input) => ({ status: 201, body: await permissions.create(input.actor, input.body) }),
     }),
     defineRoute({
       method: 'get', path: '/permissions/:id', tag: 'Permissions', ...READ, summary: 'One permission',
@@ -40,18 +50,18 @@ export function permissionsRoutes(deps: Dependencies) {
       method: 'put', path: '/permissions/:id', tag: 'Permissions', ...WRITE, summary: 'Replace a permission (a description left out is cleared)',
       params: PermissionIdParams, body: PermissionReplaceBody, responses: { 200: PermissionResponse },
       errors: ['resource.not_found', 'permission.builtin', 'permission.name_taken'],
-      handler: async (input) => ({ status: 200, body: await permissions.replace(actorOf(input), input.params.id, input.body) }),
+      handler: async (input) => ({ status: 200, body: await permissions.replace(input.actor, input.params.id, input.body) }),
     }),
     defineRoute({
       method: 'patch', path: '/permissions/:id', tag: 'Permissions', ...WRITE, summary: 'Rename or describe a permission',
       params: PermissionIdParams, body: PermissionPatchBody, responses: { 200: PermissionResponse }, errors: ['resource.not_found', 'permission.builtin', 'permission.name_taken'],
-      handler: async (input) => ({ status: 200, body: await permissions.update(actorOf(input), input.params.id, input.body) }),
+      handler: async (input) => ({ status: 200, body: await permissions.update(input.actor, input.params.id, input.body) }),
     }),
     defineRoute({
       method: 'delete', path: '/permissions/:id', tag: 'Permissions', ...WRITE, summary: 'Delete a custom permission',
       params: PermissionIdParams, responses: { 204: null }, errors: ['resource.not_found', 'permission.builtin'],
       handler: async (input) => {
-        await permissions.delete(actorOf(input), input.params.id);
+        await permissions.delete(input.actor, input.params.id);
         return { status: 204 };
       },
     }),

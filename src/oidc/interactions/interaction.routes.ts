@@ -6,7 +6,7 @@ import type { Context, Middleware, Next } from 'koa';
 import { koaBody } from 'koa-body';
 import { errors, type Client, type InteractionResults, type Provider } from 'oidc-provider';
 
-import type { Dependencies } from '../../dependencies.ts';
+import type { InteractionPagesDependencies as Dependencies } from '../provider.ts';
 import { RETRY_AFTER_SECONDS, isStoreOutage } from '../../http/middleware.ts';
 import { staticAssets } from '../../http/static-assets.ts';
 import { isUnstorableText } from '../../platform/database.ts';
