@@ -8,7 +8,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 
 import { AppError, assertThat, fieldError, type ValidationIssue } from '../platform/errors.ts';
 import { executeStatement, queryOne } from '../platform/database.ts';
-import { recordAudit, type AuditEntry } from './audit.service.ts';
+import { auditEntry, recordAudit, type AuditEntry } from './audit.service.ts';
 import { FIRST_PARTY_CLIENT_ID } from './bootstrap.service.ts';
 import type { ApplicationRow, ClientRecord, ClientRegistry } from './client-registry.service.ts';
 import { generateClientSecret, hashClientSecret, isHashedClientSecret } from './client-secrets.ts';
@@ -483,16 +483,6 @@ export class ApplicationsService {
   }
 
   #audit(actor: Actor, action: string, clientId: string | null, organizationId: string | null, details: Record<string, unknown>): AuditEntry {
-    return {
-      action,
-      resource: 'client',
-      resourceId: clientId,
-      actorId: actor.userId ?? null,
-      actorClientId: actor.clientId,
-      organizationId: organizationId ?? actor.organizationId ?? null,
-      ip: actor.ip ?? null,
-      userAgent: actor.userAgent ?? null,
-      details,
-    };
+    return auditEntry(actor, { action, resource: 'client', resourceId: clientId, organizationId: organizationId ?? actor.organizationId ?? null, details });
   }
 }

@@ -7,7 +7,7 @@ import { Permission } from '../db/entities/permission.entity.ts';
 import { BUILTIN_ROLES, Role, type BuiltinRoleName } from '../db/entities/role.entity.ts';
 import { User } from '../db/entities/user.entity.ts';
 import { executeStatement, queryOne } from '../platform/database.ts';
-import { recordAudit } from './audit.service.ts';
+import { auditEntry, recordAudit } from './audit.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
 import { assertOrganizationHasRoom } from './organization-capacity.ts';
 import { generatePassword, hashPassword } from './passwords.ts';
@@ -111,14 +111,15 @@ export async function createAdministrator(
       organizationId: organization.id,
       metadata: personalClientMetadata(`Personal client of ${email}`),
     }, em);
-    recordAudit(em, {
+    // No request asked for this: the command line did, so the row names no actor.
+    recordAudit(em, auditEntry(null, {
       action: 'admin.create',
       resource: 'user',
       resourceId: user.id,
       targetId: user.id,
       organizationId: organization.id,
       details: { role: roleKey, source: input.source, client_id: clientId },
-    });
+    }));
     await em.flush();
     return {
       userId: user.id,

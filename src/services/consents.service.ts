@@ -4,7 +4,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 
 import { queryRows } from '../platform/database.ts';
-import { recordAudit } from './audit.service.ts';
+import { auditEntry, recordAudit } from './audit.service.ts';
 import type { GrantRevoker } from './self-service.service.ts';
 
 /** The part of a provider Grant payload that says what was allowed and what was refused. */
@@ -115,12 +115,10 @@ export class ConsentsService {
       // The revoker deletes the rows through the global entity manager, which joins this
       // transaction (MikroORM's TransactionContext), so the audit row commits with the deletion.
       for (const grant of grants) await this.#revokeGrant(grant.id);
-      recordAudit(tx, {
-        action: 'consent.revoke', resource: 'client', resourceId: clientId,
-        actorId: actor.userId, targetId: actor.userId, actorClientId: actor.clientId,
-        organizationId: actor.organizationId, ip: actor.ip, userAgent: actor.userAgent,
+      recordAudit(tx, auditEntry(actor, {
+        action: 'consent.revoke', resource: 'client', resourceId: clientId, targetId: actor.userId, organizationId: actor.organizationId,
         details: { grants: grants.length },
-      });
+      }));
     });
     return true;
   }

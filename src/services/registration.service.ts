@@ -5,7 +5,7 @@ import { DEFAULT_ORGANIZATION_SLUG, Organization } from '../db/entities/organiza
 import { Role } from '../db/entities/role.entity.ts';
 import { User } from '../db/entities/user.entity.ts';
 import { AppError, fieldError } from '../platform/errors.ts';
-import { recordAudit } from './audit.service.ts';
+import { auditEntry, recordAudit } from './audit.service.ts';
 import { ensureBuiltinRoles, personalClientMetadata } from './bootstrap.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
 import { assertOrganizationHasRoom } from './organization-capacity.ts';
@@ -64,10 +64,10 @@ export async function registerUser(orm: MikroORM, clients: ClientRegistry, input
       kind: 'personal', ownerId: user.id, organizationId: organization.id,
       metadata: personalClientMetadata(`Personal client of ${email}`),
     }, em);
-    recordAudit(em, {
+    recordAudit(em, auditEntry({ userId: user.id, ip: input.ip, userAgent: input.userAgent }, {
       action: 'user.register', resource: 'user', resourceId: user.id, organizationId: organization.id,
-      actorId: user.id, targetId: user.id, ip: input.ip, userAgent: input.userAgent, details: { client_id: client.clientId },
-    });
+      targetId: user.id, details: { client_id: client.clientId },
+    }));
     await em.flush();
     return { userId: user.id, clientId: client.clientId, clientSecret: client.clientSecret! };
   });

@@ -5,7 +5,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { User } from '../db/entities/user.entity.ts';
 import { AppError, assertThat, fieldError } from '../platform/errors.ts';
 import { queryOne, queryRows } from '../platform/database.ts';
-import { recordAudit } from './audit.service.ts';
+import { auditEntry, recordAudit } from './audit.service.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { passwordProblems } from './password-policy.ts';
 import type { RevocationService } from './revocation.service.ts';
@@ -64,11 +64,10 @@ export class SelfService {
       if (changes.firstName !== undefined) user.firstName = changes.firstName;
       if (changes.lastName !== undefined) user.lastName = changes.lastName;
       applyProfileAttributes(user, attributes);
-      recordAudit(em, {
-        action: 'user.profile_update', resource: 'user', resourceId: user.id, actorId: user.id, targetId: user.id,
-        organizationId: user.organization.id, actorClientId: caller.clientId, ip: caller.ip, userAgent: caller.userAgent,
+      recordAudit(em, auditEntry(caller, {
+        action: 'user.profile_update', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id,
         details: { fields: changed },
-      });
+      }));
     });
   }
 
@@ -100,10 +99,9 @@ export class SelfService {
     const passwordHash = await hashPassword(newPassword);
     await em.transactional(async (tx) => {
       await tx.nativeUpdate(User, { id: user.id }, { passwordHash });
-      recordAudit(tx, {
-        action: 'auth.password_change', resource: 'user', resourceId: user.id, actorId: user.id, targetId: user.id,
-        organizationId: user.organization.id, actorClientId: caller.clientId, ip: caller.ip, userAgent: caller.userAgent,
-      });
+      recordAudit(tx, auditEntry(caller, {
+        action: 'auth.password_change', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id,
+      }));
     });
     for (const grantId of await this.#grantsOf(user.id)) {
       if (grantId !== caller.grantId) await this.#revokeGrant(grantId);
@@ -116,10 +114,9 @@ export class SelfService {
       const user = await em.findOne(User, { id: caller.userId, isActive: true });
       assertThat(user, 'resource.not_found', 'Your account no longer exists');
       user.isActive = false;
-      recordAudit(em, {
-        action: 'user.deactivate_self', resource: 'user', resourceId: user.id, actorId: user.id, targetId: user.id,
-        organizationId: user.organization.id, actorClientId: caller.clientId, ip: caller.ip, userAgent: caller.userAgent,
-      });
+      recordAudit(em, auditEntry(caller, {
+        action: 'user.deactivate_self', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id,
+      }));
     });
     await this.#endEverything(caller.userId);
   }
@@ -130,11 +127,10 @@ export class SelfService {
     await this.#orm.em.fork().transactional(async (em) => {
       const user = await em.findOne(User, { id: caller.userId });
       assertThat(user, 'resource.not_found', 'Your account no longer exists');
-      recordAudit(em, {
-        action: 'user.delete_self', resource: 'user', resourceId: user.id, actorId: user.id, targetId: user.id,
-        organizationId: user.organization.id, actorClientId: caller.clientId, ip: caller.ip, userAgent: caller.userAgent,
+      recordAudit(em, auditEntry(caller, {
+        action: 'user.delete_self', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id,
         details: { email: user.email },
-      });
+      }));
       await em.nativeDelete(User, { id: user.id });
     });
     await this.#endEverything(caller.userId, grants);

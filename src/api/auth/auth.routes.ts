@@ -3,11 +3,11 @@
 import type { Context } from 'koa';
 
 import type { Dependencies } from '../../dependencies.ts';
-import { defineRoute } from '../../http/define-route.ts';
+import { actorOf, defineRoute } from '../../http/define-route.ts';
 import { AppError, assertThat, fieldError } from '../../platform/errors.ts';
 import { OIDC_ROUTES } from '../../oidc/provider.ts';
 import { callTokenEndpoint, type ClientCredentials, type TokenEndpointAnswer } from '../../oidc/token-endpoint.ts';
-import { recordAudit } from '../../services/audit.service.ts';
+import { auditEntry, recordAudit } from '../../services/audit.service.ts';
 import { FIRST_PARTY_CLIENT_ID } from '../../services/bootstrap.service.ts';
 import { registerUser } from '../../services/registration.service.ts';
 import { findActiveProfile, nameChanges } from '../../services/users.service.ts';
@@ -104,7 +104,8 @@ export function authRoutes(deps: Dependencies) {
       method: 'post', path: '/auth/logout', tag: 'Auth',
       summary: 'End the grant behind the presented access token (and refresh token, if given)',
       body: LogoutBody, responses: { 204: null },
-      handler: async ({ body, auth, ctx }) => {
+      handler: async (input) => {
+        const { body, auth, ctx } = input;
         const grants = new Set<string>();
         if (auth.grantId) grants.add(auth.grantId);
         if (body.refresh_token) {
@@ -119,10 +120,9 @@ export function authRoutes(deps: Dependencies) {
           await (await deps.providers.current.ClientCredentials.find(ctx.get('authorization').split(' ')[1] ?? ''))?.destroy();
         }
         const em = deps.orm.em.fork();
-        recordAudit(em, {
-          action: 'auth.logout', resource: 'session', actorId: auth.userId, targetId: auth.userId, actorClientId: auth.clientId,
-          organizationId: auth.organizationId, ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { grants: grants.size },
-        });
+        recordAudit(em, auditEntry(actorOf(input), {
+          action: 'auth.logout', resource: 'session', targetId: auth.userId, organizationId: auth.organizationId, details: { grants: grants.size },
+        }));
         await em.flush();
         return { status: 204 };
       },

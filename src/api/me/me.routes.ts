@@ -1,9 +1,9 @@
 import type { Dependencies } from '../../dependencies.ts';
-import { defineRoute } from '../../http/define-route.ts';
+import { actorOf, defineRoute } from '../../http/define-route.ts';
 import { AppError, assertThat, fieldError } from '../../platform/errors.ts';
 import { PageQuery, offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
 import type { AccessTokenPrincipal } from '../../oidc/access-tokens.ts';
-import { recordAudit, type AuditEntry } from '../../services/audit.service.ts';
+import { auditEntry, recordAudit, type AuditActor, type AuditEntry } from '../../services/audit.service.ts';
 import { personalClientMetadata } from '../../services/bootstrap.service.ts';
 
 import { findActiveProfile, nameChanges } from '../../services/users.service.ts';
@@ -14,8 +14,8 @@ import {
 
 const MAX_PERSONAL_CLIENTS = 25;
 
-function clientAudit(action: string, clientId: string, auth: AccessTokenPrincipal): AuditEntry {
-  return { action, resource: 'client', resourceId: clientId, actorId: auth.userId, actorClientId: auth.clientId, organizationId: auth.organizationId, details: { kind: 'personal' } };
+function clientAudit(action: string, clientId: string, actor: AuditActor & { organizationId?: string }): AuditEntry {
+  return auditEntry(actor, { action, resource: 'client', resourceId: clientId, organizationId: actor.organizationId, details: { kind: 'personal' } });
 }
 
 function userOf(auth: AccessTokenPrincipal): string {
@@ -106,7 +106,8 @@ export function meRoutes(deps: Dependencies) {
     defineRoute({
       method: 'post', path: '/me/clients', tag: 'Me', summary: 'Create a personal API client; its secret is shown once',
       body: PersonalClientCreateBody, responses: { 201: PersonalClientCreated }, errors: ['request.conflict'],
-      handler: async ({ auth, body }) => {
+      handler: async (input) => {
+        const { auth, body } = input;
         const userId = userOf(auth);
         const profile = await profileOf(userId);
         const allowed = [...await deps.permissions.apiScopesOf(profile.organization.id, profile.roles)];
@@ -121,7 +122,7 @@ export function meRoutes(deps: Dependencies) {
             kind: 'personal', ownerId: userId, organizationId: profile.organization.id,
             metadata: { ...personalClientMetadata(body.client_name), scope: scope.join(' ') },
           }, tx);
-          recordAudit(tx, clientAudit('client.create', client.clientId, auth));
+          recordAudit(tx, clientAudit('client.create', client.clientId, actorOf(input)));
           return client;
         });
         const now = new Date().toISOString();
@@ -136,9 +137,10 @@ export function meRoutes(deps: Dependencies) {
     defineRoute({
       method: 'delete', path: '/me/clients/:client_id', tag: 'Me', summary: 'Delete a personal client; its tokens stop at the next call',
       params: ClientIdParams, responses: { 204: null }, errors: ['resource.not_found'],
-      handler: async ({ auth, params }) => {
+      handler: async (input) => {
+        const { auth, params } = input;
         await ownedClient(auth, params.client_id);
-        await deps.clients.remove(params.client_id, clientAudit('client.delete', params.client_id, auth));
+        await deps.clients.remove(params.client_id, clientAudit('client.delete', params.client_id, actorOf(input)));
         return { status: 204 };
       },
     }),
@@ -147,9 +149,10 @@ export function meRoutes(deps: Dependencies) {
       method: 'post', path: '/me/clients/:client_id/rotate-secret', tag: 'Me',
       summary: 'Replace a personal client\'s secret; tokens minted with the old one stop at the next call',
       params: ClientIdParams, responses: { 200: PersonalClientSecret }, errors: ['resource.not_found'],
-      handler: async ({ auth, params }) => {
+      handler: async (input) => {
+        const { auth, params } = input;
         await ownedClient(auth, params.client_id);
-        const secret = await deps.clients.rotateSecret(params.client_id, clientAudit('client.rotate_secret', params.client_id, auth));
+        const secret = await deps.clients.rotateSecret(params.client_id, clientAudit('client.rotate_secret', params.client_id, actorOf(input)));
         return { status: 200, body: { client_id: params.client_id, client_secret: secret }, headers: { 'Cache-Control': 'no-store' } };
       },
     }),
