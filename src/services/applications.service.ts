@@ -14,6 +14,7 @@ import type { ApplicationRow, ClientRecord, ClientRegistry } from './client-regi
 import { generateClientSecret, hashClientSecret, isHashedClientSecret } from './client-secrets.ts';
 import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
 import { ACCESS_TOKEN_ALG, ID_TOKEN_ALG } from './signing-keys.service.ts';
+import { isSuperAdmin, type Actor } from './tenancy.ts';
 
 export const GRANT_TYPES = [
   'authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code', 'password',
@@ -107,16 +108,6 @@ export interface ApplicationFilters {
   organizationId?: string;
   limit: number;
   offset: number;
-}
-
-/** Who acts, as the access token says. */
-export interface Actor {
-  userId?: string;
-  clientId: string;
-  organizationId?: string;
-  superAdmin: boolean;
-  ip?: string;
-  userAgent?: string;
 }
 
 /** What this service needs of node-oidc-provider (wired in src/oidc/registration.ts). */
@@ -300,7 +291,7 @@ export class ApplicationsService {
   }
 
   async list(actor: Actor, filters: ApplicationFilters): Promise<{ count: number; rows: ApplicationRow[] }> {
-    if (actor.superAdmin) return this.#clients.listApplications(filters);
+    if (isSuperAdmin(actor)) return this.#clients.listApplications(filters);
     const own = this.#organizationOf(actor);
     // An org admin's filter for another organization finds nothing, as if it had no clients.
     if (filters.organizationId && filters.organizationId !== own) return { count: 0, rows: [] };
@@ -309,7 +300,7 @@ export class ApplicationsService {
 
   /** The client, or 404 when it does not exist or belongs to another organization. */
   async get(actor: Actor, clientId: string): Promise<ApplicationRow> {
-    const organizationId = actor.superAdmin ? undefined : this.#organizationOf(actor);
+    const organizationId = isSuperAdmin(actor) ? undefined : this.#organizationOf(actor);
     const { rows } = await this.#clients.listApplications({ clientId, organizationId, limit: 1, offset: 0 });
     assertThat(rows[0], 'resource.not_found', 'No such client');
     return rows[0];
@@ -442,9 +433,9 @@ export class ApplicationsService {
   /** The caller's organization, or (super admins only) another existing one. */
   async #targetOrganization(actor: Actor, requested: string | undefined): Promise<string | null> {
     if (requested === undefined || requested === actor.organizationId) {
-      return actor.superAdmin ? actor.organizationId ?? null : this.#organizationOf(actor);
+      return isSuperAdmin(actor) ? actor.organizationId ?? null : this.#organizationOf(actor);
     }
-    assertThat(actor.superAdmin, 'auth.forbidden', 'Only a super admin places a client in another organization');
+    assertThat(isSuperAdmin(actor), 'auth.forbidden', 'Only a super admin places a client in another organization');
     const found = await queryOne<{ found: number }>(this.#orm.em, 'select 1 as found from organization where id = ?', [requested]);
     if (!found) throw fieldError(['body', 'organization_id'], 'names no organization', 'not_found');
     return requested;
@@ -455,7 +446,7 @@ export class ApplicationsService {
    * organizations: only a super admin makes one.
    */
   #assertMayMakeFirstParty(actor: Actor): void {
-    assertThat(actor.superAdmin, 'auth.forbidden', 'Only a super admin makes a client first-party');
+    assertThat(isSuperAdmin(actor), 'auth.forbidden', 'Only a super admin makes a client first-party');
   }
 
   #assertNotBuiltin(clientId: string): void {

@@ -153,12 +153,9 @@ export function authRoutes(deps: Dependencies) {
       summary: 'Change the password; the user\'s other grants end',
       body: ChangePasswordBody, responses: { 204: null },
       errors: ['auth.wrong_password', 'auth.user_required', 'request.validation_failed'],
-      handler: async ({ body, auth, ctx }) => {
-        if (!auth.userId) throw new AppError('auth.user_required', 'This token acts for a client, not a user');
-        await deps.selfService.changePassword(
-          { userId: auth.userId, clientId: auth.clientId, grantId: auth.grantId, ip: ctx.ip, userAgent: ctx.get('user-agent') },
-          body.current_password, body.new_password,
-        );
+      handler: async (input) => {
+        const { body, auth } = input;
+        await deps.selfService.changePassword(actorOf(input), body.current_password, body.new_password, auth.grantId);
         return { status: 204 };
       },
     }),

@@ -6,6 +6,7 @@ import type { AccessTokenPrincipal } from '../../oidc/access-tokens.ts';
 import { auditEntry, recordAudit, type AuditActor, type AuditEntry } from '../../services/audit.service.ts';
 import { personalClientMetadata } from '../../services/bootstrap.service.ts';
 
+import { actingUser } from '../../services/self-service.service.ts';
 import { findActiveProfile, nameChanges } from '../../services/users.service.ts';
 import {
   ClientIdParams, PersonalClient, PersonalClientCreateBody, PersonalClientCreated, PersonalClientSecret, ProfilePatchBody, ProfileReplaceBody,
@@ -18,15 +19,7 @@ function clientAudit(action: string, clientId: string, actor: AuditActor & { org
   return auditEntry(actor, { action, resource: 'client', resourceId: clientId, organizationId: actor.organizationId, details: { kind: 'personal' } });
 }
 
-function userOf(auth: AccessTokenPrincipal): string {
-  if (!auth.userId) throw new AppError('auth.user_required', 'This token acts for a client, not a user');
-  return auth.userId;
-}
-
 export function meRoutes(deps: Dependencies) {
-  const caller = (auth: AccessTokenPrincipal, ctx: { ip: string; get(name: string): string }) => ({
-    userId: userOf(auth), clientId: auth.clientId, grantId: auth.grantId, ip: ctx.ip, userAgent: ctx.get('user-agent'),
-  });
   const profileOf = async (userId: string) => {
     const profile = await findActiveProfile(deps.orm, userId);
     assertThat(profile, 'resource.not_found', 'The user of this token no longer exists or is disabled');
@@ -35,7 +28,7 @@ export function meRoutes(deps: Dependencies) {
   /** A personal client of the caller, or 404 (another user's client is as invisible as a missing one). */
   const ownedClient = async (auth: AccessTokenPrincipal, clientId: string) => {
     const record = await deps.clients.find(clientId);
-    assertThat(record && record.kind === 'personal' && record.owner?.id === userOf(auth), 'resource.not_found', 'No such personal client');
+    assertThat(record && record.kind === 'personal' && record.owner?.id === actingUser(auth), 'resource.not_found', 'No such personal client');
     return record;
   };
 
@@ -43,19 +36,20 @@ export function meRoutes(deps: Dependencies) {
     defineRoute({
       method: 'get', path: '/me', tag: 'Me', summary: 'The user the access token acts for',
       responses: { 200: UserProfileResponse }, errors: ['auth.user_required', 'resource.not_found'],
-      handler: async ({ auth }) => ({ status: 200, body: await profileOf(userOf(auth)) }),
+      handler: async ({ auth }) => ({ status: 200, body: await profileOf(actingUser(auth)) }),
     }),
 
     defineRoute({
       method: 'patch', path: '/me', tag: 'Me', summary: 'Change your own profile (not your roles or status)',
       body: ProfilePatchBody, responses: { 200: UserProfileResponse },
       errors: ['user.email_taken', 'user.username_taken', 'request.validation_failed'],
-      handler: async ({ auth, body, ctx }) => {
+      handler: async (input) => {
+        const { auth, body } = input;
         const { email, username, full_name, first_name, last_name, ...attributes } = body;
-        await deps.selfService.updateProfile(caller(auth, ctx), {
+        await deps.selfService.updateProfile(actorOf(input), {
           email, username, ...nameChanges({ full_name, first_name, last_name }), attributes,
         });
-        return { status: 200, body: await profileOf(userOf(auth)) };
+        return { status: 200, body: await profileOf(actingUser(auth)) };
       },
     }),
 
@@ -64,17 +58,18 @@ export function meRoutes(deps: Dependencies) {
       summary: 'Replace your own profile: a name as at registration; profile fields left out are cleared, email and username kept',
       body: ProfileReplaceBody, responses: { 200: UserProfileResponse },
       errors: ['user.email_taken', 'user.username_taken', 'request.validation_failed'],
-      handler: async ({ auth, body, ctx }) => {
-        await deps.selfService.replaceProfile(caller(auth, ctx), body);
-        return { status: 200, body: await profileOf(userOf(auth)) };
+      handler: async (input) => {
+        const { auth, body } = input;
+        await deps.selfService.replaceProfile(actorOf(input), body);
+        return { status: 200, body: await profileOf(actingUser(auth)) };
       },
     }),
 
     defineRoute({
       method: 'post', path: '/me/deactivate', tag: 'Me', summary: 'Switch your own account off; every token of it stops',
       responses: { 204: null }, errors: ['user.last_super_admin'],
-      handler: async ({ auth, ctx }) => {
-        await deps.selfService.deactivate(caller(auth, ctx));
+      handler: async (input) => {
+        await deps.selfService.deactivate(actorOf(input));
         return { status: 204 };
       },
     }),
@@ -82,8 +77,8 @@ export function meRoutes(deps: Dependencies) {
     defineRoute({
       method: 'delete', path: '/me', tag: 'Me', summary: 'Delete your own account, its personal clients and grants',
       responses: { 204: null }, errors: ['user.last_super_admin'],
-      handler: async ({ auth, ctx }) => {
-        await deps.selfService.delete(caller(auth, ctx));
+      handler: async (input) => {
+        await deps.selfService.delete(actorOf(input));
         return { status: 204 };
       },
     }),
@@ -92,7 +87,7 @@ export function meRoutes(deps: Dependencies) {
       method: 'get', path: '/me/clients', tag: 'Me', summary: 'Your personal API clients (never their secrets)',
       query: PageQuery, responses: { 200: pageEnvelopeSchema(PersonalClient) },
       handler: async ({ auth, query, ctx }) => {
-        const { count, clients } = await deps.clients.listOwned(userOf(auth), { limit: query.page_size, offset: offsetOf(query) });
+        const { count, clients } = await deps.clients.listOwned(actingUser(auth), { limit: query.page_size, offset: offsetOf(query) });
         return {
           status: 200,
           body: pageEnvelope(ctx, deps.config.issuer, query, count, clients.map((client) => ({
@@ -108,7 +103,7 @@ export function meRoutes(deps: Dependencies) {
       body: PersonalClientCreateBody, responses: { 201: PersonalClientCreated }, errors: ['request.conflict'],
       handler: async (input) => {
         const { auth, body } = input;
-        const userId = userOf(auth);
+        const userId = actingUser(auth);
         const profile = await profileOf(userId);
         const allowed = [...await deps.permissions.apiScopesOf(profile.organization.id, profile.roles)];
         const scope = body.scope ? body.scope.split(/\s+/) : allowed;
