@@ -7,9 +7,9 @@ import { actorOf, defineRoute } from '../../http/define-route.ts';
 import { AppError, assertThat, fieldError } from '../../platform/errors.ts';
 import { OIDC_ROUTES } from '../../oidc/provider.ts';
 import { callTokenEndpoint, type ClientCredentials, type TokenEndpointAnswer } from '../../oidc/token-endpoint.ts';
-import { auditEntry, recordAudit } from '../../services/audit.service.ts';
 import { FIRST_PARTY_CLIENT_ID } from '../../services/bootstrap.service.ts';
 import { registerUser } from '../../services/registration.service.ts';
+import { signOut } from '../../services/sign-out.service.ts';
 import { findActiveProfile, nameChanges } from '../../services/users.service.ts';
 import { ChangePasswordBody, LoginBody, LoginResponse, LogoutBody, RefreshBody, RegisterBody, RegisterResponse, TokenPairResponse } from './auth.schemas.ts';
 
@@ -68,6 +68,14 @@ export function authRoutes(deps: Dependencies) {
     deps.providers.current, OIDC_ROUTES.token, form, callerClient(ctx), { ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined },
   );
 
+  const signOutDeps = {
+    orm: deps.orm, revocation: deps.revocation, revokeGrant: deps.revokeGrant,
+    tokens: {
+      findRefreshToken: (value: string) => deps.providers.current.RefreshToken.find(value),
+      destroyClientCredentials: async (id: string) => { await (await deps.providers.current.ClientCredentials.find(id))?.destroy(); },
+    },
+  };
+
   return [
     defineRoute({
       method: 'post', path: '/auth/login', tag: 'Auth', authenticated: false,
@@ -105,25 +113,7 @@ export function authRoutes(deps: Dependencies) {
       summary: 'End the grant behind the presented access token (and refresh token, if given)',
       body: LogoutBody, responses: { 204: null },
       handler: async (input) => {
-        const { body, auth, ctx } = input;
-        const grants = new Set<string>();
-        if (auth.grantId) grants.add(auth.grantId);
-        if (body.refresh_token) {
-          const refreshToken = await deps.providers.current.RefreshToken.find(body.refresh_token);
-          // Only a refresh token of the same user and client can be ended this way.
-          if (refreshToken?.grantId && refreshToken.accountId === auth.userId && refreshToken.clientId === auth.clientId) grants.add(refreshToken.grantId);
-        }
-        for (const grantId of grants) await deps.revokeGrant(grantId);
-        if (grants.size === 0 && auth.jti) {
-          // A machine token has no grant: end the token itself.
-          await deps.revocation.revokeTokenId(auth.jti);
-          await (await deps.providers.current.ClientCredentials.find(ctx.get('authorization').split(' ')[1] ?? ''))?.destroy();
-        }
-        const em = deps.orm.em.fork();
-        recordAudit(em, auditEntry(actorOf(input), {
-          action: 'auth.logout', resource: 'session', targetId: auth.userId, organizationId: auth.organizationId, details: { grants: grants.size },
-        }));
-        await em.flush();
+        await signOut(signOutDeps, actorOf(input), input.auth, input.body.refresh_token);
         return { status: 204 };
       },
     }),
