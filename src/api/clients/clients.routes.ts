@@ -2,7 +2,8 @@ import type { Dependencies } from '../../dependencies.ts';
 import { actorOf, defineRoute } from '../../http/define-route.ts';
 import { offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
 import { providerClientModels } from '../../oidc/registration.ts';
-import { ApplicationsService, type ApplicationMetadata } from '../../services/applications.service.ts';
+import { ApplicationsService } from '../../services/applications.service.ts';
+import type { ApplicationMetadata } from '../../services/client-metadata.ts';
 import type { ApplicationRow } from '../../services/client-registry.service.ts';
 import {
   Application, ApplicationCreateBody, ApplicationIdParams, ApplicationListQuery, ApplicationPatchBody, ApplicationSecret,

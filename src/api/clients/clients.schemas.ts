@@ -4,10 +4,10 @@
 import { z } from 'zod';
 
 import { PageQuery } from '../../http/pagination.ts';
+import { INITIAL_ACCESS_TOKEN_TTL } from '../../services/applications.service.ts';
 import {
-  APPLICATION_TYPES, AUTH_METHODS, CLIENT_AUTH_SIGNING_ALGS, CLIENT_KINDS, CLIENT_LIMITS, GRANT_TYPES, ID_TOKEN_SIGNING_ALGS,
-  INITIAL_ACCESS_TOKEN_TTL, SUBJECT_TYPES,
-} from '../../services/applications.service.ts';
+  APPLICATION_TYPES, AUTH_METHODS, CLIENT_AUTH_SIGNING_ALGS, CLIENT_KINDS, CLIENT_LIMITS, GRANT_TYPES, ID_TOKEN_SIGNING_ALGS, SUBJECT_TYPES,
+} from '../../services/client-metadata.ts';
 
 const Uri = z.string().min(1).max(CLIENT_LIMITS.uriLength);
 const UriList = z.array(Uri).max(CLIENT_LIMITS.uris);
