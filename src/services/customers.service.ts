@@ -10,7 +10,7 @@ import { executeStatement, queryOne, queryRows } from '../platform/database.ts';
 import { auditEntry, recordAudit } from './audit.service.ts';
 import { containsPattern } from '../platform/database.ts';
 import { displayNameSql, isUniqueViolation, visibleCustomers, type SqlCondition } from './crm-access.ts';
-import { INTERACTION_COLUMNS, INTERACTION_FROM, interactionView, type InteractionRow, type InteractionView } from './interactions.service.ts';
+import { INTERACTION_COLUMNS, INTERACTION_FROM, interactionView, type InteractionRow, type InteractionView } from './crm-interactions.service.ts';
 import { type Actor } from './tenancy.ts';
 
 export { CUSTOMER_STAGES, type CustomerStage };

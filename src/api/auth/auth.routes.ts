@@ -8,7 +8,7 @@ import { AppError, assertThat, fieldError } from '../../platform/errors.ts';
 import { OIDC_ROUTES } from '../../oidc/provider.ts';
 import { callTokenEndpoint, type ClientCredentials, type TokenEndpointAnswer } from '../../oidc/token-endpoint.ts';
 import { FIRST_PARTY_CLIENT_ID } from '../../services/bootstrap.service.ts';
-import { registerUser } from '../../services/registration.service.ts';
+import { signUp } from '../../services/sign-up.service.ts';
 import { signOut } from '../../services/sign-out.service.ts';
 import { findActiveProfile, nameChanges } from '../../services/users.service.ts';
 import { ChangePasswordBody, LoginBody, LoginResponse, LogoutBody, RefreshBody, RegisterBody, RegisterResponse, TokenPairResponse } from './auth.schemas.ts';
@@ -126,7 +126,7 @@ export function authRoutes(deps: Dependencies) {
       handler: async ({ body, ctx }) => {
         const { email, password, username, full_name, first_name, last_name, organization_slug, organization_id, ...attributes } = body;
         const names = nameChanges({ full_name, first_name, last_name });
-        const registered = await registerUser(deps.orm, deps.clients, {
+        const registered = await signUp(deps.orm, deps.clients, {
           email, password, username, firstName: names.firstName ?? '', lastName: names.lastName ?? '', attributes,
           organizationSlug: organization_slug, organizationId: organization_id, ip: ctx.ip, userAgent: ctx.get('user-agent'),
         });

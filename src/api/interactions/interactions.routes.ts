@@ -1,7 +1,7 @@
 import type { Dependencies } from '../../dependencies.ts';
 import { actorOf, defineRoute } from '../../http/define-route.ts';
 import { offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
-import { InteractionsService } from '../../services/interactions.service.ts';
+import { InteractionsService } from '../../services/crm-interactions.service.ts';
 import {
   InteractionCreateBody, InteractionIdParams, InteractionListQuery, InteractionPatchBody, InteractionReplaceBody, InteractionResponse,
 } from './interactions.schemas.ts';

@@ -1,4 +1,5 @@
-// Interactions with customers (API.md "CRM", seed 003 "ClientInteraction"). One is visible
+// CRM interactions: calls, emails, meetings and notes about customers (API.md "CRM", seed 003
+// "ClientInteraction"); not the OIDC sign-in interactions of src/oidc/interactions/. One is visible
 // exactly when its customer is (crm-access.ts), so every statement joins the customer and carries
 // that condition; each change commits together with its audit row.
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';

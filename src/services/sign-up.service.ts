@@ -1,4 +1,5 @@
-// Self-registration (API.md "Auth"): a basic_user and a personal OAuth client, answered once.
+// Sign-up, user self-registration (API.md "Auth" register): a basic_user and a personal OAuth client, answered once.
+// Not RFC 7591 dynamic client registration, which is src/oidc/registration.ts.
 import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
 
 import { DEFAULT_ORGANIZATION_SLUG, Organization } from '../db/entities/organization.entity.ts';
@@ -13,7 +14,7 @@ import { hashPassword } from './passwords.ts';
 import { passwordProblems } from './password-policy.ts';
 import { applyProfileAttributes, findActiveProfile, type ProfileAttributes, type UserProfile } from './users.service.ts';
 
-export interface Registration {
+export interface SignUp {
   email: string;
   password: string;
   username?: string;
@@ -27,7 +28,7 @@ export interface Registration {
   userAgent?: string;
 }
 
-export async function registerUser(orm: MikroORM, clients: ClientRegistry, input: Registration): Promise<{ user: UserProfile; clientId: string; clientSecret: string }> {
+export async function signUp(orm: MikroORM, clients: ClientRegistry, input: SignUp): Promise<{ user: UserProfile; clientId: string; clientSecret: string }> {
   const email = input.email.trim().toLowerCase();
   const problems = passwordProblems(input.password, { email, username: input.username, firstName: input.firstName, lastName: input.lastName });
   if (problems.length > 0) {
