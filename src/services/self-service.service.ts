@@ -7,7 +7,7 @@ import { AppError, assertThat, fieldError } from '../platform/errors.ts';
 import { queryOne, queryRows } from '../platform/database.ts';
 import { auditEntry, recordAudit } from './audit.service.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
-import { passwordProblems } from './password-policy.ts';
+import { assertPasswordPolicy } from './password-policy.ts';
 import type { RevocationService } from './revocation.service.ts';
 import type { Actor } from './tenancy.ts';
 import {
@@ -90,12 +90,7 @@ export class SelfService {
     if (!await verifyPassword(user.passwordHash, currentPassword)) {
       throw new AppError('auth.wrong_password', 'The current password is not right');
     }
-    const problems = passwordProblems(newPassword, user);
-    if (problems.length > 0) {
-      throw new AppError('request.validation_failed', 'The new password does not meet the policy', {
-        errors: problems.map((message) => ({ path: ['body', 'new_password'], message, code: 'password_policy' })),
-      });
-    }
+    assertPasswordPolicy(newPassword, user, 'new_password');
     if (await verifyPassword(user.passwordHash, newPassword)) throw fieldError(['body', 'new_password'], 'must differ from the current password', 'unchanged');
     const passwordHash = await hashPassword(newPassword);
     await em.transactional(async (tx) => {

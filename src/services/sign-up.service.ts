@@ -11,7 +11,7 @@ import { ensureBuiltinRoles, personalClientMetadata } from './bootstrap.service.
 import type { ClientRegistry } from './client-registry.service.ts';
 import { assertOrganizationHasRoom } from './organization-capacity.ts';
 import { hashPassword } from './passwords.ts';
-import { passwordProblems } from './password-policy.ts';
+import { assertPasswordPolicy } from './password-policy.ts';
 import { applyProfileAttributes, findActiveProfile, type ProfileAttributes, type UserProfile } from './users.service.ts';
 
 export interface SignUp {
@@ -30,12 +30,7 @@ export interface SignUp {
 
 export async function signUp(orm: MikroORM, clients: ClientRegistry, input: SignUp): Promise<{ user: UserProfile; clientId: string; clientSecret: string }> {
   const email = input.email.trim().toLowerCase();
-  const problems = passwordProblems(input.password, { email, username: input.username, firstName: input.firstName, lastName: input.lastName });
-  if (problems.length > 0) {
-    throw new AppError('request.validation_failed', 'The password does not meet the policy', {
-      errors: problems.map((message) => ({ path: ['body', 'password'], message, code: 'password_policy' })),
-    });
-  }
+  assertPasswordPolicy(input.password, { email, username: input.username, firstName: input.firstName, lastName: input.lastName }, 'password');
   const passwordHash = await hashPassword(input.password);
 
   const created = await orm.em.fork().transactional(async (em) => {

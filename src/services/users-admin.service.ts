@@ -12,7 +12,7 @@ import { auditEntry, recordAudit } from './audit.service.ts';
 import { personalClientMetadata } from './bootstrap.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
 import { generatePassword, hashPassword } from './passwords.ts';
-import { passwordProblems } from './password-policy.ts';
+import { assertPasswordPolicy } from './password-policy.ts';
 import { SUPER_ADMIN } from './rbac.service.ts';
 import { assertOrganizationHasRoom } from './organization-capacity.ts';
 import type { RevocationService } from './revocation.service.ts';
@@ -158,12 +158,7 @@ export class UsersAdminService {
     const email = input.email.trim().toLowerCase();
     const { firstName, lastName } = wholeName(input);
     if (input.password) {
-      const problems = passwordProblems(input.password, { email, username: input.username, firstName, lastName });
-      if (problems.length > 0) {
-        throw new AppError('request.validation_failed', 'The password does not meet the policy', {
-          errors: problems.map((message) => ({ path: ['body', 'password'], message, code: 'password_policy' })),
-        });
-      }
+      assertPasswordPolicy(input.password, { email, username: input.username, firstName, lastName }, 'password');
     }
     const password = input.password ?? generatePassword();
     const passwordHash = await hashPassword(password);
@@ -283,12 +278,7 @@ export class UsersAdminService {
       const user = await this.#target(em, actor, userId);
       if (actor.userId !== user.id) await this.#assertMayManage(actor, user);
       if (newPassword) {
-        const problems = passwordProblems(newPassword, user);
-        if (problems.length > 0) {
-          throw new AppError('request.validation_failed', 'The password does not meet the policy', {
-            errors: problems.map((message) => ({ path: ['body', 'new_password'], message, code: 'password_policy' })),
-          });
-        }
+        assertPasswordPolicy(newPassword, user, 'new_password');
       }
       user.passwordHash = passwordHash;
       recordAudit(em, auditEntry(actor, { action: 'user.reset_password', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, details: { temporary: !newPassword } }));
