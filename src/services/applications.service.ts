@@ -58,6 +58,44 @@ export interface ApplicationsDependencies {
   provider: ProviderClientModels;
 }
 
+/** Stored metadata with a PATCH applied (`null` removes a field), grant-derived fields made to agree. */
+function patchedMetadata(stored: Record<string, unknown>, patch: ApplicationPatch): Record<string, unknown> {
+  const metadata = { ...stored };
+  for (const [field, value] of Object.entries(patch)) {
+    if (field === 'first_party' || value === undefined) continue;
+    if (value === null) delete metadata[field];
+    else metadata[field] = value;
+  }
+  // The assertion algorithm belongs to private_key_jwt: a client moved off it drops it, unless
+  // the change names one (which the provider then refuses, as it should).
+  if (metadata.token_endpoint_auth_method !== 'private_key_jwt' && patch.token_endpoint_auth_signing_alg === undefined) {
+    delete metadata.token_endpoint_auth_signing_alg;
+  }
+  const grantTypes = stringsIn(metadata.grant_types ?? ['authorization_code']);
+  metadata.grant_types = [...new Set(grantTypes)];
+  metadata.response_types = responseTypesFor(grantTypes);
+  metadata.scope = normalizeScope(metadata.scope) ?? defaultScope(grantTypes);
+  return metadata;
+}
+
+/**
+ * A secret-based client keeps its secret hash, or gets a new secret (returned, shown once) when it
+ * had none; any other client has no secret to expire. Sets `client_secret` on the metadata.
+ */
+function keepOrMakeSecret(metadata: Record<string, unknown>, secretHash: unknown): string | undefined {
+  if (!SECRET_AUTH_METHODS.has(String(metadata.token_endpoint_auth_method ?? 'client_secret_basic'))) {
+    delete metadata.client_secret_expires_at;
+    return undefined;
+  }
+  if (isHashedClientSecret(secretHash)) {
+    metadata.client_secret = secretHash;
+    return undefined;
+  }
+  const clientSecret = generateClientSecret();
+  metadata.client_secret = hashClientSecret(clientSecret);
+  return clientSecret;
+}
+
 function withoutUndefined(record: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined));
 }
@@ -129,35 +167,11 @@ export class ApplicationsService {
     const firstParty = patch.first_party ?? current.firstParty;
     if (firstParty && !current.firstParty) this.#assertMayMakeFirstParty(actor);
 
-    const { client_secret: secretHash, first_party: _firstParty, ...metadata } = current.metadata;
-    for (const [field, value] of Object.entries(patch)) {
-      if (field === 'first_party' || value === undefined) continue;
-      if (value === null) delete metadata[field];
-      else metadata[field] = value;
-    }
-    // The assertion algorithm belongs to private_key_jwt: a client moved off it drops it, unless
-    // the change names one (which the provider then refuses, as it should).
-    if (metadata.token_endpoint_auth_method !== 'private_key_jwt' && patch.token_endpoint_auth_signing_alg === undefined) {
-      delete metadata.token_endpoint_auth_signing_alg;
-    }
-    const grantTypes = stringsIn(metadata.grant_types ?? ['authorization_code']);
-    metadata.grant_types = [...new Set(grantTypes)];
-    metadata.response_types = responseTypesFor(grantTypes);
-    metadata.scope = normalizeScope(metadata.scope) ?? defaultScope(grantTypes);
-    this.#assertResponseTypes(patch.response_types, grantTypes);
+    const { client_secret: secretHash, first_party: _firstParty, ...stored } = current.metadata;
+    const metadata = patchedMetadata(stored, patch);
+    this.#assertResponseTypes(patch.response_types, stringsIn(metadata.grant_types));
     await this.#check(metadata, firstParty);
-
-    let clientSecret: string | undefined;
-    if (SECRET_AUTH_METHODS.has(String(metadata.token_endpoint_auth_method ?? 'client_secret_basic'))) {
-      if (isHashedClientSecret(secretHash)) {
-        metadata.client_secret = secretHash;
-      } else {
-        clientSecret = generateClientSecret();
-        metadata.client_secret = hashClientSecret(clientSecret);
-      }
-    } else {
-      delete metadata.client_secret_expires_at;
-    }
+    const clientSecret = keepOrMakeSecret(metadata, secretHash);
     if (firstParty) metadata.first_party = true;
 
     const endTokens = (current.firstParty && !firstParty)
