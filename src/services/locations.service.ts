@@ -10,6 +10,7 @@ import { AppError, assertThat, fieldError } from '../platform/errors.ts';
 import { containsPattern, executeStatement, queryOne, queryRows } from '../platform/database.ts';
 import { auditEntry, recordAudit } from './audit.service.ts';
 import { organizationFilter, type Actor } from './tenancy.ts';
+import type { UserProfile } from './users.service.ts';
 
 export interface LocationView {
   id: string;
@@ -32,14 +33,7 @@ export interface AssignedLocationView extends LocationView {
   assigned_at: string;
 }
 
-export interface LocationUserView {
-  id: string;
-  email: string;
-  username: string | null;
-  first_name: string;
-  last_name: string;
-  full_name: string;
-  is_active: boolean;
+export interface LocationUserView extends Pick<UserProfile, 'id' | 'email' | 'username' | 'first_name' | 'last_name' | 'full_name' | 'is_active'> {
   is_primary: boolean;
   assigned_at: string;
 }
