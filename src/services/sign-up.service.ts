@@ -28,23 +28,28 @@ export interface SignUp {
   userAgent?: string;
 }
 
+/** The organization asked for (the default one when none is named), locked, active and with room for one more user. */
+async function joinableOrganization(em: MikroORM['em'], input: Pick<SignUp, 'organizationId' | 'organizationSlug'>): Promise<Organization> {
+  // Rows are locked so two sign-ups cannot both take the last free place.
+  const organization = input.organizationId
+    ? await em.findOne(Organization, { id: input.organizationId }, { lockMode: LockMode.PESSIMISTIC_WRITE })
+    : await em.findOne(Organization, { slug: input.organizationSlug ?? DEFAULT_ORGANIZATION_SLUG }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+  if (!organization) throw fieldError(['body', input.organizationId ? 'organization_id' : 'organization_slug'], 'names no organization', 'not_found');
+  if (input.organizationId && input.organizationSlug !== undefined && input.organizationSlug !== organization.slug) {
+    throw fieldError(['body', 'organization_slug'], 'names another organization than organization_id', 'conflict');
+  }
+  if (!organization.isActive) throw new AppError('organization.inactive', `Organization "${organization.slug}" does not accept sign-ups`);
+  await assertOrganizationHasRoom(em, organization);
+  return organization;
+}
+
 export async function signUp(orm: MikroORM, clients: ClientRegistry, input: SignUp): Promise<{ user: UserProfile; clientId: string; clientSecret: string }> {
   const email = input.email.trim().toLowerCase();
   assertPasswordPolicy(input.password, { email, username: input.username, firstName: input.firstName, lastName: input.lastName }, 'password');
   const passwordHash = await hashPassword(input.password);
 
   const created = await orm.em.fork().transactional(async (em) => {
-    // Rows are locked so two registrations cannot both take the last free place.
-    const organization = input.organizationId
-      ? await em.findOne(Organization, { id: input.organizationId }, { lockMode: LockMode.PESSIMISTIC_WRITE })
-      : await em.findOne(Organization, { slug: input.organizationSlug ?? DEFAULT_ORGANIZATION_SLUG }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-    if (!organization) throw fieldError(['body', input.organizationId ? 'organization_id' : 'organization_slug'], 'names no organization', 'not_found');
-    if (input.organizationId && input.organizationSlug !== undefined && input.organizationSlug !== organization.slug) {
-      throw fieldError(['body', 'organization_slug'], 'names another organization than organization_id', 'conflict');
-    }
-    const slug = organization.slug;
-    if (!organization.isActive) throw new AppError('organization.inactive', `Organization "${slug}" does not accept sign-ups`);
-    await assertOrganizationHasRoom(em, organization);
+    const organization = await joinableOrganization(em, input);
     if (await em.findOne(User, { organization, email })) throw new AppError('user.email_taken', 'An account with this email exists already');
     if (input.username && await em.findOne(User, { organization, username: input.username })) {
       throw new AppError('user.username_taken', 'This username is taken');
