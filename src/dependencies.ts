@@ -18,7 +18,7 @@ import { AccountsService } from './services/accounts.service.ts';
 import { AuditQueryService } from './services/audit-query.service.ts';
 import { CrmStatisticsService } from './services/crm-statistics.service.ts';
 import { CustomersService } from './services/customers.service.ts';
-import { InteractionsService } from './services/interactions.service.ts';
+import { InteractionsService } from './services/crm-interactions.service.ts';
 import { LocationsService } from './services/locations.service.ts';
 import { OrganizationsService } from './services/organizations.service.ts';
 import { createAdministrator, ensureFirstPartyClient, type CreatedAdmin } from './services/bootstrap.service.ts';
@@ -115,7 +115,7 @@ export async function prepareDatabase(config: Config, stores: Stores, logger: Lo
 export async function createDependencies(config: Config, logger: Logger, stores: Stores): Promise<Dependencies> {
   const { database, store } = stores;
   const orm = database.orm;
-  const revocation = new RevocationService(store, Math.max(config.tokens.accessTokenTtl, 3600));
+  const revocation = new RevocationService(store, config.tokens.accessTokenTtl);
   const clients = new ClientRegistry(orm, store, revocation);
   const pool = await (orm.em.getConnection() as unknown as { getNativeClient(): Promise<PoolStats> }).getNativeClient();
   const metrics = new Metrics(() => pool);

@@ -192,7 +192,7 @@ export const uuidParam = z.uuid({ error: 'expected a UUID' });
  * The acting principal as services take it: the token's facts plus the request's origin. The
  * pipeline hands it to every handler as `input.actor`; route files do not call this themselves.
  */
-export function actorOf(input: { auth: AccessTokenPrincipal; ctx: Context }): Actor {
+function actorOf(input: { auth: AccessTokenPrincipal; ctx: Context }): Actor {
   const { auth, ctx } = input;
   return {
     userId: auth.userId, clientId: auth.clientId, organizationId: auth.organizationId, roles: auth.roles,

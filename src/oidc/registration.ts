@@ -5,7 +5,8 @@
 import { errors, type Configuration, type KoaContextWithOIDC, type Provider } from 'oidc-provider';
 
 import type { Logger } from '../platform/logger.ts';
-import { defaultScope, metadataProblems, normalizeScope, responseTypesFor, type ProviderClientModels } from '../services/applications.service.ts';
+import type { ProviderClientModels } from '../services/applications.service.ts';
+import { defaultScope, metadataProblems, normalizeScope, responseTypesFor } from '../services/client-metadata.ts';
 import type { ClientRegistry } from '../services/client-registry.service.ts';
 import { generateClientId, generateClientSecret, isHashedClientSecret } from '../services/client-secrets.ts';
 

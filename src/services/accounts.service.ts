@@ -3,7 +3,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 
 import { executeStatement, queryRows } from '../platform/database.ts';
-import { recordAudit } from './audit.service.ts';
+import { auditEntry, recordAudit } from './audit.service.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { SignInThrottle } from './sign-in-throttle.ts';
 
@@ -80,12 +80,10 @@ export class AccountsService {
     if (!allowed) {
       this.#onFailure(attempt.via);
       await this.#throttle.recordFailure(throttleKey, attempt.ip);
-      recordAudit(em, {
-        action: 'auth.login', resource: 'session', status: 'failure',
-        organizationId: user?.organization_id, targetId: user?.id, actorClientId: attempt.clientId,
-        ip: attempt.ip, userAgent: attempt.userAgent,
+      recordAudit(em, auditEntry({ clientId: attempt.clientId, ip: attempt.ip, userAgent: attempt.userAgent }, {
+        action: 'auth.login', resource: 'session', status: 'failure', organizationId: user?.organization_id, targetId: user?.id,
         details: { via: attempt.via, reason: !user ? 'unknown_identifier' : !passwordMatches ? 'wrong_password' : 'disabled' },
-      });
+      }));
       await em.flush();
       throw new SignInFailed();
     }
@@ -93,11 +91,9 @@ export class AccountsService {
     await this.#throttle.recordSuccess(throttleKey);
     await em.transactional(async (tx) => {
       await executeStatement(tx, 'update app_user set last_login_at = now() where id = ?', [user.id]);
-      recordAudit(tx, {
-        action: 'auth.login', resource: 'session', organizationId: user.organization_id,
-        actorId: user.id, targetId: user.id, actorClientId: attempt.clientId,
-        ip: attempt.ip, userAgent: attempt.userAgent, details: { via: attempt.via },
-      });
+      recordAudit(tx, auditEntry({ userId: user.id, clientId: attempt.clientId, ip: attempt.ip, userAgent: attempt.userAgent }, {
+        action: 'auth.login', resource: 'session', organizationId: user.organization_id, targetId: user.id, details: { via: attempt.via },
+      }));
     });
     return { userId: user.id, organizationId: user.organization_id };
   }

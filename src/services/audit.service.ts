@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 
 import { AuditLog } from '../db/entities/audit-log.entity.ts';
+import type { Actor } from './tenancy.ts';
 
 export interface AuditEntry {
   action: string;
@@ -14,6 +15,27 @@ export interface AuditEntry {
   ip?: string | null;
   userAgent?: string | null;
   details?: Record<string, unknown> | null;
+}
+
+/** What an audit row records of who acted: a sign-in attempt has a client but maybe no user yet. */
+export type AuditActor = Partial<Pick<Actor, 'userId' | 'clientId' | 'ip' | 'userAgent'>>;
+
+/** What happened, apart from who did it. */
+export type AuditFacts = Omit<AuditEntry, 'actorId' | 'actorClientId' | 'ip' | 'userAgent'>;
+
+/**
+ * The one way to build an audit row: the actor's user, client, IP and user agent, then the facts.
+ * `null` for work no request asked for (the bootstrap command). The organization stays explicit:
+ * a global change (a permission) belongs to none, whoever made it.
+ */
+export function auditEntry(actor: AuditActor | null, facts: AuditFacts): AuditEntry {
+  return {
+    ...facts,
+    actorId: actor?.userId ?? null,
+    actorClientId: actor?.clientId ?? null,
+    ip: actor?.ip ?? null,
+    userAgent: actor?.userAgent || null,
+  };
 }
 
 /**

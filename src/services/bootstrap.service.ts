@@ -7,7 +7,7 @@ import { Permission } from '../db/entities/permission.entity.ts';
 import { BUILTIN_ROLES, Role, type BuiltinRoleName } from '../db/entities/role.entity.ts';
 import { User } from '../db/entities/user.entity.ts';
 import { executeStatement, queryOne } from '../platform/database.ts';
-import { recordAudit } from './audit.service.ts';
+import { auditEntry, recordAudit } from './audit.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
 import { assertOrganizationHasRoom } from './organization-capacity.ts';
 import { generatePassword, hashPassword } from './passwords.ts';
@@ -75,6 +75,19 @@ export interface CreatedAdmin {
 
 export class AdminExistsError extends Error {}
 
+/** The organization the administrator joins (the default one is made on first use), locked and with room for one more user. */
+async function organizationWithRoom(em: MikroORM['em'], slug: string): Promise<Organization> {
+  const organization = slug === DEFAULT_ORGANIZATION_SLUG
+    ? await ensureOrganization(em, DEFAULT_ORGANIZATION_SLUG, 'Default organization')
+    : await em.findOne(Organization, { slug });
+  if (!organization) throw new Error(`No organization with slug "${slug}"`);
+  await ensureBuiltinRoles(em, organization);
+  // Locked like every other path that adds a user, so max_users holds under concurrent additions.
+  await em.lock(organization, LockMode.PESSIMISTIC_WRITE);
+  await assertOrganizationHasRoom(em, organization);
+  return organization;
+}
+
 export async function createAdministrator(
   orm: MikroORM,
   clients: ClientRegistry,
@@ -87,16 +100,8 @@ export async function createAdministrator(
     await em.getConnection().execute('select pg_advisory_xact_lock(?)', [BOOTSTRAP_LOCK], 'all', em.getTransactionContext());
     // Several processes may start together: only the first one in creates the first admin.
     if (input.onlyIfNoSuperAdmin && await hasSuperAdmin(em)) return undefined;
-    const organizationSlug = input.organizationSlug ?? DEFAULT_ORGANIZATION_SLUG;
-    const organization = organizationSlug === DEFAULT_ORGANIZATION_SLUG
-      ? await ensureOrganization(em, DEFAULT_ORGANIZATION_SLUG, 'Default organization')
-      : await em.findOne(Organization, { slug: organizationSlug });
-    if (!organization) throw new Error(`No organization with slug "${organizationSlug}"`);
-    await ensureBuiltinRoles(em, organization);
-    // Locked like every other path that adds a user, so max_users holds under concurrent additions.
-    await em.lock(organization, LockMode.PESSIMISTIC_WRITE);
-    await assertOrganizationHasRoom(em, organization);
-    if (await em.findOne(User, { organization, email })) throw new AdminExistsError(`A user with email ${email} already exists in ${organizationSlug}`);
+    const organization = await organizationWithRoom(em, input.organizationSlug ?? DEFAULT_ORGANIZATION_SLUG);
+    if (await em.findOne(User, { organization, email })) throw new AdminExistsError(`A user with email ${email} already exists in ${organization.slug}`);
 
     // Without --org the administrator is a super admin; with one, that organization's admin.
     const roleKey = input.organizationSlug ? 'admin' : 'super_admin';
@@ -111,23 +116,15 @@ export async function createAdministrator(
       organizationId: organization.id,
       metadata: personalClientMetadata(`Personal client of ${email}`),
     }, em);
-    recordAudit(em, {
-      action: 'admin.create',
-      resource: 'user',
-      resourceId: user.id,
-      targetId: user.id,
-      organizationId: organization.id,
+    // No request asked for this: the command line did, so the row names no actor.
+    recordAudit(em, auditEntry(null, {
+      action: 'admin.create', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: organization.id,
       details: { role: roleKey, source: input.source, client_id: clientId },
-    });
+    }));
     await em.flush();
     return {
-      userId: user.id,
-      email,
-      organizationSlug: organization.slug,
-      role: roleKey,
-      generatedPassword: input.password ? undefined : password,
-      clientId,
-      clientSecret: clientSecret!,
+      userId: user.id, email, organizationSlug: organization.slug, role: roleKey,
+      generatedPassword: input.password ? undefined : password, clientId, clientSecret: clientSecret!,
     };
   });
 }

@@ -4,8 +4,9 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 
 import { queryRows } from '../platform/database.ts';
-import { recordAudit } from './audit.service.ts';
-import type { GrantRevoker } from './self-service.service.ts';
+import { auditEntry, recordAudit } from './audit.service.ts';
+import { actingUser, type GrantRevoker } from './self-service.service.ts';
+import type { Actor } from './tenancy.ts';
 
 /** The part of a provider Grant payload that says what was allowed and what was refused. */
 export interface GrantPayload {
@@ -20,15 +21,6 @@ export interface Consent {
   scopes: string[];
   createdAt: Date;
   updatedAt: Date;
-}
-
-export interface ConsentActor {
-  userId: string;
-  organizationId?: string;
-  /** The client whose token made the request. */
-  clientId?: string;
-  ip?: string;
-  userAgent?: string;
 }
 
 interface GrantRow {
@@ -102,25 +94,24 @@ export class ConsentsService {
    * Withdraws every grant the user gave the client; their tokens stop at the next call on every
    * process. Answers false when the user never authorized that client.
    */
-  async withdraw(actor: ConsentActor, clientId: string): Promise<boolean> {
+  async withdraw(actor: Actor, clientId: string): Promise<boolean> {
+    const userId = actingUser(actor);
     const grants = await queryRows<{ id: string }>(
       this.#orm.em,
       `select g.id from oidc_artifact g join oauth_client c on c.client_id = g.client_id
         where g.model = 'Grant' and g.account_id = ? and g.client_id = ?
           and coalesce((c.metadata->>'first_party')::boolean, false) = false`,
-      [actor.userId, clientId],
+      [userId, clientId],
     );
     if (grants.length === 0) return false;
     await this.#orm.em.fork().transactional(async (tx) => {
       // The revoker deletes the rows through the global entity manager, which joins this
       // transaction (MikroORM's TransactionContext), so the audit row commits with the deletion.
       for (const grant of grants) await this.#revokeGrant(grant.id);
-      recordAudit(tx, {
-        action: 'consent.revoke', resource: 'client', resourceId: clientId,
-        actorId: actor.userId, targetId: actor.userId, actorClientId: actor.clientId,
-        organizationId: actor.organizationId, ip: actor.ip, userAgent: actor.userAgent,
+      recordAudit(tx, auditEntry(actor, {
+        action: 'consent.revoke', resource: 'client', resourceId: clientId, targetId: userId, organizationId: actor.organizationId,
         details: { grants: grants.length },
-      });
+      }));
     });
     return true;
   }

@@ -7,11 +7,11 @@ import { CUSTOMER_STAGES, Customer, type CustomerStage } from '../db/entities/cu
 import { CustomerInteraction } from '../db/entities/interaction.entity.ts';
 import { AppError, assertThat, fieldError } from '../platform/errors.ts';
 import { executeStatement, queryOne, queryRows } from '../platform/database.ts';
-import { recordAudit } from './audit.service.ts';
+import { auditEntry, recordAudit } from './audit.service.ts';
 import { containsPattern } from '../platform/database.ts';
 import { displayNameSql, isUniqueViolation, visibleCustomers, type SqlCondition } from './crm-access.ts';
-import { INTERACTION_COLUMNS, INTERACTION_FROM, interactionView, type InteractionRow, type InteractionView } from './interactions.service.ts';
-import { auditActor, type Actor } from './tenancy.ts';
+import { INTERACTION_COLUMNS, INTERACTION_FROM, interactionView, type InteractionRow, type InteractionView } from './crm-interactions.service.ts';
+import { type Actor } from './tenancy.ts';
 
 export { CUSTOMER_STAGES, type CustomerStage };
 
@@ -152,10 +152,10 @@ export class CustomersService {
         stage: input.stage ?? 'LEAD', createdBy: actor.userId ?? null, assignedTo: input.assigned_to ?? null,
       });
       await em.flush();
-      recordAudit(em, {
-        action: 'customer.create', resource: 'customer', resourceId: customer.id, organizationId, ...auditActor(actor),
+      recordAudit(em, auditEntry(actor, {
+        action: 'customer.create', resource: 'customer', resourceId: customer.id, organizationId,
         details: { stage: customer.stage, assigned_to: input.assigned_to ?? null },
-      });
+      }));
       return this.#written(em, customer.id, organizationId);
     }).catch(rethrowEmailTaken);
   }
@@ -180,10 +180,10 @@ export class CustomersService {
       const stageMove = changes.stage !== undefined && changes.stage !== current.stage
         ? await this.#recordStageChange(em, actor, current, changes.stage)
         : undefined;
-      recordAudit(em, {
-        action: 'customer.update', resource: 'customer', resourceId: current.id, organizationId: current.organization_id, ...auditActor(actor),
+      recordAudit(em, auditEntry(actor, {
+        action: 'customer.update', resource: 'customer', resourceId: current.id, organizationId: current.organization_id,
         details: { fields: Object.keys(changes), ...(stageMove ? { stage: { from: current.stage, to: changes.stage }, interaction_id: stageMove } : {}) },
-      });
+      }));
       return this.#written(em, current.id, current.organization_id);
     }).catch(rethrowEmailTaken);
   }
@@ -198,10 +198,10 @@ export class CustomersService {
       if (current.stage !== stage) {
         await this.#write(em, actor, current.id, { stage });
         const interactionId = await this.#recordStageChange(em, actor, current, stage);
-        recordAudit(em, {
-          action: 'customer.stage_change', resource: 'customer', resourceId: current.id, organizationId: current.organization_id, ...auditActor(actor),
+        recordAudit(em, auditEntry(actor, {
+          action: 'customer.stage_change', resource: 'customer', resourceId: current.id, organizationId: current.organization_id,
           details: { from: current.stage, to: stage, interaction_id: interactionId },
-        });
+        }));
       }
       return this.#written(em, current.id, current.organization_id);
     });
@@ -213,10 +213,10 @@ export class CustomersService {
       const current = await this.#lockVisible(em, actor, customerId);
       const visible = visibleCustomers(actor);
       await executeStatement(em, `delete from customer c where c.id = ? and ${visible.sql}`, [current.id, ...visible.params]);
-      recordAudit(em, {
-        action: 'customer.delete', resource: 'customer', resourceId: current.id, organizationId: current.organization_id, ...auditActor(actor),
+      recordAudit(em, auditEntry(actor, {
+        action: 'customer.delete', resource: 'customer', resourceId: current.id, organizationId: current.organization_id,
         details: { stage: current.stage },
-      });
+      }));
     });
   }
 

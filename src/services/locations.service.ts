@@ -8,8 +8,9 @@ import { Organization } from '../db/entities/organization.entity.ts';
 import { User } from '../db/entities/user.entity.ts';
 import { AppError, assertThat, fieldError } from '../platform/errors.ts';
 import { containsPattern, executeStatement, queryOne, queryRows } from '../platform/database.ts';
-import { recordAudit } from './audit.service.ts';
-import { auditActor, organizationFilter, type Actor } from './tenancy.ts';
+import { auditEntry, recordAudit } from './audit.service.ts';
+import { organizationFilter, type Actor } from './tenancy.ts';
+import type { UserProfile } from './users.service.ts';
 
 export interface LocationView {
   id: string;
@@ -32,14 +33,7 @@ export interface AssignedLocationView extends LocationView {
   assigned_at: string;
 }
 
-export interface LocationUserView {
-  id: string;
-  email: string;
-  username: string | null;
-  first_name: string;
-  last_name: string;
-  full_name: string;
-  is_active: boolean;
+export interface LocationUserView extends Pick<UserProfile, 'id' | 'email' | 'username' | 'first_name' | 'last_name' | 'full_name' | 'is_active'> {
   is_primary: boolean;
   assigned_at: string;
 }
@@ -155,10 +149,10 @@ export class LocationsService {
         postalCode: input.postal_code ?? null, isActive: input.is_active ?? true,
       });
       await em.flush();
-      recordAudit(em, {
-        action: 'location.create', resource: 'location', resourceId: location.id, organizationId, ...auditActor(actor),
+      recordAudit(em, auditEntry(actor, {
+        action: 'location.create', resource: 'location', resourceId: location.id, organizationId,
         details: { name: location.name, code: location.code },
-      });
+      }));
       return location.id;
     }).catch(rethrowCodeTaken(input.code));
     return this.get(actor, id);
@@ -190,10 +184,10 @@ export class LocationsService {
       if (changes.country !== undefined) location.country = changes.country;
       if (changes.postal_code !== undefined) location.postalCode = changes.postal_code;
       if (changes.is_active !== undefined) location.isActive = changes.is_active;
-      recordAudit(em, {
+      recordAudit(em, auditEntry(actor, {
         action: 'location.update', resource: 'location', resourceId: location.id, organizationId: location.organization.id,
-        ...auditActor(actor), details: { fields: Object.keys(changes) },
-      });
+        details: { fields: Object.keys(changes) },
+      }));
     }).catch(rethrowCodeTaken(changes.code));
     return this.get(actor, locationId);
   }
@@ -202,10 +196,10 @@ export class LocationsService {
   async delete(actor: Actor, locationId: string): Promise<void> {
     await this.#orm.em.fork().transactional(async (em) => {
       const location = await this.#visibleLocation(em, actor, locationId);
-      recordAudit(em, {
+      recordAudit(em, auditEntry(actor, {
         action: 'location.delete', resource: 'location', resourceId: location.id, organizationId: location.organization.id,
-        ...auditActor(actor), details: { name: location.name, code: location.code },
-      });
+        details: { name: location.name, code: location.code },
+      }));
       await em.nativeDelete(Location, { id: location.id });
     });
   }
@@ -238,10 +232,10 @@ export class LocationsService {
         [user.id, uuidArray(assignment.location_ids)],
       );
       if (primary) await executeStatement(em, 'update user_location set is_primary = true where user_id = ? and location_id = ?', [user.id, primary]);
-      recordAudit(em, {
-        action: 'location.assign', resource: 'user', resourceId: user.id, targetId: user.id, organizationId, ...auditActor(actor),
+      recordAudit(em, auditEntry(actor, {
+        action: 'location.assign', resource: 'user', resourceId: user.id, targetId: user.id, organizationId,
         details: { location_ids: assignment.location_ids, primary_location_id: primary },
-      });
+      }));
     });
     const { results } = await this.#assignedTo(assignment.user_id, { limit: assignment.location_ids.length || 1, offset: 0 });
     return { user_id: assignment.user_id, primary_location_id: primary, locations: results };
@@ -279,10 +273,10 @@ export class LocationsService {
       const user = await this.#visibleUser(em, actor, userId, true);
       const removed = await executeStatement(em, 'delete from user_location where user_id = ? and location_id = ?', [user.id, locationId]);
       assertThat(removed > 0, 'resource.not_found', 'The user is not assigned to this location');
-      recordAudit(em, {
+      recordAudit(em, auditEntry(actor, {
         action: 'location.unassign', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organizationId,
-        ...auditActor(actor), details: { location_id: locationId },
-      });
+        details: { location_id: locationId },
+      }));
     });
   }
 

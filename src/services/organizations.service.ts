@@ -6,12 +6,12 @@ import { LockMode, UniqueConstraintViolationException, type EntityManager, type 
 import { DEFAULT_ORGANIZATION_SLUG, Organization } from '../db/entities/organization.entity.ts';
 import { AppError, assertThat } from '../platform/errors.ts';
 import { containsPattern, queryOne, queryRows } from '../platform/database.ts';
-import { recordAudit } from './audit.service.ts';
+import { auditEntry, recordAudit } from './audit.service.ts';
 import { ensureBuiltinRoles } from './bootstrap.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
 import type { PermissionResolver } from './rbac.service.ts';
 import type { RevocationService } from './revocation.service.ts';
-import { auditActor, organizationFilter, type Actor } from './tenancy.ts';
+import { organizationFilter, type Actor } from './tenancy.ts';
 
 export interface OrganizationView {
   id: string;
@@ -133,10 +133,10 @@ export class OrganizationsService {
       });
       await em.flush();
       await ensureBuiltinRoles(em, organization);
-      recordAudit(em, {
+      recordAudit(em, auditEntry(actor, {
         action: 'organization.create', resource: 'organization', resourceId: organization.id, organizationId: organization.id,
-        ...auditActor(actor), details: { slug: organization.slug, name: organization.name, max_users: organization.maxUsers ?? null },
-      });
+        details: { slug: organization.slug, name: organization.name, max_users: organization.maxUsers ?? null },
+      }));
       return organization.id;
     }).catch((error: unknown) => {
       // Two creations of one slug can both pass the lookup; the unique constraint decides.
@@ -165,11 +165,11 @@ export class OrganizationsService {
       if (changes.description !== undefined) organization.description = changes.description;
       if (changes.max_users !== undefined) organization.maxUsers = changes.max_users;
       if (changes.is_active !== undefined) organization.isActive = changes.is_active;
-      recordAudit(em, {
+      recordAudit(em, auditEntry(actor, {
         action: disabling ? 'organization.disable' : enabling ? 'organization.enable' : 'organization.update',
-        resource: 'organization', resourceId: organization.id, organizationId: organization.id, ...auditActor(actor),
+        resource: 'organization', resourceId: organization.id, organizationId: organization.id,
         details: { fields: Object.keys(changes), ...changes },
-      });
+      }));
       await em.flush();
       // Ending sessions before the commit too means a store outage fails the change as a whole
       // instead of leaving a disabled organization whose tokens still work.
@@ -190,10 +190,10 @@ export class OrganizationsService {
       }
       await this.#assertMayEnd(em, actor, organization);
       const ending = await this.#sessionsOf(em, organization.id);
-      recordAudit(em, {
+      recordAudit(em, auditEntry(actor, {
         action: 'organization.delete', resource: 'organization', resourceId: organization.id, organizationId: organization.id,
-        ...auditActor(actor), details: { slug: organization.slug, name: organization.name, users: ending.userIds.length },
-      });
+        details: { slug: organization.slug, name: organization.name, users: ending.userIds.length },
+      }));
       await em.nativeDelete(Organization, { id: organization.id });
       await this.#endSessions(ending, { preCommit: true });
       return ending;

@@ -5,6 +5,8 @@ import { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import * as common from '@zxcvbn-ts/language-common';
 import * as english from '@zxcvbn-ts/language-en';
 
+import { AppError } from '../platform/errors.ts';
+
 export const PASSWORD_MIN_LENGTH = 12;
 export const PASSWORD_MAX_LENGTH = 128;
 // zxcvbn score 3: "safely unguessable: moderate protection from offline slow-hash scenario".
@@ -43,4 +45,13 @@ export function passwordProblems(password: string, owner: PasswordOwner = {}): s
   if (result.score >= MIN_SCORE) return [];
   const reasons = [result.feedback.warning, ...result.feedback.suggestions].filter((text): text is string => !!text);
   return [`is too easy to guess${reasons.length ? `: ${reasons.join(' ')}` : ''}`];
+}
+
+/** 422 naming the body field when the password is refused (sign-up, password change and reset alike). */
+export function assertPasswordPolicy(password: string, owner: PasswordOwner, field: 'password' | 'new_password'): void {
+  const problems = passwordProblems(password, owner);
+  if (problems.length === 0) return;
+  throw new AppError('request.validation_failed', `The ${field === 'new_password' ? 'new ' : ''}password does not meet the policy`, {
+    errors: problems.map((message) => ({ path: ['body', field], message, code: 'password_policy' })),
+  });
 }

@@ -5,10 +5,10 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { Permission } from '../db/entities/permission.entity.ts';
 import { AppError, assertThat, fieldError } from '../platform/errors.ts';
 import { containsPattern } from '../platform/database.ts';
-import { recordAudit } from './audit.service.ts';
+import { auditEntry, recordAudit } from './audit.service.ts';
 import type { PermissionResolver } from './rbac.service.ts';
 import { permissionView, type PermissionView } from './roles.service.ts';
-import { auditActor, type Actor } from './tenancy.ts';
+import { type Actor } from './tenancy.ts';
 
 /** What clients send: the name, its halves, or both (the schema checks that they agree). */
 export interface PermissionInput { name?: string; resource?: string; action?: string; description?: string | null }
@@ -71,7 +71,7 @@ export class PermissionsService {
       if (await em.findOne(Permission, { name })) throw new AppError('permission.name_taken', `The permission "${name}" exists already`);
       const permission = em.create(Permission, { name, resource, action, description: input.description ?? null });
       await em.flush();
-      recordAudit(em, { action: 'permission.create', resource: 'permission', resourceId: permission.id, ...auditActor(actor), details: { name } });
+      recordAudit(em, auditEntry(actor, { action: 'permission.create', resource: 'permission', resourceId: permission.id, details: { name } }));
       return permission;
     });
     return permissionView(created);
@@ -95,7 +95,7 @@ export class PermissionsService {
         Object.assign(permission, { name, resource, action });
       }
       if (changes.description !== undefined) permission.description = changes.description;
-      recordAudit(em, { action: 'permission.update', resource: 'permission', resourceId: permission.id, ...auditActor(actor), details: { fields: Object.keys(changes) } });
+      recordAudit(em, auditEntry(actor, { action: 'permission.update', resource: 'permission', resourceId: permission.id, details: { fields: Object.keys(changes) } }));
       return permission;
     });
     await this.#resolver.invalidate();
@@ -107,7 +107,7 @@ export class PermissionsService {
       const permission = await em.findOne(Permission, { id: permissionId });
       assertThat(permission, 'resource.not_found', 'No such permission');
       if (permission.isBuiltin) throw new AppError('permission.builtin', 'Built-in permissions cannot be deleted');
-      recordAudit(em, { action: 'permission.delete', resource: 'permission', resourceId: permission.id, ...auditActor(actor), details: { name: permission.name } });
+      recordAudit(em, auditEntry(actor, { action: 'permission.delete', resource: 'permission', resourceId: permission.id, details: { name: permission.name } }));
       em.remove(permission);
     });
     await this.#resolver.invalidate();

@@ -11,9 +11,9 @@ import { Permission } from '../db/entities/permission.entity.ts';
 import { BUILTIN_ROLES, Role } from '../db/entities/role.entity.ts';
 import { AppError, assertThat } from '../platform/errors.ts';
 import { containsPattern, executeStatement, queryOne, queryRows } from '../platform/database.ts';
-import { recordAudit } from './audit.service.ts';
+import { auditEntry, recordAudit } from './audit.service.ts';
 import { SUPER_ADMIN, type PermissionResolver } from './rbac.service.ts';
-import { auditActor, isSuperAdmin, organizationFilter, type Actor } from './tenancy.ts';
+import { isSuperAdmin, organizationFilter, type Actor } from './tenancy.ts';
 
 export interface RoleView {
   id: string;
@@ -203,7 +203,7 @@ export class RolesService {
       const role = em.create(Role, { key, name: input.name, description: input.description ?? null, organization: organizationId, isActive: input.is_active ?? true });
       for (const permission of permissions) role.permissions.add(permission);
       await em.flush();
-      recordAudit(em, { action: 'role.create', resource: 'role', resourceId: role.id, organizationId, ...auditActor(actor), details: { key, name: role.name, permissions: permissions.map((p) => p.name) } });
+      recordAudit(em, auditEntry(actor, { action: 'role.create', resource: 'role', resourceId: role.id, organizationId, details: { key, name: role.name, permissions: permissions.map((p) => p.name) } }));
       return role.id;
     });
     await this.#permissions.invalidate();
@@ -229,7 +229,7 @@ export class RolesService {
       if (changes.name !== undefined) role.name = changes.name;
       if (changes.description !== undefined) role.description = changes.description;
       if (changes.is_active !== undefined) role.isActive = changes.is_active;
-      recordAudit(em, { action: 'role.update', resource: 'role', resourceId: role.id, organizationId: role.organization?.id, ...auditActor(actor), details: { fields: Object.keys(changes) } });
+      recordAudit(em, auditEntry(actor, { action: 'role.update', resource: 'role', resourceId: role.id, organizationId: role.organization?.id, details: { fields: Object.keys(changes) } }));
     });
     await this.#permissions.invalidate();
     return this.get(actor, roleId);
@@ -241,7 +241,7 @@ export class RolesService {
       if (role.isBuiltin) throw new AppError('role.builtin', 'Built-in roles cannot be deleted');
       const [holders] = await queryRows<{ count: number }>(em, 'select count(*)::int as count from user_role where role_id = ?', [role.id]);
       if ((holders?.count ?? 0) > 0) throw new AppError('role.in_use', `The role is held by ${holders!.count} user(s); take it away first`);
-      recordAudit(em, { action: 'role.delete', resource: 'role', resourceId: role.id, organizationId: role.organization?.id, ...auditActor(actor), details: { key: role.key, name: role.name } });
+      recordAudit(em, auditEntry(actor, { action: 'role.delete', resource: 'role', resourceId: role.id, organizationId: role.organization?.id, details: { key: role.key, name: role.name } }));
       em.remove(role);
     });
     await this.#permissions.invalidate();
@@ -259,10 +259,10 @@ export class RolesService {
         if (change === 'add') role.permissions.add(permission);
         else role.permissions.remove(permission);
       }
-      recordAudit(em, {
+      recordAudit(em, auditEntry(actor, {
         action: change === 'add' ? 'role.permissions_add' : 'role.permissions_remove', resource: 'role', resourceId: role.id,
-        organizationId: role.organization?.id, ...auditActor(actor), details: { permissions: permissions.map((p) => p.name) },
-      });
+        organizationId: role.organization?.id, details: { permissions: permissions.map((p) => p.name) },
+      }));
     });
     await this.#permissions.invalidate();
     return this.get(actor, roleId);

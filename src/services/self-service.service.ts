@@ -5,20 +5,19 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { User } from '../db/entities/user.entity.ts';
 import { AppError, assertThat, fieldError } from '../platform/errors.ts';
 import { queryOne, queryRows } from '../platform/database.ts';
-import { recordAudit } from './audit.service.ts';
+import { auditEntry, recordAudit } from './audit.service.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
-import { passwordProblems } from './password-policy.ts';
+import { assertPasswordPolicy } from './password-policy.ts';
 import type { RevocationService } from './revocation.service.ts';
+import type { Actor } from './tenancy.ts';
 import {
   applyProfileAttributes, replacedProfileAttributes, wholeName, type PersonName, type ProfileAttributes,
 } from './users.service.ts';
 
-export interface Caller {
-  userId: string;
-  clientId: string;
-  grantId?: string;
-  ip?: string;
-  userAgent?: string;
+/** The user a request acts for; a machine token of an application acts for none (403). */
+export function actingUser(actor: Pick<Actor, 'userId'>): string {
+  if (!actor.userId) throw new AppError('auth.user_required', 'This token acts for a client, not a user');
+  return actor.userId;
 }
 
 export interface ProfileChanges {
@@ -43,9 +42,10 @@ export class SelfService {
     this.#revokeGrant = revokeGrant;
   }
 
-  async updateProfile(caller: Caller, changes: ProfileChanges): Promise<void> {
+  async updateProfile(actor: Actor, changes: ProfileChanges): Promise<void> {
+    const userId = actingUser(actor);
     await this.#orm.em.fork().transactional(async (em) => {
-      const user = await em.findOne(User, { id: caller.userId, isActive: true });
+      const user = await em.findOne(User, { id: userId, isActive: true });
       assertThat(user, 'resource.not_found', 'Your account no longer exists');
       const email = changes.email?.trim().toLowerCase();
       if (email && email !== user.email && await em.findOne(User, { organization: user.organization, email })) {
@@ -64,11 +64,10 @@ export class SelfService {
       if (changes.firstName !== undefined) user.firstName = changes.firstName;
       if (changes.lastName !== undefined) user.lastName = changes.lastName;
       applyProfileAttributes(user, attributes);
-      recordAudit(em, {
-        action: 'user.profile_update', resource: 'user', resourceId: user.id, actorId: user.id, targetId: user.id,
-        organizationId: user.organization.id, actorClientId: caller.clientId, ip: caller.ip, userAgent: caller.userAgent,
+      recordAudit(em, auditEntry(actor, {
+        action: 'user.profile_update', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id,
         details: { fields: changed },
-      });
+      }));
     });
   }
 
@@ -77,67 +76,62 @@ export class SelfService {
    * name given, profile attributes left out cleared. Email and username, which the user signs in
    * with, are kept when left out.
    */
-  async replaceProfile(caller: Caller, fields: PersonName & ProfileAttributes & { email?: string; username?: string | null }): Promise<void> {
+  async replaceProfile(actor: Actor, fields: PersonName & ProfileAttributes & { email?: string; username?: string | null }): Promise<void> {
     const { email, username, full_name: _full, first_name: _first, last_name: _last, ...attributes } = fields;
-    await this.updateProfile(caller, { email, username, ...wholeName(fields), attributes: replacedProfileAttributes(attributes) });
+    await this.updateProfile(actor, { email, username, ...wholeName(fields), attributes: replacedProfileAttributes(attributes) });
   }
 
-  /** Checks the current password, sets the new one, and ends the user's other grants. */
-  async changePassword(caller: Caller, currentPassword: string, newPassword: string): Promise<void> {
+  /** Checks the current password, sets the new one, and ends the user's grants but `keepGrantId` (the caller's own). */
+  async changePassword(actor: Actor, currentPassword: string, newPassword: string, keepGrantId?: string): Promise<void> {
+    const userId = actingUser(actor);
     const em = this.#orm.em.fork();
-    const user = await em.findOne(User, { id: caller.userId, isActive: true }, { fields: ['id', 'email', 'username', 'firstName', 'lastName', 'passwordHash', 'organization'] });
+    const user = await em.findOne(User, { id: userId, isActive: true }, { fields: ['id', 'email', 'username', 'firstName', 'lastName', 'passwordHash', 'organization'] });
     assertThat(user, 'resource.not_found', 'Your account no longer exists');
     if (!await verifyPassword(user.passwordHash, currentPassword)) {
       throw new AppError('auth.wrong_password', 'The current password is not right');
     }
-    const problems = passwordProblems(newPassword, user);
-    if (problems.length > 0) {
-      throw new AppError('request.validation_failed', 'The new password does not meet the policy', {
-        errors: problems.map((message) => ({ path: ['body', 'new_password'], message, code: 'password_policy' })),
-      });
-    }
+    assertPasswordPolicy(newPassword, user, 'new_password');
     if (await verifyPassword(user.passwordHash, newPassword)) throw fieldError(['body', 'new_password'], 'must differ from the current password', 'unchanged');
     const passwordHash = await hashPassword(newPassword);
     await em.transactional(async (tx) => {
       await tx.nativeUpdate(User, { id: user.id }, { passwordHash });
-      recordAudit(tx, {
-        action: 'auth.password_change', resource: 'user', resourceId: user.id, actorId: user.id, targetId: user.id,
-        organizationId: user.organization.id, actorClientId: caller.clientId, ip: caller.ip, userAgent: caller.userAgent,
-      });
+      recordAudit(tx, auditEntry(actor, {
+        action: 'auth.password_change', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id,
+      }));
     });
     for (const grantId of await this.#grantsOf(user.id)) {
-      if (grantId !== caller.grantId) await this.#revokeGrant(grantId);
+      if (grantId !== keepGrantId) await this.#revokeGrant(grantId);
     }
   }
 
-  async deactivate(caller: Caller): Promise<void> {
-    await this.#assertNotLastSuperAdmin(caller.userId);
+  async deactivate(actor: Actor): Promise<void> {
+    const userId = actingUser(actor);
+    await this.#assertNotLastSuperAdmin(userId);
     await this.#orm.em.fork().transactional(async (em) => {
-      const user = await em.findOne(User, { id: caller.userId, isActive: true });
+      const user = await em.findOne(User, { id: userId, isActive: true });
       assertThat(user, 'resource.not_found', 'Your account no longer exists');
       user.isActive = false;
-      recordAudit(em, {
-        action: 'user.deactivate_self', resource: 'user', resourceId: user.id, actorId: user.id, targetId: user.id,
-        organizationId: user.organization.id, actorClientId: caller.clientId, ip: caller.ip, userAgent: caller.userAgent,
-      });
+      recordAudit(em, auditEntry(actor, {
+        action: 'user.deactivate_self', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id,
+      }));
     });
-    await this.#endEverything(caller.userId);
+    await this.#endEverything(userId);
   }
 
-  async delete(caller: Caller): Promise<void> {
-    await this.#assertNotLastSuperAdmin(caller.userId);
-    const grants = await this.#grantsOf(caller.userId);
+  async delete(actor: Actor): Promise<void> {
+    const userId = actingUser(actor);
+    await this.#assertNotLastSuperAdmin(userId);
+    const grants = await this.#grantsOf(userId);
     await this.#orm.em.fork().transactional(async (em) => {
-      const user = await em.findOne(User, { id: caller.userId });
+      const user = await em.findOne(User, { id: userId });
       assertThat(user, 'resource.not_found', 'Your account no longer exists');
-      recordAudit(em, {
-        action: 'user.delete_self', resource: 'user', resourceId: user.id, actorId: user.id, targetId: user.id,
-        organizationId: user.organization.id, actorClientId: caller.clientId, ip: caller.ip, userAgent: caller.userAgent,
+      recordAudit(em, auditEntry(actor, {
+        action: 'user.delete_self', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id,
         details: { email: user.email },
-      });
+      }));
       await em.nativeDelete(User, { id: user.id });
     });
-    await this.#endEverything(caller.userId, grants);
+    await this.#endEverything(userId, grants);
   }
 
   async #endEverything(userId: string, grants?: string[]): Promise<void> {

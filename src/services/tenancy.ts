@@ -23,8 +23,3 @@ export function assertVisible(actor: Actor, organizationId: string | null | unde
   const scope = organizationFilter(actor);
   if (scope !== undefined && organizationId !== scope) throw new AppError('resource.not_found', `No such ${what}`);
 }
-
-/** Audit fields of an actor, for recordAudit. */
-export function auditActor(actor: Actor) {
-  return { actorId: actor.userId ?? null, actorClientId: actor.clientId, ip: actor.ip ?? null, userAgent: actor.userAgent ?? null };
-}

@@ -8,16 +8,16 @@ import { Role } from '../db/entities/role.entity.ts';
 import { User } from '../db/entities/user.entity.ts';
 import { AppError, assertThat } from '../platform/errors.ts';
 import { containsPattern, queryOne, queryRows } from '../platform/database.ts';
-import { recordAudit } from './audit.service.ts';
+import { auditEntry, recordAudit } from './audit.service.ts';
 import { personalClientMetadata } from './bootstrap.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
 import { generatePassword, hashPassword } from './passwords.ts';
-import { passwordProblems } from './password-policy.ts';
+import { assertPasswordPolicy } from './password-policy.ts';
 import { SUPER_ADMIN } from './rbac.service.ts';
 import { assertOrganizationHasRoom } from './organization-capacity.ts';
 import type { RevocationService } from './revocation.service.ts';
 import type { RolesService } from './roles.service.ts';
-import { auditActor, isSuperAdmin, organizationFilter, type Actor } from './tenancy.ts';
+import { isSuperAdmin, organizationFilter, type Actor } from './tenancy.ts';
 import {
   applyProfileAttributes, nameChanges, profileColumns, profileFrom, replacedProfileAttributes, wholeName, type PersonName, type ProfileAttributes,
   type ProfileRow, type UserProfile,
@@ -158,12 +158,7 @@ export class UsersAdminService {
     const email = input.email.trim().toLowerCase();
     const { firstName, lastName } = wholeName(input);
     if (input.password) {
-      const problems = passwordProblems(input.password, { email, username: input.username, firstName, lastName });
-      if (problems.length > 0) {
-        throw new AppError('request.validation_failed', 'The password does not meet the policy', {
-          errors: problems.map((message) => ({ path: ['body', 'password'], message, code: 'password_policy' })),
-        });
-      }
+      assertPasswordPolicy(input.password, { email, username: input.username, firstName, lastName }, 'password');
     }
     const password = input.password ?? generatePassword();
     const passwordHash = await hashPassword(password);
@@ -185,10 +180,10 @@ export class UsersAdminService {
       const client = input.create_client
         ? await this.#clients.create({ kind: 'personal', ownerId: user.id, organizationId: organization.id, metadata: personalClientMetadata(`Personal client of ${email}`) }, em)
         : undefined;
-      recordAudit(em, {
-        action: 'user.create', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: organization.id, ...auditActor(actor),
+      recordAudit(em, auditEntry(actor, {
+        action: 'user.create', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: organization.id,
         details: { role: role.key, temporary_password: !input.password, client_id: client?.clientId },
-      });
+      }));
       return { userId: user.id, client };
     });
     return {
@@ -219,7 +214,7 @@ export class UsersAdminService {
       if (names.lastName !== undefined) user.lastName = names.lastName;
       if (changes.is_verified !== undefined) user.isVerified = changes.is_verified;
       applyProfileAttributes(user, changes);
-      recordAudit(em, { action: 'user.update', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor), details: { fields: Object.keys(changes) } });
+      recordAudit(em, auditEntry(actor, { action: 'user.update', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, details: { fields: Object.keys(changes) } }));
       return statusChange;
     });
     await this.#afterStatusChange(userId, statusChange);
@@ -245,7 +240,7 @@ export class UsersAdminService {
       UsersAdminService.#notSelf(actor, user, 'delete');
       await this.#assertMayManage(actor, user);
       await this.#assertNotLastSuperAdmin(em, user);
-      recordAudit(em, { action: 'user.delete', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor), details: { email: user.email } });
+      recordAudit(em, auditEntry(actor, { action: 'user.delete', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, details: { email: user.email } }));
       em.remove(user);
     });
     await this.#endTokens(userId, { grants: true });
@@ -266,7 +261,7 @@ export class UsersAdminService {
     await this.#assertMayManage(actor, user);
     if (!active) await this.#assertNotLastSuperAdmin(em, user);
     user.isActive = active;
-    recordAudit(em, { action: active ? 'user.enable' : 'user.disable', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor) });
+    recordAudit(em, auditEntry(actor, { action: active ? 'user.enable' : 'user.disable', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id }));
   }
 
   /** After the commit: a disabled user's tokens and sessions end; personal clients re-read their owner's status. */
@@ -283,15 +278,10 @@ export class UsersAdminService {
       const user = await this.#target(em, actor, userId);
       if (actor.userId !== user.id) await this.#assertMayManage(actor, user);
       if (newPassword) {
-        const problems = passwordProblems(newPassword, user);
-        if (problems.length > 0) {
-          throw new AppError('request.validation_failed', 'The password does not meet the policy', {
-            errors: problems.map((message) => ({ path: ['body', 'new_password'], message, code: 'password_policy' })),
-          });
-        }
+        assertPasswordPolicy(newPassword, user, 'new_password');
       }
       user.passwordHash = passwordHash;
-      recordAudit(em, { action: 'user.reset_password', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor), details: { temporary: !newPassword } });
+      recordAudit(em, auditEntry(actor, { action: 'user.reset_password', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, details: { temporary: !newPassword } }));
     });
     await this.#endTokens(userId, { grants: true });
     return newPassword ? {} : { temporary_password: password };
@@ -308,7 +298,7 @@ export class UsersAdminService {
       if (role.key !== SUPER_ADMIN) await this.#assertNotLastSuperAdmin(em, user);
       const before = user.roles.getItems().map((held) => held.key);
       user.roles.set([role]);
-      recordAudit(em, { action: 'user.promote', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, ...auditActor(actor), details: { from: before, to: [role.key] } });
+      recordAudit(em, auditEntry(actor, { action: 'user.promote', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, details: { from: before, to: [role.key] } }));
     });
     await this.#endTokens(userId, { grants: false });
     return this.get(actor, userId);
@@ -328,10 +318,10 @@ export class UsersAdminService {
         if (roles.some((role) => role.key === SUPER_ADMIN)) await this.#assertNotLastSuperAdmin(em, user);
         for (const role of roles) user.roles.remove(role);
       }
-      recordAudit(em, {
+      recordAudit(em, auditEntry(actor, {
         action: change === 'add' ? 'user.roles_add' : 'user.roles_remove', resource: 'user', resourceId: user.id, targetId: user.id,
-        organizationId: user.organization.id, ...auditActor(actor), details: { roles: roles.map((role) => role.key) },
-      });
+        organizationId: user.organization.id, details: { roles: roles.map((role) => role.key) },
+      }));
     });
     await this.#endTokens(userId, { grants: false });
     return this.get(actor, userId);

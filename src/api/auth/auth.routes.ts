@@ -4,12 +4,13 @@ import type { Context } from 'koa';
 
 import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
+import { RETRY_AFTER_SECONDS } from '../../http/middleware.ts';
 import { AppError, assertThat, fieldError } from '../../platform/errors.ts';
 import { OIDC_ROUTES } from '../../oidc/provider.ts';
 import { callTokenEndpoint, type ClientCredentials, type TokenEndpointAnswer } from '../../oidc/token-endpoint.ts';
-import { recordAudit } from '../../services/audit.service.ts';
 import { FIRST_PARTY_CLIENT_ID } from '../../services/bootstrap.service.ts';
-import { registerUser } from '../../services/registration.service.ts';
+import { signUp } from '../../services/sign-up.service.ts';
+import { signOut } from '../../services/sign-out.service.ts';
 import { findActiveProfile, nameChanges } from '../../services/users.service.ts';
 import { ChangePasswordBody, LoginBody, LoginResponse, LogoutBody, RefreshBody, RegisterBody, RegisterResponse, TokenPairResponse } from './auth.schemas.ts';
 
@@ -40,7 +41,7 @@ function problemFor(answer: TokenEndpointAnswer, grant: 'password' | 'refresh_to
     const detail = error === 'invalid_client' ? 'Too many failed client authentications; wait before trying again' : 'Too many failed sign-ins; wait before trying again';
     return new AppError('request.rate_limited', detail, { headers: { 'Retry-After': answer.retryAfter ?? '60' } });
   }
-  if (answer.status === 503) return new AppError('server.unavailable', description, { headers: { 'Retry-After': answer.retryAfter ?? '5' } });
+  if (answer.status === 503) return new AppError('server.unavailable', description, { headers: { 'Retry-After': answer.retryAfter ?? String(RETRY_AFTER_SECONDS) } });
   if (error === 'invalid_client') return new AppError('auth.invalid_client', 'The client credentials are not valid');
   if (error === 'unauthorized_client') return new AppError('auth.client_not_allowed', 'This client may not sign users in with a password (not first-party)');
   if (error === 'invalid_grant') {
@@ -67,6 +68,14 @@ export function authRoutes(deps: Dependencies) {
   const drive = (ctx: Context, form: Record<string, string>) => callTokenEndpoint(
     deps.providers.current, OIDC_ROUTES.token, form, callerClient(ctx), { ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined },
   );
+
+  const signOutDeps = {
+    orm: deps.orm, revocation: deps.revocation, revokeGrant: deps.revokeGrant,
+    tokens: {
+      findRefreshToken: (value: string) => deps.providers.current.RefreshToken.find(value),
+      destroyClientCredentials: async (id: string) => { await (await deps.providers.current.ClientCredentials.find(id))?.destroy(); },
+    },
+  };
 
   return [
     defineRoute({
@@ -104,26 +113,8 @@ export function authRoutes(deps: Dependencies) {
       method: 'post', path: '/auth/logout', tag: 'Auth',
       summary: 'End the grant behind the presented access token (and refresh token, if given)',
       body: LogoutBody, responses: { 204: null },
-      handler: async ({ body, auth, ctx }) => {
-        const grants = new Set<string>();
-        if (auth.grantId) grants.add(auth.grantId);
-        if (body.refresh_token) {
-          const refreshToken = await deps.providers.current.RefreshToken.find(body.refresh_token);
-          // Only a refresh token of the same user and client can be ended this way.
-          if (refreshToken?.grantId && refreshToken.accountId === auth.userId && refreshToken.clientId === auth.clientId) grants.add(refreshToken.grantId);
-        }
-        for (const grantId of grants) await deps.revokeGrant(grantId);
-        if (grants.size === 0 && auth.jti) {
-          // A machine token has no grant: end the token itself.
-          await deps.revocation.revokeTokenId(auth.jti);
-          await (await deps.providers.current.ClientCredentials.find(ctx.get('authorization').split(' ')[1] ?? ''))?.destroy();
-        }
-        const em = deps.orm.em.fork();
-        recordAudit(em, {
-          action: 'auth.logout', resource: 'session', actorId: auth.userId, targetId: auth.userId, actorClientId: auth.clientId,
-          organizationId: auth.organizationId, ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { grants: grants.size },
-        });
-        await em.flush();
+      handler: async (input) => {
+        await signOut(signOutDeps, input.actor, input.auth, input.body.refresh_token);
         return { status: 204 };
       },
     }),
@@ -136,7 +127,7 @@ export function authRoutes(deps: Dependencies) {
       handler: async ({ body, ctx }) => {
         const { email, password, username, full_name, first_name, last_name, organization_slug, organization_id, ...attributes } = body;
         const names = nameChanges({ full_name, first_name, last_name });
-        const registered = await registerUser(deps.orm, deps.clients, {
+        const registered = await signUp(deps.orm, deps.clients, {
           email, password, username, firstName: names.firstName ?? '', lastName: names.lastName ?? '', attributes,
           organizationSlug: organization_slug, organizationId: organization_id, ip: ctx.ip, userAgent: ctx.get('user-agent'),
         });
@@ -153,12 +144,8 @@ export function authRoutes(deps: Dependencies) {
       summary: 'Change the password; the user\'s other grants end',
       body: ChangePasswordBody, responses: { 204: null },
       errors: ['auth.wrong_password', 'auth.user_required', 'resource.not_found', 'request.validation_failed'],
-      handler: async ({ body, auth, ctx }) => {
-        if (!auth.userId) throw new AppError('auth.user_required', 'This token acts for a client, not a user');
-        await deps.selfService.changePassword(
-          { userId: auth.userId, clientId: auth.clientId, grantId: auth.grantId, ip: ctx.ip, userAgent: ctx.get('user-agent') },
-          body.current_password, body.new_password,
-        );
+      handler: async ({ body, auth, actor }) => {
+        await deps.selfService.changePassword(actor, body.current_password, body.new_password, auth.grantId);
         return { status: 204 };
       },
     }),

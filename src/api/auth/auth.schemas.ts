@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import { uuidParam } from '../../http/define-route.ts';
 import { NAME_REQUIRED, nameFields, oneWayToName, profileAttributeFields, UserProfileResponse } from '../me/me.schemas.ts';
 
 const password = z.string().min(1, { error: 'is required' }).max(128, { error: 'must be at most 128 characters' });
@@ -35,7 +36,7 @@ export const RegisterBody = z.strictObject({
   ...nameFields,
   // The organization to join, by slug or by id (seed 004); both must name the same one. Default: `default`.
   organization_slug: organizationSlug.optional(),
-  organization_id: z.uuid({ error: 'expected a UUID' }).optional(),
+  organization_id: uuidParam.optional(),
   ...profileAttributeFields,
 }).superRefine(oneWayToName).refine(NAME_REQUIRED.check, NAME_REQUIRED.error).meta({ id: 'RegisterRequest' });
 

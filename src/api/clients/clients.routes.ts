@@ -1,13 +1,10 @@
-import type { Context } from 'koa';
-
 import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
 import { offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
-import type { AccessTokenPrincipal } from '../../oidc/access-tokens.ts';
 import { providerClientModels } from '../../oidc/registration.ts';
-import { ApplicationsService, type Actor, type ApplicationMetadata } from '../../services/applications.service.ts';
+import { ApplicationsService } from '../../services/applications.service.ts';
+import type { ApplicationMetadata } from '../../services/client-metadata.ts';
 import type { ApplicationRow } from '../../services/client-registry.service.ts';
-import { SUPER_ADMIN } from '../../services/rbac.service.ts';
 import {
   Application, ApplicationCreateBody, ApplicationIdParams, ApplicationListQuery, ApplicationPatchBody, ApplicationSecret,
   ApplicationWithSecret, InitialAccessTokenBody, InitialAccessTokenIssued,
@@ -16,17 +13,6 @@ import {
 const TAG = 'Applications';
 // Secrets and initial access tokens must not stay in any cache (RFC 6749 section 5.1).
 const NO_STORE = { 'Cache-Control': 'no-store' };
-
-function actorOf(auth: AccessTokenPrincipal, ctx: Context): Actor {
-  return {
-    userId: auth.userId,
-    clientId: auth.clientId,
-    organizationId: auth.organizationId,
-    superAdmin: auth.roles.includes(SUPER_ADMIN),
-    ip: ctx.ip,
-    userAgent: ctx.get('user-agent') || undefined,
-  };
-}
 
 /** Optional metadata answered only when the client has it. */
 const OPTIONAL_PRESENTED = [
@@ -75,8 +61,8 @@ export function clientsRoutes(deps: Dependencies) {
       method: 'get', path: '/clients', tag: TAG, permission: 'clients:read',
       summary: 'OAuth clients of the caller\'s organization (a super admin: all, or one organization\'s); never their secrets',
       query: ApplicationListQuery, responses: { 200: pageEnvelopeSchema(Application) },
-      handler: async ({ auth, query, ctx }) => {
-        const { count, rows } = await applications.list(actorOf(auth, ctx), {
+      handler: async ({ actor, query, ctx }) => {
+        const { count, rows } = await applications.list(actor, {
           kind: query.kind, search: query.search, organizationId: query.organization_id, limit: query.page_size, offset: offsetOf(query),
         });
         return { status: 200, body: pageEnvelope(ctx, deps.config.issuer, query, count, rows.map(presentApplication)) };
@@ -88,8 +74,8 @@ export function clientsRoutes(deps: Dependencies) {
       summary: 'Register an OAuth client (RFC 7591 metadata); its secret is shown once',
       body: ApplicationCreateBody, responses: { 201: ApplicationWithSecret },
       errors: ['request.validation_failed', 'auth.forbidden'],
-      handler: async ({ auth, body, ctx }) => {
-        const { row, clientSecret } = await applications.create(actorOf(auth, ctx), body);
+      handler: async ({ actor, body }) => {
+        const { row, clientSecret } = await applications.create(actor, body);
         return { status: 201, body: { ...presentApplication(row), ...(clientSecret ? { client_secret: clientSecret } : {}) }, headers: NO_STORE };
       },
     }),
@@ -99,8 +85,8 @@ export function clientsRoutes(deps: Dependencies) {
       summary: 'Issue a single-use initial access token for dynamic registration at /oauth/reg (RFC 7591 section 3); shown once',
       body: InitialAccessTokenBody, responses: { 201: InitialAccessTokenIssued },
       errors: ['request.validation_failed', 'auth.forbidden'],
-      handler: async ({ auth, body, ctx }) => {
-        const token = await applications.issueInitialAccessToken(actorOf(auth, ctx), { expiresIn: body.expires_in, organizationId: body.organization_id });
+      handler: async ({ actor, body }) => {
+        const token = await applications.issueInitialAccessToken(actor, { expiresIn: body.expires_in, organizationId: body.organization_id });
         return { status: 201, body: { initial_access_token: token.value, expires_at: token.expiresAt.toISOString() }, headers: NO_STORE };
       },
     }),
@@ -109,7 +95,7 @@ export function clientsRoutes(deps: Dependencies) {
       method: 'get', path: '/clients/:client_id', tag: TAG, permission: 'clients:read',
       summary: 'One OAuth client (never its secret)',
       params: ApplicationIdParams, responses: { 200: Application }, errors: ['resource.not_found'],
-      handler: async ({ auth, params, ctx }) => ({ status: 200, body: presentApplication(await applications.get(actorOf(auth, ctx), params.client_id)) }),
+      handler: async ({ actor, params }) => ({ status: 200, body: presentApplication(await applications.get(actor, params.client_id)) }),
     }),
 
     defineRoute({
@@ -117,8 +103,8 @@ export function clientsRoutes(deps: Dependencies) {
       summary: 'Change a client\'s metadata (not its secret); narrowing what it may get ends its tokens',
       params: ApplicationIdParams, body: ApplicationPatchBody, responses: { 200: ApplicationWithSecret },
       errors: ['resource.not_found', 'request.validation_failed', 'auth.forbidden', 'client.builtin', 'request.conflict'],
-      handler: async ({ auth, params, body, ctx }) => {
-        const { row, clientSecret } = await applications.update(actorOf(auth, ctx), params.client_id, body);
+      handler: async ({ actor, params, body }) => {
+        const { row, clientSecret } = await applications.update(actor, params.client_id, body);
         return { status: 200, body: { ...presentApplication(row), ...(clientSecret ? { client_secret: clientSecret } : {}) }, headers: NO_STORE };
       },
     }),
@@ -127,8 +113,8 @@ export function clientsRoutes(deps: Dependencies) {
       method: 'delete', path: '/clients/:client_id', tag: TAG, permission: 'clients:write',
       summary: 'Delete a client; its grants and tokens stop at the next call',
       params: ApplicationIdParams, responses: { 204: null }, errors: ['resource.not_found', 'client.builtin'],
-      handler: async ({ auth, params, ctx }) => {
-        await applications.remove(actorOf(auth, ctx), params.client_id);
+      handler: async ({ actor, params }) => {
+        await applications.remove(actor, params.client_id);
         return { status: 204 };
       },
     }),
@@ -137,8 +123,8 @@ export function clientsRoutes(deps: Dependencies) {
       method: 'post', path: '/clients/:client_id/rotate-secret', tag: TAG, permission: 'clients:write',
       summary: 'Replace a client\'s secret; tokens minted under the old one stop at the next call',
       params: ApplicationIdParams, responses: { 200: ApplicationSecret }, errors: ['resource.not_found', 'client.no_secret', 'client.builtin'],
-      handler: async ({ auth, params, ctx }) => {
-        const secret = await applications.rotateSecret(actorOf(auth, ctx), params.client_id);
+      handler: async ({ actor, params }) => {
+        const secret = await applications.rotateSecret(actor, params.client_id);
         return { status: 200, body: { client_id: params.client_id, client_secret: secret }, headers: NO_STORE };
       },
     }),

@@ -3,11 +3,12 @@
 // the service, shared with dynamic registration.
 import { z } from 'zod';
 
+import { uuidParam } from '../../http/define-route.ts';
 import { PageQuery } from '../../http/pagination.ts';
+import { INITIAL_ACCESS_TOKEN_TTL } from '../../services/applications.service.ts';
 import {
-  APPLICATION_TYPES, AUTH_METHODS, CLIENT_AUTH_SIGNING_ALGS, CLIENT_KINDS, CLIENT_LIMITS, GRANT_TYPES, ID_TOKEN_SIGNING_ALGS,
-  INITIAL_ACCESS_TOKEN_TTL, SUBJECT_TYPES,
-} from '../../services/applications.service.ts';
+  APPLICATION_TYPES, AUTH_METHODS, CLIENT_AUTH_SIGNING_ALGS, CLIENT_KINDS, CLIENT_LIMITS, GRANT_TYPES, ID_TOKEN_SIGNING_ALGS, SUBJECT_TYPES,
+} from '../../services/client-metadata.ts';
 
 const Uri = z.string().min(1).max(CLIENT_LIMITS.uriLength);
 const UriList = z.array(Uri).max(CLIENT_LIMITS.uris);
@@ -64,7 +65,7 @@ export const ApplicationCreateBody = z.strictObject({
   ...optional(OPTIONAL_METADATA),
   scope: Scope.optional(),
   first_party: z.boolean().default(false),
-  organization_id: z.uuid({ error: 'expected a UUID' }).optional(),
+  organization_id: uuidParam.optional(),
 }).meta({ id: 'ApplicationCreate' });
 
 export const ApplicationPatchBody = z.strictObject({
@@ -123,14 +124,14 @@ export const ApplicationSecret = z.object({ client_id: z.string(), client_secret
 export const ApplicationListQuery = PageQuery.extend({
   kind: z.enum(CLIENT_KINDS).optional(),
   search: z.string().trim().min(1).max(100).optional(),
-  organization_id: z.uuid({ error: 'expected a UUID' }).optional(),
+  organization_id: uuidParam.optional(),
 });
 
 export const ApplicationIdParams = z.object({ client_id: z.string().min(1).max(128) });
 
 export const InitialAccessTokenBody = z.strictObject({
   expires_in: z.number().int().min(INITIAL_ACCESS_TOKEN_TTL.min).max(INITIAL_ACCESS_TOKEN_TTL.max).default(INITIAL_ACCESS_TOKEN_TTL.default),
-  organization_id: z.uuid({ error: 'expected a UUID' }).optional(),
+  organization_id: uuidParam.optional(),
 }).meta({ id: 'InitialAccessTokenRequest' });
 
 export const InitialAccessTokenIssued = z.object({

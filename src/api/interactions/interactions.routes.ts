@@ -1,7 +1,7 @@
 import { defineRoute } from '../../http/define-route.ts';
 import { offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
 import type { Config } from '../../platform/config.ts';
-import type { InteractionsService } from '../../services/interactions.service.ts';
+import type { InteractionsService } from '../../services/crm-interactions.service.ts';
 import {
   InteractionCreateBody, InteractionIdParams, InteractionListQuery, InteractionPatchBody, InteractionReplaceBody, InteractionResponse,
 } from './interactions.schemas.ts';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import { PageQuery } from '../../http/pagination.ts';
-import { INTERACTION_TYPES } from '../../services/interactions.service.ts';
+import { INTERACTION_TYPES } from '../../services/crm-interactions.service.ts';
 
 const uuid = z.uuid({ error: 'expected a UUID' });
 const interactionType = z.enum(INTERACTION_TYPES, { error: 'expected CALL, EMAIL, MEETING or NOTE' });

@@ -1,16 +1,11 @@
 // The clients a user has authorized, and withdrawing that authorization (API.md "Auth", ASVS 10.7.3).
 import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
-import { AppError, assertThat } from '../../platform/errors.ts';
+import { assertThat } from '../../platform/errors.ts';
 import { PageQuery, offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
-import type { AccessTokenPrincipal } from '../../oidc/access-tokens.ts';
 import { ConsentsService } from '../../services/consents.service.ts';
+import { actingUser } from '../../services/self-service.service.ts';
 import { ConsentClientParams, ConsentResponse } from './consents.schemas.ts';
-
-function userOf(auth: AccessTokenPrincipal): string {
-  if (!auth.userId) throw new AppError('auth.user_required', 'This token acts for a client, not a user');
-  return auth.userId;
-}
 
 export function consentsRoutes(deps: Dependencies) {
   const consents = new ConsentsService(deps.orm, deps.revokeGrant);
@@ -20,7 +15,7 @@ export function consentsRoutes(deps: Dependencies) {
       method: 'get', path: '/me/consents', tag: 'Me', summary: 'The applications you have authorized, with the scopes you allowed',
       query: PageQuery, responses: { 200: pageEnvelopeSchema(ConsentResponse) }, errors: ['auth.user_required'],
       handler: async ({ auth, query, ctx }) => {
-        const all = await consents.list(userOf(auth));
+        const all = await consents.list(actingUser(auth));
         const page = all.slice(offsetOf(query), offsetOf(query) + query.page_size);
         return {
           status: 200,
@@ -39,11 +34,8 @@ export function consentsRoutes(deps: Dependencies) {
       method: 'delete', path: '/me/consents/:client_id', tag: 'Me',
       summary: 'Withdraw your authorization of an application; its tokens stop at the next call',
       params: ConsentClientParams, responses: { 204: null }, errors: ['auth.user_required', 'resource.not_found'],
-      handler: async ({ auth, params, ctx }) => {
-        const withdrawn = await consents.withdraw({
-          userId: userOf(auth), organizationId: auth.organizationId, clientId: auth.clientId,
-          ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined,
-        }, params.client_id);
+      handler: async (input) => {
+        const withdrawn = await consents.withdraw(input.actor, input.params.client_id);
         assertThat(withdrawn, 'resource.not_found', 'You have not authorized this application');
         return { status: 204 };
       },

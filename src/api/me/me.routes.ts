@@ -1,61 +1,40 @@
 import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
-import { AppError, assertThat, fieldError } from '../../platform/errors.ts';
+import { assertThat } from '../../platform/errors.ts';
 import { PageQuery, offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
-import type { AccessTokenPrincipal } from '../../oidc/access-tokens.ts';
-import { recordAudit, type AuditEntry } from '../../services/audit.service.ts';
-import { personalClientMetadata } from '../../services/bootstrap.service.ts';
-
+import { createPersonalClient, removePersonalClient, rotatePersonalClientSecret } from '../../services/personal-clients.service.ts';
+import { actingUser } from '../../services/self-service.service.ts';
 import { findActiveProfile, nameChanges } from '../../services/users.service.ts';
 import {
   ClientIdParams, PersonalClient, PersonalClientCreateBody, PersonalClientCreated, PersonalClientSecret, ProfilePatchBody, ProfileReplaceBody,
   UserProfileResponse,
 } from './me.schemas.ts';
 
-const MAX_PERSONAL_CLIENTS = 25;
-
-function clientAudit(action: string, clientId: string, auth: AccessTokenPrincipal): AuditEntry {
-  return { action, resource: 'client', resourceId: clientId, actorId: auth.userId, actorClientId: auth.clientId, organizationId: auth.organizationId, details: { kind: 'personal' } };
-}
-
-function userOf(auth: AccessTokenPrincipal): string {
-  if (!auth.userId) throw new AppError('auth.user_required', 'This token acts for a client, not a user');
-  return auth.userId;
-}
-
 export function meRoutes(deps: Dependencies) {
-  const caller = (auth: AccessTokenPrincipal, ctx: { ip: string; get(name: string): string }) => ({
-    userId: userOf(auth), clientId: auth.clientId, grantId: auth.grantId, ip: ctx.ip, userAgent: ctx.get('user-agent'),
-  });
   const profileOf = async (userId: string) => {
     const profile = await findActiveProfile(deps.orm, userId);
     assertThat(profile, 'resource.not_found', 'The user of this token no longer exists or is disabled');
     return profile;
-  };
-  /** A personal client of the caller, or 404 (another user's client is as invisible as a missing one). */
-  const ownedClient = async (auth: AccessTokenPrincipal, clientId: string) => {
-    const record = await deps.clients.find(clientId);
-    assertThat(record && record.kind === 'personal' && record.owner?.id === userOf(auth), 'resource.not_found', 'No such personal client');
-    return record;
   };
 
   return [
     defineRoute({
       method: 'get', path: '/me', tag: 'Me', summary: 'The user the access token acts for',
       responses: { 200: UserProfileResponse }, errors: ['auth.user_required', 'resource.not_found'],
-      handler: async ({ auth }) => ({ status: 200, body: await profileOf(userOf(auth)) }),
+      handler: async ({ auth }) => ({ status: 200, body: await profileOf(actingUser(auth)) }),
     }),
 
     defineRoute({
       method: 'patch', path: '/me', tag: 'Me', summary: 'Change your own profile (not your roles or status)',
       body: ProfilePatchBody, responses: { 200: UserProfileResponse },
       errors: ['auth.user_required', 'resource.not_found', 'user.email_taken', 'user.username_taken', 'request.validation_failed'],
-      handler: async ({ auth, body, ctx }) => {
+      handler: async (input) => {
+        const { auth, body } = input;
         const { email, username, full_name, first_name, last_name, ...attributes } = body;
-        await deps.selfService.updateProfile(caller(auth, ctx), {
+        await deps.selfService.updateProfile(input.actor, {
           email, username, ...nameChanges({ full_name, first_name, last_name }), attributes,
         });
-        return { status: 200, body: await profileOf(userOf(auth)) };
+        return { status: 200, body: await profileOf(actingUser(auth)) };
       },
     }),
 
@@ -64,17 +43,18 @@ export function meRoutes(deps: Dependencies) {
       summary: 'Replace your own profile: a name as at registration; profile fields left out are cleared, email and username kept',
       body: ProfileReplaceBody, responses: { 200: UserProfileResponse },
       errors: ['auth.user_required', 'resource.not_found', 'user.email_taken', 'user.username_taken', 'request.validation_failed'],
-      handler: async ({ auth, body, ctx }) => {
-        await deps.selfService.replaceProfile(caller(auth, ctx), body);
-        return { status: 200, body: await profileOf(userOf(auth)) };
+      handler: async (input) => {
+        const { auth, body } = input;
+        await deps.selfService.replaceProfile(input.actor, body);
+        return { status: 200, body: await profileOf(actingUser(auth)) };
       },
     }),
 
     defineRoute({
       method: 'post', path: '/me/deactivate', tag: 'Me', summary: 'Switch your own account off; every token of it stops',
       responses: { 204: null }, errors: ['auth.user_required', 'resource.not_found', 'user.last_super_admin'],
-      handler: async ({ auth, ctx }) => {
-        await deps.selfService.deactivate(caller(auth, ctx));
+      handler: async (input) => {
+        await deps.selfService.deactivate(input.actor);
         return { status: 204 };
       },
     }),
@@ -82,8 +62,8 @@ export function meRoutes(deps: Dependencies) {
     defineRoute({
       method: 'delete', path: '/me', tag: 'Me', summary: 'Delete your own account, its personal clients and grants',
       responses: { 204: null }, errors: ['auth.user_required', 'resource.not_found', 'user.last_super_admin'],
-      handler: async ({ auth, ctx }) => {
-        await deps.selfService.delete(caller(auth, ctx));
+      handler: async (input) => {
+        await deps.selfService.delete(input.actor);
         return { status: 204 };
       },
     }),
@@ -92,7 +72,7 @@ export function meRoutes(deps: Dependencies) {
       method: 'get', path: '/me/clients', tag: 'Me', summary: 'Your personal API clients (never their secrets)',
       query: PageQuery, responses: { 200: pageEnvelopeSchema(PersonalClient) }, errors: ['auth.user_required'],
       handler: async ({ auth, query, ctx }) => {
-        const { count, clients } = await deps.clients.listOwned(userOf(auth), { limit: query.page_size, offset: offsetOf(query) });
+        const { count, clients } = await deps.clients.listOwned(actingUser(auth), { limit: query.page_size, offset: offsetOf(query) });
         return {
           status: 200,
           body: pageEnvelope(ctx, deps.config.issuer, query, count, clients.map((client) => ({
@@ -106,28 +86,12 @@ export function meRoutes(deps: Dependencies) {
     defineRoute({
       method: 'post', path: '/me/clients', tag: 'Me', summary: 'Create a personal API client; its secret is shown once',
       body: PersonalClientCreateBody, responses: { 201: PersonalClientCreated }, errors: ['auth.user_required', 'resource.not_found', 'request.conflict'],
-      handler: async ({ auth, body }) => {
-        const userId = userOf(auth);
-        const profile = await profileOf(userId);
-        const allowed = [...await deps.permissions.apiScopesOf(profile.organization.id, profile.roles)];
-        const scope = body.scope ? body.scope.split(/\s+/) : allowed;
-        const beyond = scope.filter((value) => !allowed.includes(value));
-        if (beyond.length > 0) throw fieldError(['body', 'scope'], `includes scopes your roles do not allow: ${beyond.join(' ')}`, 'invalid_scope');
-        const { count } = await deps.clients.listOwned(userId, { limit: 1, offset: 0 });
-        if (count >= MAX_PERSONAL_CLIENTS) throw new AppError('request.conflict', `You have the maximum of ${MAX_PERSONAL_CLIENTS} personal clients`);
-        const em = deps.orm.em.fork();
-        const created = await em.transactional(async (tx) => {
-          const client = await deps.clients.create({
-            kind: 'personal', ownerId: userId, organizationId: profile.organization.id,
-            metadata: { ...personalClientMetadata(body.client_name), scope: scope.join(' ') },
-          }, tx);
-          recordAudit(tx, clientAudit('client.create', client.clientId, auth));
-          return client;
-        });
+      handler: async (input) => {
+        const created = await createPersonalClient(deps, input.actor, input.body);
         const now = new Date().toISOString();
         return {
           status: 201,
-          body: { client_id: created.clientId, client_secret: created.clientSecret!, client_name: body.client_name, scope: scope.join(' '), created_at: now, updated_at: now },
+          body: { client_id: created.clientId, client_secret: created.clientSecret, client_name: input.body.client_name, scope: created.scope, created_at: now, updated_at: now },
           headers: { 'Cache-Control': 'no-store' },
         };
       },
@@ -136,9 +100,8 @@ export function meRoutes(deps: Dependencies) {
     defineRoute({
       method: 'delete', path: '/me/clients/:client_id', tag: 'Me', summary: 'Delete a personal client; its tokens stop at the next call',
       params: ClientIdParams, responses: { 204: null }, errors: ['auth.user_required', 'resource.not_found'],
-      handler: async ({ auth, params }) => {
-        await ownedClient(auth, params.client_id);
-        await deps.clients.remove(params.client_id, clientAudit('client.delete', params.client_id, auth));
+      handler: async (input) => {
+        await removePersonalClient(deps, input.actor, input.params.client_id);
         return { status: 204 };
       },
     }),
@@ -147,10 +110,9 @@ export function meRoutes(deps: Dependencies) {
       method: 'post', path: '/me/clients/:client_id/rotate-secret', tag: 'Me',
       summary: 'Replace a personal client\'s secret; tokens minted with the old one stop at the next call',
       params: ClientIdParams, responses: { 200: PersonalClientSecret }, errors: ['auth.user_required', 'resource.not_found'],
-      handler: async ({ auth, params }) => {
-        await ownedClient(auth, params.client_id);
-        const secret = await deps.clients.rotateSecret(params.client_id, clientAudit('client.rotate_secret', params.client_id, auth));
-        return { status: 200, body: { client_id: params.client_id, client_secret: secret }, headers: { 'Cache-Control': 'no-store' } };
+      handler: async (input) => {
+        const secret = await rotatePersonalClientSecret(deps, input.actor, input.params.client_id);
+        return { status: 200, body: { client_id: input.params.client_id, client_secret: secret }, headers: { 'Cache-Control': 'no-store' } };
       },
     }),
   ];

@@ -27,29 +27,30 @@ export interface PasswordGrantDependencies {
   claimsOf(userId: string): Promise<Record<string, unknown>>;
 }
 
+type ProviderClient = InstanceType<Provider['Client']>;
+type GrantParams = Record<string, string | undefined>;
+
 export function registerPasswordGrant(provider: Provider, deps: PasswordGrantDependencies): void {
-  async function passwordGrant(ctx: KoaContextWithOIDC): Promise<void> {
-    const { client, params } = ctx.oidc as unknown as {
-      client: InstanceType<Provider['Client']>;
-      params: Record<string, string | undefined>;
-    };
+  function checkRequest(client: ProviderClient, params: GrantParams): void {
     if (client.metadata().first_party !== true) {
       throw new errors.UnauthorizedClient('the password grant is only for first-party clients');
     }
     if (!params.username || !params.password) throw new errors.InvalidRequest('username and password are required');
     if (params.resource && params.resource !== deps.apiAudience) throw new errors.InvalidTarget('unknown resource indicator');
+  }
 
-    let userId: string;
+  async function signIn(ctx: KoaContextWithOIDC, client: ProviderClient, params: GrantParams): Promise<string> {
     try {
-      ({ userId } = await deps.accounts.signIn({
-        identifier: params.username,
-        password: params.password,
+      const { userId } = await deps.accounts.signIn({
+        identifier: params.username!,
+        password: params.password!,
         organizationSlug: params.organization || undefined,
         ip: ctx.ip,
         userAgent: ctx.get('user-agent') || undefined,
         clientId: client.clientId,
         via: 'password_grant',
-      }));
+      });
+      return userId;
     } catch (error) {
       if (error instanceof SignInFailed) throw new errors.InvalidGrant('invalid credentials');
       if (error instanceof SignInThrottled) {
@@ -58,16 +59,24 @@ export function registerPasswordGrant(provider: Provider, deps: PasswordGrantDep
       }
       throw error;
     }
+  }
 
-    // Scopes: what was asked (or, if nothing, everything) within the client's registration and the user's roles.
+  /** What was asked (or, if nothing, everything) within the client's registration and the user's roles. */
+  async function grantedScopes(client: ProviderClient, params: GrantParams, userId: string): Promise<{ oidcScopes: string[]; apiScopes: string[] }> {
     const clientScopes = new Set(String(client.scope ?? '').split(' ').filter(Boolean));
     const roleScopes = await deps.apiScopesOf(userId);
     const requested = params.scope ? params.scope.split(' ').filter(Boolean) : [...clientScopes];
     const unknown = requested.filter((scope) => !clientScopes.has(scope));
     if (params.scope && unknown.length > 0) throw new errors.InvalidScope('requested scope is not allowed for this client', unknown.join(' '));
-    const oidcScopes = requested.filter((scope) => (OIDC_SCOPES as readonly string[]).includes(scope));
-    const apiScopes = requested.filter((scope) => (API_SCOPES as readonly string[]).includes(scope) && roleScopes.has(scope));
+    return {
+      oidcScopes: requested.filter((scope) => (OIDC_SCOPES as readonly string[]).includes(scope)),
+      apiScopes: requested.filter((scope) => (API_SCOPES as readonly string[]).includes(scope) && roleScopes.has(scope)),
+    };
+  }
 
+  async function issueTokens(
+    ctx: KoaContextWithOIDC, client: ProviderClient, userId: string, { oidcScopes, apiScopes }: { oidcScopes: string[]; apiScopes: string[] },
+  ): Promise<Record<string, unknown>> {
     const grant = new provider.Grant({ accountId: userId, clientId: client.clientId });
     if (oidcScopes.length > 0) grant.addOIDCScope(oidcScopes.join(' '));
     if (apiScopes.length > 0) grant.addResourceScope(deps.apiAudience, apiScopes.join(' '));
@@ -87,25 +96,30 @@ export function registerPasswordGrant(provider: Provider, deps: PasswordGrantDep
       ctx.oidc.entity('RefreshToken', refreshToken);
       refreshTokenValue = await refreshToken.save();
     }
-
-    let idToken: string | undefined;
-    if (oidcScopes.includes('openid')) {
-      // The provider's IdToken filters these claims down to the granted scope.
-      const token = new provider.IdToken({ ...(await deps.claimsOf(userId)) }, { ctx });
-      (token as unknown as { scope: string }).scope = oidcScopes.join(' ');
-      idToken = await token.issue({ use: 'idtoken' }) as string;
-    }
-
-    ctx.body = Object.fromEntries(Object.entries({
+    return {
       access_token: accessTokenValue,
       expires_in: accessToken.expiration,
       token_type: accessToken.tokenType,
       refresh_token: refreshTokenValue,
-      id_token: idToken,
+      id_token: oidcScopes.includes('openid') ? await idToken(ctx, userId, oidcScopes) : undefined,
       scope: accessToken.scope || undefined,
-    }).filter(([, value]) => value !== undefined));
+    };
+  }
+
+  async function idToken(ctx: KoaContextWithOIDC, userId: string, oidcScopes: string[]): Promise<string> {
+    // The provider's IdToken filters these claims down to the granted scope.
+    const token = new provider.IdToken({ ...(await deps.claimsOf(userId)) }, { ctx });
+    (token as unknown as { scope: string }).scope = oidcScopes.join(' ');
+    return await token.issue({ use: 'idtoken' }) as string;
+  }
+
+  async function passwordGrant(ctx: KoaContextWithOIDC): Promise<void> {
+    const { client, params } = ctx.oidc as unknown as { client: ProviderClient; params: GrantParams };
+    checkRequest(client, params);
+    const userId = await signIn(ctx, client, params);
+    const body = await issueTokens(ctx, client, userId, await grantedScopes(client, params, userId));
+    ctx.body = Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined));
   }
 
   provider.registerGrantType(PASSWORD_GRANT, passwordGrant, PARAMETERS);
 }
-

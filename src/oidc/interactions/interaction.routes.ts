@@ -10,7 +10,7 @@ import type { InteractionPagesDependencies as Dependencies } from '../provider.t
 import { RETRY_AFTER_SECONDS, isStoreOutage } from '../../http/middleware.ts';
 import { staticAssets } from '../../http/static-assets.ts';
 import { isUnstorableText } from '../../platform/database.ts';
-import { recordAudit } from '../../services/audit.service.ts';
+import { auditEntry, recordAudit } from '../../services/audit.service.ts';
 import { SignInFailed } from '../../services/accounts.service.ts';
 import { SignInThrottled } from '../../services/sign-in-throttle.ts';
 import { findActiveProfile } from '../../services/users.service.ts';
@@ -257,15 +257,14 @@ export function interactionPages(deps: Dependencies): Middleware {
       // (MikroORM's TransactionContext): the consent and its audit row commit together.
       const saved = await saveConsent(provider, { accountId, clientId: client.clientId, grantId: interaction.grantId }, request,
         { apiAudience: config.apiAudience, allowed });
-      recordAudit(tx, {
-        action: 'consent.grant', resource: 'client', resourceId: client.clientId,
-        actorId: accountId, targetId: accountId, actorClientId: client.clientId, organizationId: profile.organization.id,
-        ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined,
+      // The user acts on the consent page of the client that asked: that client is the row's actor client.
+      recordAudit(tx, auditEntry({ userId: accountId, clientId: client.clientId, ip: ctx.ip, userAgent: ctx.get('user-agent') }, {
+        action: 'consent.grant', resource: 'client', resourceId: client.clientId, targetId: accountId, organizationId: profile.organization.id,
         details: {
           scopes: [...request.oidcScopes, ...Object.values(request.resourceScopes).flat()],
           withheld: Object.values(request.withheldScopes).flat(),
         },
-      });
+      }));
       return saved;
     });
     return finish(ctx, provider, { consent: { grantId } }, true);

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 
+import { queryRows } from '../../../src/platform/database.ts';
 import { createClient, basicAuth, callApi, postForm } from '../../support/oauth.ts';
 import { startTestServer, type TestServer } from '../../support/harness.ts';
 import { DEMO_PASSWORD, login, loginAs, postJson, seedDemoUsers } from '../../support/users.ts';
@@ -145,6 +146,22 @@ describe('POST /api/v1/auth/refresh and /auth/logout', () => {
     expect((await postJson(server, '/auth/refresh', { refresh_token: session.refresh_token })).status).to.equal(401);
     // Another session of the same user is another grant and goes on.
     expect((await callApi(server, '/me', other.access_token)).status).to.equal(200);
+  });
+
+  it('logs out a machine token: the token itself stops, and the audit row says who and from where', async () => {
+    const owner = await loginAs(server, 'premium1@demo.example');
+    const client = await (await postJson(server, '/me/clients', { client_name: 'logout script', scope: 'crm:read' }, owner.access_token)).json();
+    const issued = await postForm(`${server.url}/oauth/token`, { grant_type: 'client_credentials', scope: 'crm:read' }, { authorization: basicAuth(client.client_id, client.client_secret) });
+    const machineToken = (await issued.json()).access_token;
+    const response = await callApi(server, '/auth/logout', machineToken, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'logout-test/1.0' }, body: '{}',
+    });
+    expect(response.status).to.equal(204);
+    expect((await callApi(server, '/me', machineToken)).status).to.equal(401);
+    const [row] = await queryRows<{ actor_client_id: string; user_agent: string; details: { grants: number } }>(
+      server.deps.orm.em, `select actor_client_id, user_agent, details from audit_log where action = 'auth.logout' and actor_client_id = ?`, [client.client_id],
+    );
+    expect(row).to.deep.include({ actor_client_id: client.client_id, user_agent: 'logout-test/1.0', details: { grants: 0 } });
   });
 
   it('asks for a token to log out', async () => {

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 
 import { executeStatement, queryOne, queryRows } from '../../../src/platform/database.ts';
 import type { CustomerDetail } from '../../../src/services/customers.service.ts';
-import type { InteractionView } from '../../../src/services/interactions.service.ts';
+import type { InteractionView } from '../../../src/services/crm-interactions.service.ts';
 import { createOtherOrganization, jsonRequest, ROOT_PASSWORD } from '../../support/admin.ts';
 import { startTestServer, type TestServer } from '../../support/harness.ts';
 import { loginAs, seedDemoUsers } from '../../support/users.ts';

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 
+import { queryRows } from '../../../src/platform/database.ts';
 import { startTestServer, type TestServer } from '../../support/harness.ts';
 import { basicAuth, callApi, clientCredentialsToken, createClient, postForm } from '../../support/oauth.ts';
 import { DEMO_PASSWORD, login, loginAs, postJson, seedDemoUsers } from '../../support/users.ts';
@@ -113,6 +114,22 @@ describe('/api/v1/me/clients (personal API clients)', () => {
     expect((await callApi(server, `/me/clients/${created.client_id}`, token, { method: 'DELETE' })).status).to.equal(204);
     expect((await callApi(server, '/me', fresh)).status).to.equal(401);
     expect((await clientToken(created.client_id, rotated.client_secret)).status).to.equal(401);
+  });
+
+  it('records where each client change came from: IP and user agent on every audit row', async () => {
+    const headers = { 'content-type': 'application/json', 'user-agent': 'me-audit-test/1.0' };
+    const created = await (await callApi(server, '/me/clients', token, { method: 'POST', headers, body: JSON.stringify({ client_name: 'audited' }) })).json();
+    await callApi(server, `/me/clients/${created.client_id}/rotate-secret`, token, { method: 'POST', headers, body: '{}' });
+    await callApi(server, `/me/clients/${created.client_id}`, token, { method: 'DELETE', headers: { 'user-agent': 'me-audit-test/1.0' } });
+    const rows = await queryRows<{ action: string; ip: string | null; user_agent: string | null; actor_id: string | null }>(
+      server.deps.orm.em, 'select action, ip, user_agent, actor_id from audit_log where resource_id = ? order by occurred_at, action', [created.client_id],
+    );
+    expect(rows.map((row) => row.action)).to.have.members(['client.create', 'client.rotate_secret', 'client.delete']);
+    for (const row of rows) {
+      expect(row.ip, row.action).to.be.a('string').and.not.equal('');
+      expect(row.user_agent, row.action).to.equal('me-audit-test/1.0');
+      expect(row.actor_id, row.action).to.be.a('string');
+    }
   });
 
   it('answers 404 for another user\'s client and for an unknown one', async () => {

@@ -1,4 +1,5 @@
-// Interactions with customers (API.md "CRM", seed 003 "ClientInteraction"). One is visible
+// CRM interactions: calls, emails, meetings and notes about customers (API.md "CRM", seed 003
+// "ClientInteraction"); not the OIDC sign-in interactions of src/oidc/interactions/. One is visible
 // exactly when its customer is (crm-access.ts), so every statement joins the customer and carries
 // that condition; each change commits together with its audit row.
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
@@ -6,9 +7,9 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { INTERACTION_TYPES, CustomerInteraction, type InteractionType } from '../db/entities/interaction.entity.ts';
 import { assertThat } from '../platform/errors.ts';
 import { executeStatement, queryOne, queryRows } from '../platform/database.ts';
-import { recordAudit } from './audit.service.ts';
+import { auditEntry, recordAudit } from './audit.service.ts';
 import { displayNameSql, visibleCustomers, type SqlCondition } from './crm-access.ts';
-import { auditActor, type Actor } from './tenancy.ts';
+import { type Actor } from './tenancy.ts';
 
 export { INTERACTION_TYPES, type InteractionType };
 
@@ -100,10 +101,10 @@ export class InteractionsService {
         subject: input.subject, description: input.description ?? '', createdBy: actor.userId ?? null,
       });
       await em.flush();
-      recordAudit(em, {
-        action: 'interaction.create', resource: 'interaction', resourceId: interaction.id, organizationId: customer.organization_id, ...auditActor(actor),
+      recordAudit(em, auditEntry(actor, {
+        action: 'interaction.create', resource: 'interaction', resourceId: interaction.id, organizationId: customer.organization_id,
         details: { customer_id: customer.id, interaction_type: input.interaction_type },
-      });
+      }));
       return this.#read(em, actor, interaction.id);
     });
   }
@@ -134,10 +135,10 @@ export class InteractionsService {
       await executeStatement(em,
         `update customer_interaction i set ${[...sets, 'updated_at = ?'].join(', ')} from customer c where c.id = i.customer_id and i.id = ? and ${visible.sql}`,
         [...values, new Date(), current.id, ...visible.params]);
-      recordAudit(em, {
-        action: 'interaction.update', resource: 'interaction', resourceId: current.id, organizationId: current.organization_id, ...auditActor(actor),
+      recordAudit(em, auditEntry(actor, {
+        action: 'interaction.update', resource: 'interaction', resourceId: current.id, organizationId: current.organization_id,
         details: { fields: Object.keys(changes), customer_id: changes.customer ?? current.customer_id },
-      });
+      }));
       return this.#read(em, actor, current.id);
     });
   }
@@ -148,10 +149,10 @@ export class InteractionsService {
       const visible = visibleInteractions(actor);
       await executeStatement(em, `delete from customer_interaction i using customer c where c.id = i.customer_id and i.id = ? and ${visible.sql}`,
         [current.id, ...visible.params]);
-      recordAudit(em, {
-        action: 'interaction.delete', resource: 'interaction', resourceId: current.id, organizationId: current.organization_id, ...auditActor(actor),
+      recordAudit(em, auditEntry(actor, {
+        action: 'interaction.delete', resource: 'interaction', resourceId: current.id, organizationId: current.organization_id,
         details: { customer_id: current.customer_id },
-      });
+      }));
     });
   }
 

@@ -1,19 +1,20 @@
-// Self-registration (API.md "Auth"): a basic_user and a personal OAuth client, answered once.
+// Sign-up, user self-registration (API.md "Auth" register): a basic_user and a personal OAuth client, answered once.
+// Not RFC 7591 dynamic client registration, which is src/oidc/registration.ts.
 import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
 
 import { DEFAULT_ORGANIZATION_SLUG, Organization } from '../db/entities/organization.entity.ts';
 import { Role } from '../db/entities/role.entity.ts';
 import { User } from '../db/entities/user.entity.ts';
 import { AppError, fieldError } from '../platform/errors.ts';
-import { recordAudit } from './audit.service.ts';
+import { auditEntry, recordAudit } from './audit.service.ts';
 import { ensureBuiltinRoles, personalClientMetadata } from './bootstrap.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
 import { assertOrganizationHasRoom } from './organization-capacity.ts';
 import { hashPassword } from './passwords.ts';
-import { passwordProblems } from './password-policy.ts';
+import { assertPasswordPolicy } from './password-policy.ts';
 import { applyProfileAttributes, findActiveProfile, type ProfileAttributes, type UserProfile } from './users.service.ts';
 
-export interface Registration {
+export interface SignUp {
   email: string;
   password: string;
   username?: string;
@@ -27,28 +28,28 @@ export interface Registration {
   userAgent?: string;
 }
 
-export async function registerUser(orm: MikroORM, clients: ClientRegistry, input: Registration): Promise<{ user: UserProfile; clientId: string; clientSecret: string }> {
-  const email = input.email.trim().toLowerCase();
-  const problems = passwordProblems(input.password, { email, username: input.username, firstName: input.firstName, lastName: input.lastName });
-  if (problems.length > 0) {
-    throw new AppError('request.validation_failed', 'The password does not meet the policy', {
-      errors: problems.map((message) => ({ path: ['body', 'password'], message, code: 'password_policy' })),
-    });
+/** The organization asked for (the default one when none is named), locked, active and with room for one more user. */
+async function joinableOrganization(em: MikroORM['em'], input: Pick<SignUp, 'organizationId' | 'organizationSlug'>): Promise<Organization> {
+  // Rows are locked so two sign-ups cannot both take the last free place.
+  const organization = input.organizationId
+    ? await em.findOne(Organization, { id: input.organizationId }, { lockMode: LockMode.PESSIMISTIC_WRITE })
+    : await em.findOne(Organization, { slug: input.organizationSlug ?? DEFAULT_ORGANIZATION_SLUG }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+  if (!organization) throw fieldError(['body', input.organizationId ? 'organization_id' : 'organization_slug'], 'names no organization', 'not_found');
+  if (input.organizationId && input.organizationSlug !== undefined && input.organizationSlug !== organization.slug) {
+    throw fieldError(['body', 'organization_slug'], 'names another organization than organization_id', 'conflict');
   }
+  if (!organization.isActive) throw new AppError('organization.inactive', `Organization "${organization.slug}" does not accept sign-ups`);
+  await assertOrganizationHasRoom(em, organization);
+  return organization;
+}
+
+export async function signUp(orm: MikroORM, clients: ClientRegistry, input: SignUp): Promise<{ user: UserProfile; clientId: string; clientSecret: string }> {
+  const email = input.email.trim().toLowerCase();
+  assertPasswordPolicy(input.password, { email, username: input.username, firstName: input.firstName, lastName: input.lastName }, 'password');
   const passwordHash = await hashPassword(input.password);
 
   const created = await orm.em.fork().transactional(async (em) => {
-    // Rows are locked so two registrations cannot both take the last free place.
-    const organization = input.organizationId
-      ? await em.findOne(Organization, { id: input.organizationId }, { lockMode: LockMode.PESSIMISTIC_WRITE })
-      : await em.findOne(Organization, { slug: input.organizationSlug ?? DEFAULT_ORGANIZATION_SLUG }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-    if (!organization) throw fieldError(['body', input.organizationId ? 'organization_id' : 'organization_slug'], 'names no organization', 'not_found');
-    if (input.organizationId && input.organizationSlug !== undefined && input.organizationSlug !== organization.slug) {
-      throw fieldError(['body', 'organization_slug'], 'names another organization than organization_id', 'conflict');
-    }
-    const slug = organization.slug;
-    if (!organization.isActive) throw new AppError('organization.inactive', `Organization "${slug}" does not accept sign-ups`);
-    await assertOrganizationHasRoom(em, organization);
+    const organization = await joinableOrganization(em, input);
     if (await em.findOne(User, { organization, email })) throw new AppError('user.email_taken', 'An account with this email exists already');
     if (input.username && await em.findOne(User, { organization, username: input.username })) {
       throw new AppError('user.username_taken', 'This username is taken');
@@ -64,10 +65,10 @@ export async function registerUser(orm: MikroORM, clients: ClientRegistry, input
       kind: 'personal', ownerId: user.id, organizationId: organization.id,
       metadata: personalClientMetadata(`Personal client of ${email}`),
     }, em);
-    recordAudit(em, {
+    recordAudit(em, auditEntry({ userId: user.id, ip: input.ip, userAgent: input.userAgent }, {
       action: 'user.register', resource: 'user', resourceId: user.id, organizationId: organization.id,
-      actorId: user.id, targetId: user.id, ip: input.ip, userAgent: input.userAgent, details: { client_id: client.clientId },
-    });
+      targetId: user.id, details: { client_id: client.clientId },
+    }));
     await em.flush();
     return { userId: user.id, clientId: client.clientId, clientSecret: client.clientSecret! };
   });
