@@ -2,13 +2,20 @@
 // node-oidc-provider's token endpoint, driven in process.
 import type { Context } from 'koa';
 
-import type { Dependencies } from '../../dependencies.ts';
+import type { MikroORM } from '@mikro-orm/postgresql';
+
+import type { TokenVerifier } from '../../http/authenticate.ts';
 import { defineRoute } from '../../http/define-route.ts';
 import { RETRY_AFTER_SECONDS } from '../../http/middleware.ts';
 import { AppError, assertThat, fieldError } from '../../platform/errors.ts';
+import type { Config } from '../../platform/config.ts';
 import { OIDC_ROUTES } from '../../oidc/provider.ts';
+import type { ProviderHolder } from '../../oidc/provider-holder.ts';
 import { callTokenEndpoint, type ClientCredentials, type TokenEndpointAnswer } from '../../oidc/token-endpoint.ts';
 import { FIRST_PARTY_CLIENT_ID } from '../../services/bootstrap.service.ts';
+import type { ClientRegistry } from '../../services/client-registry.service.ts';
+import type { RevocationService } from '../../services/revocation.service.ts';
+import type { GrantRevoker, SelfService } from '../../services/self-service.service.ts';
 import { signUp } from '../../services/sign-up.service.ts';
 import { signOut } from '../../services/sign-out.service.ts';
 import { findActiveProfile, nameChanges } from '../../services/users.service.ts';
@@ -63,7 +70,19 @@ function tokenPair(body: Record<string, unknown>) {
   };
 }
 
-export function authRoutes(deps: Dependencies) {
+/** What these routes use (built in src/dependencies.ts). */
+export interface AuthRoutesDependencies {
+  config: Pick<Config, 'issuer' | 'apiAudience'>;
+  orm: MikroORM;
+  providers: Pick<ProviderHolder, 'current'>;
+  verifier: TokenVerifier;
+  revocation: RevocationService;
+  revokeGrant: GrantRevoker;
+  clients: ClientRegistry;
+  selfService: SelfService;
+}
+
+export function authRoutes(deps: AuthRoutesDependencies) {
   const { config } = deps;
   const drive = (ctx: Context, form: Record<string, string>) => callTokenEndpoint(
     deps.providers.current, OIDC_ROUTES.token, form, callerClient(ctx), { ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined },
