@@ -6,6 +6,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { AccessTokenVerifier } from './oidc/access-tokens.ts';
 import { revokeGrantEverywhere } from './oidc/adapter.ts';
 import { createProvider } from './oidc/provider.ts';
+import { providerClientModels } from './oidc/registration.ts';
 import { ProviderHolder, markProviderServerError } from './oidc/provider-holder.ts';
 import type { Config } from './platform/config.ts';
 import { migrate, openDatabase, type Database } from './platform/database.ts';
@@ -15,6 +16,7 @@ import { RedisStore } from './platform/redis-store.ts';
 import { Metrics, type PoolStats } from './platform/metrics.ts';
 import type { KeyValueStore } from './platform/store.ts';
 import { AccountsService } from './services/accounts.service.ts';
+import { ApplicationsService } from './services/applications.service.ts';
 import { AuditQueryService } from './services/audit-query.service.ts';
 import { CrmStatisticsService } from './services/crm-statistics.service.ts';
 import { CustomersService } from './services/customers.service.ts';
@@ -24,6 +26,7 @@ import { OrganizationsService } from './services/organizations.service.ts';
 import { createAdministrator, ensureFirstPartyClient, type CreatedAdmin } from './services/bootstrap.service.ts';
 import { ClientAuthThrottle } from './services/client-auth-throttle.ts';
 import { ClientRegistry } from './services/client-registry.service.ts';
+import { ConsentsService } from './services/consents.service.ts';
 import { RevocationService } from './services/revocation.service.ts';
 import { PermissionsService } from './services/permissions.service.ts';
 import { PermissionResolver } from './services/rbac.service.ts';
@@ -52,6 +55,10 @@ export interface Dependencies {
   permissionsAdmin: PermissionsService;
   usersAdmin: UsersAdminService;
   selfService: SelfService;
+  /** OAuth clients as the /clients API manages them (RFC 7591 metadata, secrets, initial access tokens). */
+  applications: ApplicationsService;
+  /** The clients a user has authorized (/me/consents). */
+  consents: ConsentsService;
   organizations: OrganizationsService;
   locations: LocationsService;
   customers: CustomersService;
@@ -169,7 +176,8 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   return {
     config, logger, orm, databaseMode: database.mode, store, revocation, clients, accounts, metrics, permissions, roles, permissionsAdmin, usersAdmin, selfService, revokeGrant,
     organizations, locations: new LocationsService(orm), customers: new CustomersService(orm), crmInteractions: new InteractionsService(orm),
-    crmStatistics: new CrmStatisticsService(orm), auditQuery: new AuditQueryService(orm), providers, cookieKeys, verifier, reloadSigningKeys,
+    crmStatistics: new CrmStatisticsService(orm), auditQuery: new AuditQueryService(orm), consents: new ConsentsService(orm, revokeGrant),
+    applications: new ApplicationsService({ orm, clients, revokeGrant, provider: providerClientModels(() => providers.current) }), providers, cookieKeys, verifier, reloadSigningKeys,
     async close() {
       clearInterval(refresher);
       await store.close();
