@@ -58,7 +58,7 @@ export function buildApp(deps: Dependencies): Koa {
   const api = new Router({ prefix: API_PREFIX });
   mountRoutes(api, routes, {
     authenticate: authenticate(deps.verifier, config.issuer),
-    allows: (auth, permission) => deps.permissions.allows(auth, permission),
+    allows: (auth, permission) => deps.permissionResolver.allows(auth, permission),
     strictResponses: config.env !== 'production',
   });
   app.use(api.routes());

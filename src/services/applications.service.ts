@@ -53,7 +53,7 @@ export interface ProviderClientModels {
 
 export interface ApplicationsDependencies {
   orm: MikroORM;
-  clients: ClientRegistry;
+  clientRegistry: ClientRegistry;
   revokeGrant(grantId: string): Promise<void>;
   provider: ProviderClientModels;
 }
@@ -108,7 +108,7 @@ export class ApplicationsService {
 
   constructor(deps: ApplicationsDependencies) {
     this.#orm = deps.orm;
-    this.#clients = deps.clients;
+    this.#clients = deps.clientRegistry;
     this.#revokeGrant = deps.revokeGrant;
     this.#provider = deps.provider;
   }

@@ -78,11 +78,11 @@ export class OrganizationsService {
   readonly #permissions: PermissionResolver;
   readonly #revokeGrant: (grantId: string) => Promise<void>;
 
-  constructor(deps: { orm: MikroORM; revocation: RevocationService; clients: ClientRegistry; permissions: PermissionResolver; revokeGrant: (grantId: string) => Promise<void> }) {
+  constructor(deps: { orm: MikroORM; revocation: RevocationService; clientRegistry: ClientRegistry; permissionResolver: PermissionResolver; revokeGrant: (grantId: string) => Promise<void> }) {
     this.#orm = deps.orm;
     this.#revocation = deps.revocation;
-    this.#clients = deps.clients;
-    this.#permissions = deps.permissions;
+    this.#clients = deps.clientRegistry;
+    this.#permissions = deps.permissionResolver;
     this.#revokeGrant = deps.revokeGrant;
   }
 

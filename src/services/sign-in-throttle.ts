@@ -46,9 +46,9 @@ export class SignInThrottle {
 
   /** Throws SignInThrottled while the account is locked or the IP is over its limit. */
   async assertAllowed(accountKey: string, ip: string): Promise<void> {
-    const [lock, ip100] = await storeCall(() => Promise.all([this.#accountLocks.get(accountKey), this.#ipFailures.get(ip)]));
+    const [lock, ipFailuresLastMinute] = await storeCall(() => Promise.all([this.#accountLocks.get(accountKey), this.#ipFailures.get(ip)]));
     if (lock && lock.consumedPoints > 0 && lock.msBeforeNext > 0) throw new SignInThrottled(Math.ceil(lock.msBeforeNext / 1000), 'account');
-    if (ip100 && ip100.consumedPoints >= IP_FAILURES_PER_MINUTE) throw new SignInThrottled(Math.ceil(ip100.msBeforeNext / 1000), 'ip');
+    if (ipFailuresLastMinute && ipFailuresLastMinute.consumedPoints >= IP_FAILURES_PER_MINUTE) throw new SignInThrottled(Math.ceil(ipFailuresLastMinute.msBeforeNext / 1000), 'ip');
   }
 
   async recordFailure(accountKey: string, ip: string): Promise<void> {

@@ -78,7 +78,7 @@ export interface AuthRoutesDependencies {
   verifier: TokenVerifier;
   revocation: RevocationService;
   revokeGrant: GrantRevoker;
-  clients: ClientRegistry;
+  clientRegistry: ClientRegistry;
   selfService: SelfService;
 }
 
@@ -146,7 +146,7 @@ export function authRoutes(deps: AuthRoutesDependencies) {
       handler: async ({ body, ctx }) => {
         const { email, password, username, full_name, first_name, last_name, organization_slug, organization_id, ...attributes } = body;
         const names = nameChanges({ full_name, first_name, last_name });
-        const registered = await signUp(deps.orm, deps.clients, {
+        const registered = await signUp(deps.orm, deps.clientRegistry, {
           email, password, username, firstName: names.firstName ?? '', lastName: names.lastName ?? '', attributes,
           organizationSlug: organization_slug, organizationId: organization_id, ip: ctx.ip, userAgent: ctx.get('user-agent'),
         });

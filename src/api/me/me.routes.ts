@@ -78,7 +78,7 @@ export function meRoutes(deps: MeRoutesDependencies) {
       method: 'get', path: '/me/clients', tag: 'Me', summary: 'Your personal API clients (never their secrets)',
       query: PageQuery, responses: { 200: pageEnvelopeSchema(PersonalClient) }, errors: ['auth.user_required'],
       handler: async ({ auth, query, ctx }) => {
-        const { count, clients } = await deps.clients.listOwned(actingUser(auth), { limit: query.page_size, offset: offsetOf(query) });
+        const { count, clients } = await deps.clientRegistry.listOwned(actingUser(auth), { limit: query.page_size, offset: offsetOf(query) });
         return {
           status: 200,
           body: pageEnvelope(ctx, deps.config.issuer, query, count, clients.map((client) => ({

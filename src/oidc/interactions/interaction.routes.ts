@@ -161,7 +161,7 @@ export function interactionPages(deps: Dependencies): Middleware {
     const accountId = interaction.session?.accountId;
     const profile = accountId ? await findActiveProfile(orm, accountId) : undefined;
     if (!accountId || !profile) throw expiredInteraction();
-    const allowed = await allowedApiScopes({ orm, scopePolicy: deps.permissions }, accountId);
+    const allowed = await allowedApiScopes({ orm, scopePolicy: deps.permissionResolver }, accountId);
     const request = consentRequest(interaction.prompt.details, config.apiAudience, allowed);
     return { accountId, profile, allowed, request };
   }
