@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { Context, Next } from 'koa';
 
-import { isDatabaseUnavailable, isUnstorableText } from '../platform/database.ts';
+import { isDatabaseUnavailable, isUniqueViolation, isUnstorableText } from '../platform/database.ts';
 import type { Logger } from '../platform/logger.ts';
 import { StoreUnavailableError } from '../platform/store.ts';
 import { AppError } from '../platform/errors.ts';
@@ -91,7 +91,7 @@ function toAppError(ctx: Context, error: unknown): AppError {
   }
   if (isUnstorableText(error)) return new AppError('request.malformed', 'The request holds text that cannot be stored (a NUL character or an unpaired surrogate)');
   // A unique index caught a race the service's own check could not: still a conflict, not a 500.
-  if ((error as Error).name === 'UniqueConstraintViolationException') return new AppError('request.conflict', 'The change conflicts with existing data');
+  if (isUniqueViolation(error)) return new AppError('request.conflict', 'The change conflicts with existing data');
   // koa-body and http-errors failures carry a 4xx status of their own.
   const status = (error as { status?: number; expose?: boolean }).status;
   if (status === 413) return new AppError('request.too_large', 'The request body exceeds the limit of 100 kB');

@@ -8,8 +8,8 @@ import { CustomerInteraction } from '../db/entities/interaction.entity.ts';
 import { AppError, assertThat, fieldError } from '../platform/errors.ts';
 import { executeStatement, queryOne, queryRows } from '../platform/database.ts';
 import { auditEntry, recordAudit } from './audit.service.ts';
-import { containsPattern } from '../platform/database.ts';
-import { displayNameSql, isUniqueViolation, visibleCustomers, type SqlCondition } from './crm-access.ts';
+import { containsPattern, isUniqueViolation } from '../platform/database.ts';
+import { displayNameSql, visibleCustomers, type SqlCondition } from './crm-access.ts';
 import { INTERACTION_COLUMNS, INTERACTION_FROM, interactionView, type InteractionRow, type InteractionView } from './crm-interactions.service.ts';
 import { type Actor } from './tenancy.ts';
 
