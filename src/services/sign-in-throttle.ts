@@ -11,6 +11,8 @@ const FREE_FAILURES = 5;
 const MAX_LOCK_SECONDS = 15 * 60;
 const FAILURE_MEMORY_SECONDS = 24 * 60 * 60;
 const IP_FAILURES_PER_MINUTE = 100;
+/** The window of IP_FAILURES_PER_MINUTE: the longest an address waits once over it. */
+export const IP_FAILURE_WINDOW_SECONDS = 60;
 
 export class SignInThrottled extends Error {
   readonly retryAfterSeconds: number;
@@ -37,7 +39,7 @@ export class SignInThrottle {
   constructor(store: KeyValueStore) {
     this.#accountFailures = limiter(store, 'account-failures', Number.MAX_SAFE_INTEGER, FAILURE_MEMORY_SECONDS);
     this.#accountLocks = limiter(store, 'account-lock', 1, MAX_LOCK_SECONDS);
-    this.#ipFailures = limiter(store, 'ip-failures', IP_FAILURES_PER_MINUTE, 60);
+    this.#ipFailures = limiter(store, 'ip-failures', IP_FAILURES_PER_MINUTE, IP_FAILURE_WINDOW_SECONDS);
   }
 
   static accountKey(identifier: string, organizationSlug?: string): string {

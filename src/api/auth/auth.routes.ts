@@ -17,6 +17,7 @@ import type { ClientRegistry } from '../../services/client-registry.service.ts';
 import type { RevocationService } from '../../services/revocation.service.ts';
 import type { GrantRevoker, SelfService } from '../../services/self-service.service.ts';
 import { signUp } from '../../services/sign-up.service.ts';
+import { IP_FAILURE_WINDOW_SECONDS } from '../../services/sign-in-throttle.ts';
 import { signOut } from '../../services/sign-out.service.ts';
 import { findActiveProfile, nameChanges } from '../../services/users.service.ts';
 import { ChangePasswordBody, LoginBody, LoginResponse, LogoutBody, RefreshBody, RegisterBody, RegisterResponse, TokenPairResponse } from './auth.schemas.ts';
@@ -40,13 +41,19 @@ export function callerClient(ctx: Context): ClientCredentials {
   return { clientId: FIRST_PARTY_CLIENT_ID };
 }
 
-/** Token endpoint errors (RFC 6749 section 5.2) as this API's problems. */
-function problemFor(answer: TokenEndpointAnswer, grant: 'password' | 'refresh_token'): AppError {
+/**
+ * Token endpoint errors (RFC 6749 section 5.2) as this API's problems. A 429 without its own
+ * Retry-After waits out the window of the throttle that refused: client authentication's
+ * (configured) or the sign-in address limit's.
+ */
+function problemFor(answer: TokenEndpointAnswer, grant: 'password' | 'refresh_token', clientAuthWindowSeconds: number): AppError {
   const error = String(answer.body.error ?? '');
   const description = String(answer.body.error_description ?? error);
   if (answer.status === 429) {
     const detail = error === 'invalid_client' ? 'Too many failed client authentications; wait before trying again' : 'Too many failed sign-ins; wait before trying again';
-    return new AppError('request.rate_limited', detail, { headers: { 'Retry-After': answer.retryAfter ?? '60' } });
+    return new AppError('request.rate_limited', detail, {
+      headers: { 'Retry-After': answer.retryAfter ?? String(error === 'invalid_client' ? clientAuthWindowSeconds : IP_FAILURE_WINDOW_SECONDS) },
+    });
   }
   if (answer.status === 503) return new AppError('server.unavailable', description, { headers: { 'Retry-After': answer.retryAfter ?? String(RETRY_AFTER_SECONDS) } });
   if (error === 'invalid_client') return new AppError('auth.invalid_client', 'The client credentials are not valid');
@@ -72,7 +79,7 @@ function tokenPair(body: Record<string, unknown>) {
 
 /** What these routes use (built in src/dependencies.ts). */
 export interface AuthRoutesDependencies {
-  config: Pick<Config, 'issuer' | 'apiAudience'>;
+  config: Pick<Config, 'issuer' | 'apiAudience' | 'clientAuthThrottle'>;
   orm: MikroORM;
   providers: Pick<ProviderHolder, 'current'>;
   verifier: TokenVerifier;
@@ -107,7 +114,7 @@ export function authRoutes(deps: AuthRoutesDependencies) {
         if (body.organization_slug) form.organization = body.organization_slug;
         if (body.scope) form.scope = body.scope;
         const answer = await drive(ctx, form);
-        if (answer.status !== 200) throw problemFor(answer, 'password');
+        if (answer.status !== 200) throw problemFor(answer, 'password', config.clientAuthThrottle.windowSeconds);
         // The token just minted names its user; reading it back keeps the grant the single source.
         const principal = await deps.verifier.verify({ scheme: 'Bearer', value: String(answer.body.access_token), method: 'POST', url: config.issuer });
         const user = principal.userId ? await findActiveProfile(deps.orm, principal.userId) : undefined;
@@ -123,7 +130,7 @@ export function authRoutes(deps: AuthRoutesDependencies) {
       errors: ['auth.invalid_refresh_token', 'auth.invalid_client'],
       handler: async ({ body, ctx }) => {
         const answer = await drive(ctx, { grant_type: 'refresh_token', refresh_token: body.refresh_token, resource: config.apiAudience });
-        if (answer.status !== 200) throw problemFor(answer, 'refresh_token');
+        if (answer.status !== 200) throw problemFor(answer, 'refresh_token', config.clientAuthThrottle.windowSeconds);
         return { status: 200, body: tokenPair(answer.body), headers: { 'Cache-Control': 'no-store' } };
       },
     }),
