@@ -48,7 +48,7 @@ export function buildApp(deps: Dependencies): Koa {
   }));
 
   // Sign-in and consent pages, their stylesheet, and the policy of the pages the provider renders.
-  app.use(interactionPages(deps));
+  for (const middleware of interactionPages(deps)) app.use(middleware);
   app.use(challengeEveryUnauthorized(config.issuer));
   app.use(deps.providers.middleware());
 
