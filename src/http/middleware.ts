@@ -9,6 +9,7 @@ import type { Logger } from '../platform/logger.ts';
 import { StoreUnavailableError } from '../platform/store.ts';
 import { AppError } from '../platform/errors.ts';
 import { REALM, challenge } from './authenticate.ts';
+import { bodyTooLarge } from './json-body.ts';
 
 export const RETRY_AFTER_SECONDS = 5;
 
@@ -94,7 +95,7 @@ function toAppError(ctx: Context, error: unknown): AppError {
   if (isUniqueViolation(error)) return new AppError('request.conflict', 'The change conflicts with existing data');
   // koa-body and http-errors failures carry a 4xx status of their own.
   const status = (error as { status?: number; expose?: boolean }).status;
-  if (status === 413) return new AppError('request.too_large', 'The request body exceeds the limit of 100 kB');
+  if (status === 413) return bodyTooLarge();
   if (status === 415) return new AppError('request.unsupported_media_type', 'Request bodies must be application/json');
   if (status && status >= 400 && status < 500) return new AppError('request.malformed', 'The request could not be parsed');
   ctx.state.log?.error({ err: error }, 'unhandled error');
