@@ -53,12 +53,6 @@ export default tseslint.config(
   { files: ['src/oidc/**'], rules: layerRule('oidc/', ['composition', 'api']) },
   { files: ['src/api/**'], rules: layerRule('api/', ['composition', 'db']) },
   {
-    // Route files that still take the whole Dependencies: they move to narrow types with their
-    // owners' restructuring (issue 11), and then leave this list.
-    files: ['src/api/auth/auth.routes.ts', 'src/api/me/me.routes.ts', 'src/api/me/consents.routes.ts', 'src/api/clients/clients.routes.ts'],
-    rules: layerRule('api/', ['db']),
-  },
-  {
     files: ['src/platform/config.ts', 'test/**', 'bench/**', 'eslint.config.js'],
     rules: { 'no-restricted-properties': 'off' },
   },

@@ -48,7 +48,7 @@ export function buildApp(deps: Dependencies): Koa {
   }));
 
   // Sign-in and consent pages, their stylesheet, and the policy of the pages the provider renders.
-  app.use(interactionPages(deps));
+  for (const middleware of interactionPages(deps)) app.use(middleware);
   app.use(challengeEveryUnauthorized(config.issuer));
   app.use(deps.providers.middleware());
 
@@ -58,7 +58,7 @@ export function buildApp(deps: Dependencies): Koa {
   const api = new Router({ prefix: API_PREFIX });
   mountRoutes(api, routes, {
     authenticate: authenticate(deps.verifier, config.issuer),
-    allows: (auth, permission) => deps.permissions.allows(auth, permission),
+    allows: (auth, permission) => deps.permissionResolver.allows(auth, permission),
     strictResponses: config.env !== 'production',
   });
   app.use(api.routes());

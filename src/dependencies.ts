@@ -6,6 +6,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { AccessTokenVerifier } from './oidc/access-tokens.ts';
 import { revokeGrantEverywhere } from './oidc/adapter.ts';
 import { createProvider } from './oidc/provider.ts';
+import { providerClientModels } from './oidc/registration.ts';
 import { ProviderHolder, markProviderServerError } from './oidc/provider-holder.ts';
 import type { Config } from './platform/config.ts';
 import { migrate, openDatabase, type Database } from './platform/database.ts';
@@ -15,6 +16,7 @@ import { RedisStore } from './platform/redis-store.ts';
 import { Metrics, type PoolStats } from './platform/metrics.ts';
 import type { KeyValueStore } from './platform/store.ts';
 import { AccountsService } from './services/accounts.service.ts';
+import { ApplicationsService } from './services/applications.service.ts';
 import { AuditQueryService } from './services/audit-query.service.ts';
 import { CrmStatisticsService } from './services/crm-statistics.service.ts';
 import { CustomersService } from './services/customers.service.ts';
@@ -24,6 +26,7 @@ import { OrganizationsService } from './services/organizations.service.ts';
 import { createAdministrator, ensureFirstPartyClient, type CreatedAdmin } from './services/bootstrap.service.ts';
 import { ClientAuthThrottle } from './services/client-auth-throttle.ts';
 import { ClientRegistry } from './services/client-registry.service.ts';
+import { ConsentsService } from './services/consents.service.ts';
 import { RevocationService } from './services/revocation.service.ts';
 import { PermissionsService } from './services/permissions.service.ts';
 import { PermissionResolver } from './services/rbac.service.ts';
@@ -44,14 +47,21 @@ export interface Dependencies {
   databaseMode: Database['mode'];
   store: KeyValueStore;
   revocation: RevocationService;
-  clients: ClientRegistry;
+  /** Every OAuth client in PostgreSQL (applications, personal and dynamic clients), cached. */
+  clientRegistry: ClientRegistry;
   accounts: AccountsService;
   metrics: Metrics;
-  permissions: PermissionResolver;
+  /** Which permissions and API scopes a caller's roles give (cached, checked on every request). */
+  permissionResolver: PermissionResolver;
   roles: RolesService;
-  permissionsAdmin: PermissionsService;
+  /** The permissions API: listing, creating and deleting permission names. */
+  permissions: PermissionsService;
   usersAdmin: UsersAdminService;
   selfService: SelfService;
+  /** OAuth clients as the /clients API manages them (RFC 7591 metadata, secrets, initial access tokens). */
+  applications: ApplicationsService;
+  /** The clients a user has authorized (/me/consents). */
+  consents: ConsentsService;
   organizations: OrganizationsService;
   locations: LocationsService;
   customers: CustomersService;
@@ -103,8 +113,8 @@ export async function prepareDatabase(config: Config, stores: Stores, logger: Lo
   await ensureSigningKeys(stores.database.orm);
   await ensureFirstPartyClient(stores.database.orm);
   const revocation = new RevocationService(stores.store, config.tokens.accessTokenTtl);
-  const clients = new ClientRegistry(stores.database.orm, stores.store, revocation);
-  return createAdministrator(stores.database.orm, clients, {
+  const clientRegistry = new ClientRegistry(stores.database.orm, stores.store, revocation);
+  return createAdministrator(stores.database.orm, clientRegistry, {
     email: config.admin.email ?? 'admin@latchkey.local',
     password: config.admin.password,
     source: 'first-start',
@@ -116,25 +126,25 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   const { database, store } = stores;
   const orm = database.orm;
   const revocation = new RevocationService(store, config.tokens.accessTokenTtl);
-  const clients = new ClientRegistry(orm, store, revocation);
+  const clientRegistry = new ClientRegistry(orm, store, revocation);
   const pool = await (orm.em.getConnection() as unknown as { getNativeClient(): Promise<PoolStats> }).getNativeClient();
   const metrics = new Metrics(() => pool);
   const accounts = new AccountsService(orm, new SignInThrottle(store), (via) => metrics.signInFailures.inc({ via }));
-  const revokeGrant = (grantId: string) => revokeGrantEverywhere({ store, orm, clients, revocation }, grantId);
+  const revokeGrant = (grantId: string) => revokeGrantEverywhere({ store, orm, clientRegistry, revocation }, grantId);
   const selfService = new SelfService(orm, revocation, revokeGrant);
-  const permissions = new PermissionResolver(orm, store);
-  const roles = new RolesService(orm, permissions);
-  const permissionsAdmin = new PermissionsService(orm, permissions);
-  const usersAdmin = new UsersAdminService({ orm, clients, revocation, roles, revokeGrant });
-  const organizations = new OrganizationsService({ orm, revocation, clients, permissions, revokeGrant });
+  const permissionResolver = new PermissionResolver(orm, store);
+  const roles = new RolesService(orm, permissionResolver);
+  const permissions = new PermissionsService(orm, permissionResolver);
+  const usersAdmin = new UsersAdminService({ orm, clientRegistry, revocation, roles, revokeGrant });
+  const organizations = new OrganizationsService({ orm, revocation, clientRegistry, permissionResolver, revokeGrant });
   const clientAuthThrottle = new ClientAuthThrottle(store, config.clientAuthThrottle);
-  await Promise.all([revocation.start(), clients.start(), permissions.start(), clientAuthThrottle.start()]);
+  await Promise.all([revocation.start(), clientRegistry.start(), permissionResolver.start(), clientAuthThrottle.start()]);
 
   const cookieKeys = config.cookieKeys ?? [await serverSecret(orm, 'cookie-key')];
   let keys = await loadSigningKeys(orm);
   const buildProvider = () => {
     const provider = createProvider({
-      config, orm, store, clients, accounts, permissions, revocation, clientAuthThrottle, logger, signingKeys: keys.privateKeys, cookieKeys,
+      config, orm, store, clientRegistry, accounts, permissionResolver, revocation, clientAuthThrottle, logger, signingKeys: keys.privateKeys, cookieKeys,
     });
     provider.on('server_error', (ctx, error) => { markProviderServerError(ctx, error); });
     provider.on('grant.success', (ctx) => { metrics.tokensIssued.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }); });
@@ -167,9 +177,10 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   }, KEY_REFRESH_INTERVAL_MS).unref();
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clients, accounts, metrics, permissions, roles, permissionsAdmin, usersAdmin, selfService, revokeGrant,
+    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, metrics, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
     organizations, locations: new LocationsService(orm), customers: new CustomersService(orm), crmInteractions: new InteractionsService(orm),
-    crmStatistics: new CrmStatisticsService(orm), auditQuery: new AuditQueryService(orm), providers, cookieKeys, verifier, reloadSigningKeys,
+    crmStatistics: new CrmStatisticsService(orm), auditQuery: new AuditQueryService(orm), consents: new ConsentsService(orm, revokeGrant),
+    applications: new ApplicationsService({ orm, clientRegistry, revokeGrant, provider: providerClientModels(() => providers.current) }), providers, cookieKeys, verifier, reloadSigningKeys,
     async close() {
       clearInterval(refresher);
       await store.close();

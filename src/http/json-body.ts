@@ -8,6 +8,11 @@ import type { Readable } from 'node:stream';
 import { AppError } from '../platform/errors.ts';
 
 export const JSON_BODY_LIMIT_BYTES = 100 * 1024;
+
+/** The 413 of a body past JSON_BODY_LIMIT_BYTES, with the limit it broke. */
+export function bodyTooLarge(): AppError {
+  return new AppError('request.too_large', `The request body exceeds the limit of ${JSON_BODY_LIMIT_BYTES / 1024} kB`);
+}
 const PARSED_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 // RFC 8259 section 8.1: JSON exchanged between systems that are not part of a closed ecosystem MUST be UTF-8.
 const UTF8_CHARSETS = new Set(['utf-8', 'utf8']);
@@ -47,7 +52,7 @@ async function readBytes(ctx: Context, stream: Readable): Promise<Buffer> {
     // The rest of the body is not read: the connection cannot be reused.
     ctx.set('Connection', 'close');
     const { type, status } = error as { type?: string; status?: number };
-    if (status === 413) throw new AppError('request.too_large', 'The request body exceeds the limit of 100 kB');
+    if (status === 413) throw bodyTooLarge();
     if (type === 'request.aborted' || type === 'request.size.invalid') throw new AppError('request.malformed', 'The request body ended before its Content-Length');
     // zlib's own errors: the body is not what its Content-Encoding says.
     throw new AppError('request.malformed', `The request body is not valid ${ctx.get('content-encoding')} data`);

@@ -4,11 +4,12 @@ import { randomUUID } from 'node:crypto';
 
 import type { Context, Next } from 'koa';
 
-import { isDatabaseUnavailable, isUnstorableText } from '../platform/database.ts';
+import { isDatabaseUnavailable, isUniqueViolation, isUnstorableText } from '../platform/database.ts';
 import type { Logger } from '../platform/logger.ts';
 import { StoreUnavailableError } from '../platform/store.ts';
 import { AppError } from '../platform/errors.ts';
 import { REALM, challenge } from './authenticate.ts';
+import { bodyTooLarge } from './json-body.ts';
 
 export const RETRY_AFTER_SECONDS = 5;
 
@@ -91,10 +92,10 @@ function toAppError(ctx: Context, error: unknown): AppError {
   }
   if (isUnstorableText(error)) return new AppError('request.malformed', 'The request holds text that cannot be stored (a NUL character or an unpaired surrogate)');
   // A unique index caught a race the service's own check could not: still a conflict, not a 500.
-  if ((error as Error).name === 'UniqueConstraintViolationException') return new AppError('request.conflict', 'The change conflicts with existing data');
+  if (isUniqueViolation(error)) return new AppError('request.conflict', 'The change conflicts with existing data');
   // koa-body and http-errors failures carry a 4xx status of their own.
   const status = (error as { status?: number; expose?: boolean }).status;
-  if (status === 413) return new AppError('request.too_large', 'The request body exceeds the limit of 100 kB');
+  if (status === 413) return bodyTooLarge();
   if (status === 415) return new AppError('request.unsupported_media_type', 'Request bodies must be application/json');
   if (status && status >= 400 && status < 500) return new AppError('request.malformed', 'The request could not be parsed');
   ctx.state.log?.error({ err: error }, 'unhandled error');

@@ -6,7 +6,8 @@ import ratelimit from 'koa-ratelimit';
 import { RedisStore } from '../platform/redis-store.ts';
 import { StoreUnavailableError, type KeyValueStore } from '../platform/store.ts';
 import { AppError } from '../platform/errors.ts';
-import { RETRY_AFTER_SECONDS, writeProblem } from './middleware.ts';
+import { writeProblem } from './middleware.ts';
+import { writeOAuthUnavailable } from './oauth-errors.ts';
 import { renderPage } from './pages.ts';
 
 export interface RateLimitRule {
@@ -41,10 +42,7 @@ export function rateLimit(store: KeyValueStore, rule: RateLimitRule): Middleware
       // A failure before admission is the limiter's store; errors from downstream pass through.
       if (admitted) throw error;
       if (rule.answer !== 'oauth') throw new StoreUnavailableError(error);
-      ctx.status = 503;
-      ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
-      ctx.set('Cache-Control', 'no-store');
-      ctx.body = { error: 'temporarily_unavailable', error_description: 'a backing store is unavailable; retry shortly' };
+      writeOAuthUnavailable(ctx);
       return;
     }
     const limited = (ctx.state as { rateLimit?: { after: number } }).rateLimit;

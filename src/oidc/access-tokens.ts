@@ -20,9 +20,6 @@ import { ACCESS_TOKEN_ALG } from '../services/signing-keys.service.ts';
 const DPOP_PROOF_MAX_AGE_SECONDS = 300;
 const CLOCK_TOLERANCE_SECONDS = 15;
 
-// The principal type is http/'s; route files that still import it from here keep working.
-export type { AccessTokenPrincipal };
-
 interface TokenFacts {
   clientId: string;
   accountId?: string;

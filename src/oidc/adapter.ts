@@ -16,7 +16,7 @@ const CONSUMED_MARKER_TTL = 24 * 60 * 60;
 export interface AdapterDependencies {
   store: KeyValueStore;
   orm: MikroORM;
-  clients: ClientRegistry;
+  clientRegistry: ClientRegistry;
   revocation: RevocationService;
 }
 
@@ -166,11 +166,11 @@ class ClientAdapter implements Adapter {
     this.#deps = deps;
   }
 
-  async find(id: string) { return this.#deps.clients.findMetadata(id) as Promise<Payload | undefined>; }
+  async find(id: string) { return this.#deps.clientRegistry.findMetadata(id) as Promise<Payload | undefined>; }
 
-  async upsert(id: string, payload: Payload) { await this.#deps.clients.saveDynamicClient(id, payload); }
+  async upsert(id: string, payload: Payload) { await this.#deps.clientRegistry.saveDynamicClient(id, payload); }
 
-  async destroy(id: string) { await this.#deps.clients.remove(id); }
+  async destroy(id: string) { await this.#deps.clientRegistry.remove(id); }
 
   async findByUid() { return undefined; }
 

@@ -3,8 +3,8 @@ import type { Context, Middleware, Next } from 'koa';
 import mount from 'koa-mount';
 import type { Provider } from 'oidc-provider';
 
-import { RETRY_AFTER_SECONDS, isStoreOutage } from '../http/middleware.ts';
-import { renderPage } from '../http/pages.ts';
+import { isStoreOutage } from '../http/middleware.ts';
+import { writeOAuthError, writeOAuthUnavailable } from '../http/oauth-errors.ts';
 import { isUnstorableText } from '../platform/database.ts';
 
 declare module 'koa' {
@@ -18,20 +18,6 @@ declare module 'koa' {
 // but as a 400 "failed to parse the request body". A declared length past it gets the 413 it is.
 const PROVIDER_BODY_LIMIT_BYTES = 56 * 1024;
 const PROVIDER_PREFIX = '/oauth/';
-
-/** An OAuth error answer (RFC 6749 section 5.2 shape), or a page for a browser, as the provider itself chooses. */
-function answer(ctx: Context, status: number, error: string, description: string, headers: Record<string, string> = {}): void {
-  if (ctx.accepts('json', 'html') === 'html') {
-    renderPage(ctx, 'error', {
-      title: status >= 500 ? 'Latchkey is briefly unavailable' : 'This request cannot continue', message: description, code: error,
-    }, { status, headers });
-    return;
-  }
-  ctx.status = status;
-  for (const [name, value] of Object.entries(headers)) ctx.set(name, value);
-  ctx.set('Cache-Control', 'no-store');
-  ctx.body = { error, error_description: description };
-}
 
 /** Holds the live provider; a key rotation swaps in one built with the new keys. */
 export class ProviderHolder {
@@ -62,18 +48,18 @@ export class ProviderHolder {
     return async (ctx: Context, next: Next) => {
       if (ctx.path.startsWith(PROVIDER_PREFIX) && (ctx.request.length ?? 0) > PROVIDER_BODY_LIMIT_BYTES) {
         ctx.set('Connection', 'close');
-        return answer(ctx, 413, 'invalid_request', 'the request body exceeds the limit of 56 KiB');
+        return writeOAuthError(ctx, 413, 'invalid_request', 'the request body exceeds the limit of 56 KiB');
       }
       try {
         await this.#middleware(ctx, next);
       } catch (error) {
         if (!isUnsavedSessionError(error)) throw error;
-        return answer(ctx, 400, 'invalid_request', 'This page has expired. Open it again from the start.');
+        return writeOAuthError(ctx, 400, 'invalid_request', 'This page has expired. Open it again from the start.');
       }
       if (ctx.state.providerStoreOutage) {
-        answer(ctx, 503, 'temporarily_unavailable', 'a backing store is unavailable; retry shortly', { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+        writeOAuthUnavailable(ctx);
       } else if (ctx.state.providerRefusedText) {
-        answer(ctx, 400, 'invalid_request', 'the request holds text that cannot be stored (a NUL character or an unpaired surrogate)');
+        writeOAuthError(ctx, 400, 'invalid_request', 'the request holds text that cannot be stored (a NUL character or an unpaired surrogate)');
       }
     };
   }

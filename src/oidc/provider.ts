@@ -47,9 +47,9 @@ export interface ProviderDependencies {
   config: Config;
   orm: MikroORM;
   store: KeyValueStore;
-  clients: ClientRegistry;
+  clientRegistry: ClientRegistry;
   accounts: AccountsService;
-  permissions: PermissionResolver;
+  permissionResolver: PermissionResolver;
   revocation: RevocationService;
   clientAuthThrottle: ClientAuthThrottle;
   logger: Logger;
@@ -58,7 +58,7 @@ export interface ProviderDependencies {
 }
 
 /** What the sign-in pages (interactions/interaction.routes.ts) use: some of the provider's own dependencies and the live provider. */
-export interface InteractionPagesDependencies extends Pick<ProviderDependencies, 'config' | 'orm' | 'accounts' | 'permissions'> {
+export interface InteractionPagesDependencies extends Pick<ProviderDependencies, 'config' | 'orm' | 'accounts' | 'permissionResolver'> {
   providers: ProviderHolder;
 }
 
@@ -75,7 +75,7 @@ async function userFacts(orm: MikroORM, userId: string): Promise<{ organizationI
 
 /** Claims Latchkey adds to every access token: who it acts for, and the generations to check. */
 async function tokenClaims(deps: ProviderDependencies, token: { accountId?: string; clientId?: string; grantId?: string; kind: string }) {
-  const client = token.clientId ? await deps.clients.find(token.clientId) : undefined;
+  const client = token.clientId ? await deps.clientRegistry.find(token.clientId) : undefined;
   let userId = token.accountId;
   let organizationId: string | undefined;
   let roles: string[] | undefined;
@@ -174,7 +174,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     },
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     // A consent is remembered per client across sessions (src/oidc/interactions/consent.ts).
-    loadExistingGrant: loadExistingGrant({ orm: deps.orm, scopePolicy: deps.permissions, apiAudience: config.apiAudience }),
+    loadExistingGrant: loadExistingGrant({ orm: deps.orm, scopePolicy: deps.permissionResolver, apiAudience: config.apiAudience }),
     // Back-channel logout and jwks_uri calls refuse private addresses unless allowed (API.md section 1).
     fetch: outboundFetch({ allowPrivate: config.outboundAllowPrivate }),
     features: {
@@ -243,7 +243,7 @@ function auditMachineTokenIssues(deps: ProviderDependencies) {
     const grantType = String((ctx.oidc?.params as { grant_type?: unknown } | undefined)?.grant_type ?? '');
     if (ctx.oidc?.route !== 'token' || ctx.status !== 200 || !MACHINE_GRANTS.has(grantType)) return;
     const clientId = ctx.oidc.client?.clientId;
-    const record = clientId ? await deps.clients.find(clientId) : undefined;
+    const record = clientId ? await deps.clientRegistry.find(clientId) : undefined;
     const em = deps.orm.em.fork();
     recordAudit(em, {
       action: 'token.issue', resource: 'token', actorClientId: clientId ?? null,
@@ -283,7 +283,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     apiResource: apiResourceServer(deps.config),
     apiScopesOf: async (userId) => {
       const facts = await userFacts(deps.orm, userId);
-      return facts ? deps.permissions.apiScopesOf(facts.organizationId, facts.roles) : new Set<string>();
+      return facts ? deps.permissionResolver.apiScopesOf(facts.organizationId, facts.roles) : new Set<string>();
     },
     claimsOf: async (userId) => (await (await findAccount(deps.orm, userId))?.claims('id_token', 'openid profile email', {}, [])) ?? {},
   });

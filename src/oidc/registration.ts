@@ -93,7 +93,7 @@ function refuseToken(ctx: KoaContextWithOIDC, realm: string, description: string
 }
 
 export interface RegistrationStepDependencies {
-  clients: ClientRegistry;
+  clientRegistry: ClientRegistry;
   logger: Logger;
 }
 
@@ -120,14 +120,14 @@ export function registrationSteps(provider: Provider, registrationPath: string, 
       const tokenId = ctx.oidc.entities.InitialAccessToken?.jti;
       if (!clientId || !tokenId) return;
       try {
-        await deps.clients.adoptDynamicClient(clientId, tokenId, {
+        await deps.clientRegistry.adoptDynamicClient(clientId, tokenId, {
           action: 'client.register', resource: 'client', resourceId: clientId, ip: ctx.ip, userAgent: ctx.get('user-agent') || null,
           details: { kind: 'dynamic', client_name: (ctx.body as Metadata | undefined)?.client_name ?? null },
         });
       } catch (error) {
         // A client outside its organization would be invisible to the admin who allowed it: undo.
         deps.logger.error({ err: error, clientId }, 'registered client could not join its organization; removing it');
-        await deps.clients.remove(clientId);
+        await deps.clientRegistry.remove(clientId);
         throw error;
       }
     } else if ((route === 'client' || route === 'client_update') && ctx.status === 200) {

@@ -18,8 +18,11 @@ export interface TokenEndpointAnswer {
   retryAfter?: string;
 }
 
-/** The end user behind the JSON request: the injected request carries their address and agent. */
-export interface Caller {
+/**
+ * Where the JSON request came from; the injected request carries the same address and agent. Not
+ * an Actor: nobody is known yet when a password or refresh token is exchanged here.
+ */
+export interface RequestOrigin {
   ip: string;
   userAgent?: string;
 }
@@ -41,10 +44,10 @@ export async function callTokenEndpoint(
   tokenPath: string,
   form: Record<string, string>,
   client: ClientCredentials,
-  caller: Caller,
+  origin: RequestOrigin,
 ): Promise<TokenEndpointAnswer> {
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
-  if (caller.userAgent) headers['user-agent'] = caller.userAgent;
+  if (origin.userAgent) headers['user-agent'] = origin.userAgent;
   const body = new URLSearchParams(form);
   if (client.clientSecret === undefined) {
     body.set('client_id', client.clientId);
@@ -54,7 +57,7 @@ export async function callTokenEndpoint(
     headers.authorization = `Basic ${Buffer.from(`${encode(client.clientId)}:${encode(client.clientSecret)}`).toString('base64')}`;
   }
   const response = await inject(handlerOf(provider), {
-    method: 'POST', url: tokenPath, headers, payload: body.toString(), remoteAddress: caller.ip,
+    method: 'POST', url: tokenPath, headers, payload: body.toString(), remoteAddress: origin.ip,
   });
   const retryAfter = response.headers['retry-after'];
   return {

@@ -104,6 +104,11 @@ export class UnstorableTextError extends Error {
   }
 }
 
+/** A unique index caught what a lookup could not (a concurrent writer): MikroORM's wrapper or the raw driver error (23505 unique_violation). */
+export function isUniqueViolation(error: unknown): boolean {
+  return (error as Error | undefined)?.name === 'UniqueConstraintViolationException' || (error as { code?: string } | undefined)?.code === '23505';
+}
+
 /** Whether PostgreSQL (or the guard above) refused text a client sent: the client's fault, not an outage. */
 export function isUnstorableText(error: unknown): boolean {
   for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth += 1) {

@@ -15,7 +15,7 @@ import {
 } from './client-metadata.ts';
 import type { ApplicationRow, ClientRecord, ClientRegistry } from './client-registry.service.ts';
 import { generateClientSecret, hashClientSecret, isHashedClientSecret } from './client-secrets.ts';
-import { isSuperAdmin, type Actor } from './tenancy.ts';
+import { isSuperAdmin, ownOrganization, type Actor } from './tenancy.ts';
 
 // src/oidc/provider.ts still reads these here; the metadata policy lives in client-metadata.ts.
 export { CLIENT_AUTH_SIGNING_ALGS, ID_TOKEN_SIGNING_ALGS, SOFTWARE_METADATA } from './client-metadata.ts';
@@ -53,7 +53,7 @@ export interface ProviderClientModels {
 
 export interface ApplicationsDependencies {
   orm: MikroORM;
-  clients: ClientRegistry;
+  clientRegistry: ClientRegistry;
   revokeGrant(grantId: string): Promise<void>;
   provider: ProviderClientModels;
 }
@@ -108,14 +108,14 @@ export class ApplicationsService {
 
   constructor(deps: ApplicationsDependencies) {
     this.#orm = deps.orm;
-    this.#clients = deps.clients;
+    this.#clients = deps.clientRegistry;
     this.#revokeGrant = deps.revokeGrant;
     this.#provider = deps.provider;
   }
 
   async list(actor: Actor, filters: ApplicationFilters): Promise<{ count: number; rows: ApplicationRow[] }> {
     if (isSuperAdmin(actor)) return this.#clients.listApplications(filters);
-    const own = this.#organizationOf(actor);
+    const own = ownOrganization(actor);
     // An org admin's filter for another organization finds nothing, as if it had no clients.
     if (filters.organizationId && filters.organizationId !== own) return { count: 0, rows: [] };
     return this.#clients.listApplications({ ...filters, organizationId: own });
@@ -123,7 +123,7 @@ export class ApplicationsService {
 
   /** The client, or 404 when it does not exist or belongs to another organization. */
   async get(actor: Actor, clientId: string): Promise<ApplicationRow> {
-    const organizationId = isSuperAdmin(actor) ? undefined : this.#organizationOf(actor);
+    const organizationId = isSuperAdmin(actor) ? undefined : ownOrganization(actor);
     const { rows } = await this.#clients.listApplications({ clientId, organizationId, limit: 1, offset: 0 });
     assertThat(rows[0], 'resource.not_found', 'No such client');
     return rows[0];
@@ -224,15 +224,10 @@ export class ApplicationsService {
     return { value: token.value, expiresAt: token.expiresAt };
   }
 
-  #organizationOf(actor: Actor): string {
-    assertThat(actor.organizationId, 'auth.forbidden', 'This token belongs to no organization');
-    return actor.organizationId;
-  }
-
   /** The caller's organization, or (super admins only) another existing one. */
   async #targetOrganization(actor: Actor, requested: string | undefined): Promise<string | null> {
     if (requested === undefined || requested === actor.organizationId) {
-      return isSuperAdmin(actor) ? actor.organizationId ?? null : this.#organizationOf(actor);
+      return isSuperAdmin(actor) ? actor.organizationId ?? null : ownOrganization(actor);
     }
     assertThat(isSuperAdmin(actor), 'auth.forbidden', 'Only a super admin places a client in another organization');
     const found = await queryOne<{ found: number }>(this.#orm.em, 'select 1 as found from organization where id = ?', [requested]);

@@ -61,8 +61,3 @@ export function visibleCustomers(actor: Actor, columns: { organizationColumn?: s
 export function displayNameSql(alias: string): string {
   return `coalesce(nullif(trim(${alias}.first_name || ' ' || ${alias}.last_name), ''), ${alias}.email)`;
 }
-
-/** A unique index caught what a lookup could not (a concurrent writer): MikroORM's wrapper or the raw driver error. */
-export function isUniqueViolation(error: unknown): boolean {
-  return (error as Error | undefined)?.name === 'UniqueConstraintViolationException' || (error as { code?: string } | undefined)?.code === '23505';
-}

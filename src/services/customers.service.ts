@@ -8,10 +8,10 @@ import { CustomerInteraction } from '../db/entities/interaction.entity.ts';
 import { AppError, assertThat, fieldError } from '../platform/errors.ts';
 import { executeStatement, queryOne, queryRows } from '../platform/database.ts';
 import { auditEntry, recordAudit } from './audit.service.ts';
-import { containsPattern } from '../platform/database.ts';
-import { displayNameSql, isUniqueViolation, visibleCustomers, type SqlCondition } from './crm-access.ts';
+import { containsPattern, isUniqueViolation } from '../platform/database.ts';
+import { displayNameSql, visibleCustomers, type SqlCondition } from './crm-access.ts';
 import { INTERACTION_COLUMNS, INTERACTION_FROM, interactionView, type InteractionRow, type InteractionView } from './crm-interactions.service.ts';
-import { type Actor } from './tenancy.ts';
+import { ownOrganization, type Actor } from './tenancy.ts';
 
 export { CUSTOMER_STAGES, type CustomerStage };
 
@@ -141,8 +141,7 @@ export class CustomersService {
   /** In the actor's organization, created by the actor. */
   async create(actor: Actor, fields: CustomerFields): Promise<CustomerDetail> {
     const input = withoutEmptyText(fields);
-    const organizationId = actor.organizationId;
-    if (!organizationId) throw new AppError('auth.forbidden', 'This token belongs to no organization');
+    const organizationId = ownOrganization(actor);
     return this.#orm.em.fork().transactional(async (em) => {
       await this.#assertEmailFree(em, organizationId, input.email);
       if (input.assigned_to) await this.#assertAssignable(em, organizationId, input.assigned_to);

@@ -11,7 +11,7 @@ import { ensureBuiltinRoles } from './bootstrap.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
 import type { PermissionResolver } from './rbac.service.ts';
 import type { RevocationService } from './revocation.service.ts';
-import { organizationFilter, type Actor } from './tenancy.ts';
+import { organizationFilter, ownOrganization, type Actor } from './tenancy.ts';
 
 export interface OrganizationView {
   id: string;
@@ -78,11 +78,11 @@ export class OrganizationsService {
   readonly #permissions: PermissionResolver;
   readonly #revokeGrant: (grantId: string) => Promise<void>;
 
-  constructor(deps: { orm: MikroORM; revocation: RevocationService; clients: ClientRegistry; permissions: PermissionResolver; revokeGrant: (grantId: string) => Promise<void> }) {
+  constructor(deps: { orm: MikroORM; revocation: RevocationService; clientRegistry: ClientRegistry; permissionResolver: PermissionResolver; revokeGrant: (grantId: string) => Promise<void> }) {
     this.#orm = deps.orm;
     this.#revocation = deps.revocation;
-    this.#clients = deps.clients;
-    this.#permissions = deps.permissions;
+    this.#clients = deps.clientRegistry;
+    this.#permissions = deps.permissionResolver;
     this.#revokeGrant = deps.revokeGrant;
   }
 
@@ -118,8 +118,7 @@ export class OrganizationsService {
 
   /** The caller's own organization, whatever their permissions. */
   async current(actor: Actor): Promise<OrganizationView> {
-    assertThat(actor.organizationId, 'resource.not_found', 'This token belongs to no organization');
-    const row = await queryOne<OrganizationRow>(this.#orm.em, `select ${COLUMNS} from organization o where o.id = ?`, [actor.organizationId]);
+    const row = await queryOne<OrganizationRow>(this.#orm.em, `select ${COLUMNS} from organization o where o.id = ?`, [ownOrganization(actor)]);
     assertThat(row, 'resource.not_found', 'Your organization no longer exists');
     return view(row);
   }

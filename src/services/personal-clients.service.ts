@@ -16,8 +16,8 @@ export const MAX_PERSONAL_CLIENTS = 25;
 
 export interface PersonalClientsDependencies {
   orm: MikroORM;
-  clients: ClientRegistry;
-  permissions: Pick<PermissionResolver, 'apiScopesOf'>;
+  clientRegistry: ClientRegistry;
+  permissionResolver: Pick<PermissionResolver, 'apiScopesOf'>;
 }
 
 function personalClientAudit(actor: Actor, action: string, clientId: string) {
@@ -26,7 +26,7 @@ function personalClientAudit(actor: Actor, action: string, clientId: string) {
 
 /** The actor's own personal client, or 404: another user's client is as invisible as a missing one. */
 async function ownedClient(deps: PersonalClientsDependencies, actor: Actor, clientId: string): Promise<ClientRecord> {
-  const record = await deps.clients.find(clientId);
+  const record = await deps.clientRegistry.find(clientId);
   assertThat(record && record.kind === 'personal' && record.owner?.id === actingUser(actor), 'resource.not_found', 'No such personal client');
   return record;
 }
@@ -38,14 +38,14 @@ export async function createPersonalClient(
   const userId = actingUser(actor);
   const profile = await findActiveProfile(deps.orm, userId);
   assertThat(profile, 'resource.not_found', 'The user of this token no longer exists or is disabled');
-  const allowed = [...await deps.permissions.apiScopesOf(profile.organization.id, profile.roles)];
+  const allowed = [...await deps.permissionResolver.apiScopesOf(profile.organization.id, profile.roles)];
   const scope = input.scope ? input.scope.split(/\s+/) : allowed;
   const beyond = scope.filter((value) => !allowed.includes(value));
   if (beyond.length > 0) throw fieldError(['body', 'scope'], `includes scopes your roles do not allow: ${beyond.join(' ')}`, 'invalid_scope');
-  const { count } = await deps.clients.listOwned(userId, { limit: 1, offset: 0 });
+  const { count } = await deps.clientRegistry.listOwned(userId, { limit: 1, offset: 0 });
   if (count >= MAX_PERSONAL_CLIENTS) throw new AppError('request.conflict', `You have the maximum of ${MAX_PERSONAL_CLIENTS} personal clients`);
   const created = await deps.orm.em.fork().transactional(async (tx) => {
-    const client = await deps.clients.create({
+    const client = await deps.clientRegistry.create({
       kind: 'personal', ownerId: userId, organizationId: profile.organization.id,
       metadata: { ...personalClientMetadata(input.client_name), scope: scope.join(' ') },
     }, tx);
@@ -57,10 +57,10 @@ export async function createPersonalClient(
 
 export async function removePersonalClient(deps: PersonalClientsDependencies, actor: Actor, clientId: string): Promise<void> {
   await ownedClient(deps, actor, clientId);
-  await deps.clients.remove(clientId, personalClientAudit(actor, 'client.delete', clientId));
+  await deps.clientRegistry.remove(clientId, personalClientAudit(actor, 'client.delete', clientId));
 }
 
 export async function rotatePersonalClientSecret(deps: PersonalClientsDependencies, actor: Actor, clientId: string): Promise<string> {
   await ownedClient(deps, actor, clientId);
-  return deps.clients.rotateSecret(clientId, personalClientAudit(actor, 'client.rotate_secret', clientId));
+  return deps.clientRegistry.rotateSecret(clientId, personalClientAudit(actor, 'client.rotate_secret', clientId));
 }

@@ -11,6 +11,8 @@ const FREE_FAILURES = 5;
 const MAX_LOCK_SECONDS = 15 * 60;
 const FAILURE_MEMORY_SECONDS = 24 * 60 * 60;
 const IP_FAILURES_PER_MINUTE = 100;
+/** The window of IP_FAILURES_PER_MINUTE: the longest an address waits once over it. */
+export const IP_FAILURE_WINDOW_SECONDS = 60;
 
 export class SignInThrottled extends Error {
   readonly retryAfterSeconds: number;
@@ -37,7 +39,7 @@ export class SignInThrottle {
   constructor(store: KeyValueStore) {
     this.#accountFailures = limiter(store, 'account-failures', Number.MAX_SAFE_INTEGER, FAILURE_MEMORY_SECONDS);
     this.#accountLocks = limiter(store, 'account-lock', 1, MAX_LOCK_SECONDS);
-    this.#ipFailures = limiter(store, 'ip-failures', IP_FAILURES_PER_MINUTE, 60);
+    this.#ipFailures = limiter(store, 'ip-failures', IP_FAILURES_PER_MINUTE, IP_FAILURE_WINDOW_SECONDS);
   }
 
   static accountKey(identifier: string, organizationSlug?: string): string {
@@ -46,9 +48,9 @@ export class SignInThrottle {
 
   /** Throws SignInThrottled while the account is locked or the IP is over its limit. */
   async assertAllowed(accountKey: string, ip: string): Promise<void> {
-    const [lock, ip100] = await storeCall(() => Promise.all([this.#accountLocks.get(accountKey), this.#ipFailures.get(ip)]));
+    const [lock, ipFailuresLastMinute] = await storeCall(() => Promise.all([this.#accountLocks.get(accountKey), this.#ipFailures.get(ip)]));
     if (lock && lock.consumedPoints > 0 && lock.msBeforeNext > 0) throw new SignInThrottled(Math.ceil(lock.msBeforeNext / 1000), 'account');
-    if (ip100 && ip100.consumedPoints >= IP_FAILURES_PER_MINUTE) throw new SignInThrottled(Math.ceil(ip100.msBeforeNext / 1000), 'ip');
+    if (ipFailuresLastMinute && ipFailuresLastMinute.consumedPoints >= IP_FAILURES_PER_MINUTE) throw new SignInThrottled(Math.ceil(ipFailuresLastMinute.msBeforeNext / 1000), 'ip');
   }
 
   async recordFailure(accountKey: string, ip: string): Promise<void> {

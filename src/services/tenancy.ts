@@ -11,11 +11,18 @@ export function isSuperAdmin(actor: Pick<Actor, 'roles'>): boolean {
   return actor.roles.includes(SUPER_ADMIN);
 }
 
-/** The organization every query of this actor is limited to; undefined for a super admin (all). */
-export function organizationFilter(actor: Actor): string | undefined {
-  if (isSuperAdmin(actor)) return undefined;
+/**
+ * The actor's own organization; a token of none (an application's machine token) is refused with
+ * 403 auth.forbidden, the same answer everywhere: it is authenticated but may not act in one.
+ */
+export function ownOrganization(actor: Actor): string {
   if (!actor.organizationId) throw new AppError('auth.forbidden', 'This token belongs to no organization');
   return actor.organizationId;
+}
+
+/** The organization every query of this actor is limited to; undefined for a super admin (all). */
+export function organizationFilter(actor: Actor): string | undefined {
+  return isSuperAdmin(actor) ? undefined : ownOrganization(actor);
 }
 
 /** 404, never 403, for a row of another organization: existence must not leak across tenants. */

@@ -54,9 +54,9 @@ export class UsersAdminService {
   readonly #roles: RolesService;
   readonly #revokeGrant: (grantId: string) => Promise<void>;
 
-  constructor(deps: { orm: MikroORM; clients: ClientRegistry; revocation: RevocationService; roles: RolesService; revokeGrant: (grantId: string) => Promise<void> }) {
+  constructor(deps: { orm: MikroORM; clientRegistry: ClientRegistry; revocation: RevocationService; roles: RolesService; revokeGrant: (grantId: string) => Promise<void> }) {
     this.#orm = deps.orm;
-    this.#clients = deps.clients;
+    this.#clients = deps.clientRegistry;
     this.#revocation = deps.revocation;
     this.#roles = deps.roles;
     this.#revokeGrant = deps.revokeGrant;

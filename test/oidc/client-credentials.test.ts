@@ -126,7 +126,7 @@ describe('token endpoint errors (RFC 6749 section 5.2)', () => {
   });
 
   it('stores the secret only as a hash', async () => {
-    const record = await server.deps.clients.find(server.admin.clientId);
+    const record = await server.deps.clientRegistry.find(server.admin.clientId);
     expect(record?.metadata.client_secret).to.match(/^sha256\$/);
     expect(JSON.stringify(record)).not.to.include(server.admin.clientSecret);
   });

@@ -132,7 +132,7 @@ describe('revocation with JWT access tokens', () => {
   it('stops a personal client\'s tokens when the client is deleted', async () => {
     const { access_token: token } = await clientCredentialsToken(server);
     expect((await callApi(server, '/me', token)).status).to.equal(200);
-    await server.deps.clients.remove(server.admin.clientId);
+    await server.deps.clientRegistry.remove(server.admin.clientId);
     expect((await callApi(server, '/me', token)).status).to.equal(401);
   });
 });

@@ -11,7 +11,7 @@ export async function createOtherOrganization(server: TestServer) {
     const organization = await ensureOrganization(em, 'other', 'Other Company');
     await ensureBuiltinRoles(em, organization);
   });
-  const admin = await createAdministrator(server.deps.orm, server.deps.clients, {
+  const admin = await createAdministrator(server.deps.orm, server.deps.clientRegistry, {
     email: OTHER_ADMIN.email, password: OTHER_ADMIN.password, organizationSlug: 'other', source: 'test',
   });
   return { adminId: admin!.userId, token: (await loginAs(server, OTHER_ADMIN.email, OTHER_ADMIN.password)).access_token };

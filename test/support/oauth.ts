@@ -63,7 +63,7 @@ export async function createClient(server: TestServer, metadata: Record<string, 
     token_endpoint_auth_method: 'client_secret_basic',
     scope: 'crm:read crm:write',
   };
-  const created = await server.deps.clients.create({
+  const created = await server.deps.clientRegistry.create({
     kind: options.ownerId ? 'personal' : 'application',
     ownerId: options.ownerId,
     firstParty: options.firstParty,

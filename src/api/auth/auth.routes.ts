@@ -2,14 +2,22 @@
 // node-oidc-provider's token endpoint, driven in process.
 import type { Context } from 'koa';
 
-import type { Dependencies } from '../../dependencies.ts';
+import type { MikroORM } from '@mikro-orm/postgresql';
+
+import type { TokenVerifier } from '../../http/authenticate.ts';
 import { defineRoute } from '../../http/define-route.ts';
 import { RETRY_AFTER_SECONDS } from '../../http/middleware.ts';
 import { AppError, assertThat, fieldError } from '../../platform/errors.ts';
+import type { Config } from '../../platform/config.ts';
 import { OIDC_ROUTES } from '../../oidc/provider.ts';
+import type { ProviderHolder } from '../../oidc/provider-holder.ts';
 import { callTokenEndpoint, type ClientCredentials, type TokenEndpointAnswer } from '../../oidc/token-endpoint.ts';
 import { FIRST_PARTY_CLIENT_ID } from '../../services/bootstrap.service.ts';
+import type { ClientRegistry } from '../../services/client-registry.service.ts';
+import type { RevocationService } from '../../services/revocation.service.ts';
+import type { GrantRevoker, SelfService } from '../../services/self-service.service.ts';
 import { signUp } from '../../services/sign-up.service.ts';
+import { IP_FAILURE_WINDOW_SECONDS } from '../../services/sign-in-throttle.ts';
 import { signOut } from '../../services/sign-out.service.ts';
 import { findActiveProfile, nameChanges } from '../../services/users.service.ts';
 import { ChangePasswordBody, LoginBody, LoginResponse, LogoutBody, RefreshBody, RegisterBody, RegisterResponse, TokenPairResponse } from './auth.schemas.ts';
@@ -33,13 +41,19 @@ export function callerClient(ctx: Context): ClientCredentials {
   return { clientId: FIRST_PARTY_CLIENT_ID };
 }
 
-/** Token endpoint errors (RFC 6749 section 5.2) as this API's problems. */
-function problemFor(answer: TokenEndpointAnswer, grant: 'password' | 'refresh_token'): AppError {
+/**
+ * Token endpoint errors (RFC 6749 section 5.2) as this API's problems. A 429 without its own
+ * Retry-After waits out the window of the throttle that refused: client authentication's
+ * (configured) or the sign-in address limit's.
+ */
+function problemFor(answer: TokenEndpointAnswer, grant: 'password' | 'refresh_token', clientAuthWindowSeconds: number): AppError {
   const error = String(answer.body.error ?? '');
   const description = String(answer.body.error_description ?? error);
   if (answer.status === 429) {
     const detail = error === 'invalid_client' ? 'Too many failed client authentications; wait before trying again' : 'Too many failed sign-ins; wait before trying again';
-    return new AppError('request.rate_limited', detail, { headers: { 'Retry-After': answer.retryAfter ?? '60' } });
+    return new AppError('request.rate_limited', detail, {
+      headers: { 'Retry-After': answer.retryAfter ?? String(error === 'invalid_client' ? clientAuthWindowSeconds : IP_FAILURE_WINDOW_SECONDS) },
+    });
   }
   if (answer.status === 503) return new AppError('server.unavailable', description, { headers: { 'Retry-After': answer.retryAfter ?? String(RETRY_AFTER_SECONDS) } });
   if (error === 'invalid_client') return new AppError('auth.invalid_client', 'The client credentials are not valid');
@@ -63,7 +77,19 @@ function tokenPair(body: Record<string, unknown>) {
   };
 }
 
-export function authRoutes(deps: Dependencies) {
+/** What these routes use (built in src/dependencies.ts). */
+export interface AuthRoutesDependencies {
+  config: Pick<Config, 'issuer' | 'apiAudience' | 'clientAuthThrottle'>;
+  orm: MikroORM;
+  providers: Pick<ProviderHolder, 'current'>;
+  verifier: TokenVerifier;
+  revocation: RevocationService;
+  revokeGrant: GrantRevoker;
+  clientRegistry: ClientRegistry;
+  selfService: SelfService;
+}
+
+export function authRoutes(deps: AuthRoutesDependencies) {
   const { config } = deps;
   const drive = (ctx: Context, form: Record<string, string>) => callTokenEndpoint(
     deps.providers.current, OIDC_ROUTES.token, form, callerClient(ctx), { ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined },
@@ -88,7 +114,7 @@ export function authRoutes(deps: Dependencies) {
         if (body.organization_slug) form.organization = body.organization_slug;
         if (body.scope) form.scope = body.scope;
         const answer = await drive(ctx, form);
-        if (answer.status !== 200) throw problemFor(answer, 'password');
+        if (answer.status !== 200) throw problemFor(answer, 'password', config.clientAuthThrottle.windowSeconds);
         // The token just minted names its user; reading it back keeps the grant the single source.
         const principal = await deps.verifier.verify({ scheme: 'Bearer', value: String(answer.body.access_token), method: 'POST', url: config.issuer });
         const user = principal.userId ? await findActiveProfile(deps.orm, principal.userId) : undefined;
@@ -104,7 +130,7 @@ export function authRoutes(deps: Dependencies) {
       errors: ['auth.invalid_refresh_token', 'auth.invalid_client'],
       handler: async ({ body, ctx }) => {
         const answer = await drive(ctx, { grant_type: 'refresh_token', refresh_token: body.refresh_token, resource: config.apiAudience });
-        if (answer.status !== 200) throw problemFor(answer, 'refresh_token');
+        if (answer.status !== 200) throw problemFor(answer, 'refresh_token', config.clientAuthThrottle.windowSeconds);
         return { status: 200, body: tokenPair(answer.body), headers: { 'Cache-Control': 'no-store' } };
       },
     }),
@@ -127,7 +153,7 @@ export function authRoutes(deps: Dependencies) {
       handler: async ({ body, ctx }) => {
         const { email, password, username, full_name, first_name, last_name, organization_slug, organization_id, ...attributes } = body;
         const names = nameChanges({ full_name, first_name, last_name });
-        const registered = await signUp(deps.orm, deps.clients, {
+        const registered = await signUp(deps.orm, deps.clientRegistry, {
           email, password, username, firstName: names.firstName ?? '', lastName: names.lastName ?? '', attributes,
           organizationSlug: organization_slug, organizationId: organization_id, ip: ctx.ip, userAgent: ctx.get('user-agent'),
         });

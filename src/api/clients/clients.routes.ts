@@ -1,8 +1,7 @@
-import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
 import { offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
-import { providerClientModels } from '../../oidc/registration.ts';
-import { ApplicationsService } from '../../services/applications.service.ts';
+import type { Config } from '../../platform/config.ts';
+import type { ApplicationsService } from '../../services/applications.service.ts';
 import type { ApplicationMetadata } from '../../services/client-metadata.ts';
 import type { ApplicationRow } from '../../services/client-registry.service.ts';
 import {
@@ -48,13 +47,14 @@ function presentApplication(row: ApplicationRow) {
   };
 }
 
-export function clientsRoutes(deps: Dependencies) {
-  const applications = new ApplicationsService({
-    orm: deps.orm,
-    clients: deps.clients,
-    revokeGrant: deps.revokeGrant,
-    provider: providerClientModels(() => deps.providers.current),
-  });
+/** What these routes use (built in src/dependencies.ts). */
+export interface ClientsRoutesDependencies {
+  config: Pick<Config, 'issuer'>;
+  applications: ApplicationsService;
+}
+
+export function clientsRoutes(deps: ClientsRoutesDependencies) {
+  const applications = deps.applications;
 
   return [
     defineRoute({

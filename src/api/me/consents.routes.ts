@@ -1,14 +1,20 @@
 // The clients a user has authorized, and withdrawing that authorization (API.md "Auth", ASVS 10.7.3).
-import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
 import { assertThat } from '../../platform/errors.ts';
 import { PageQuery, offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
-import { ConsentsService } from '../../services/consents.service.ts';
+import type { Config } from '../../platform/config.ts';
+import type { ConsentsService } from '../../services/consents.service.ts';
 import { actingUser } from '../../services/self-service.service.ts';
 import { ConsentClientParams, ConsentResponse } from './consents.schemas.ts';
 
-export function consentsRoutes(deps: Dependencies) {
-  const consents = new ConsentsService(deps.orm, deps.revokeGrant);
+/** What these routes use (built in src/dependencies.ts). */
+export interface ConsentsRoutesDependencies {
+  config: Pick<Config, 'issuer'>;
+  consents: ConsentsService;
+}
+
+export function consentsRoutes(deps: ConsentsRoutesDependencies) {
+  const consents = deps.consents;
 
   return [
     defineRoute({

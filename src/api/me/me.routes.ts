@@ -1,16 +1,22 @@
-import type { Dependencies } from '../../dependencies.ts';
 import { defineRoute } from '../../http/define-route.ts';
 import { assertThat } from '../../platform/errors.ts';
 import { PageQuery, offsetOf, pageEnvelope, pageEnvelopeSchema } from '../../http/pagination.ts';
-import { createPersonalClient, removePersonalClient, rotatePersonalClientSecret } from '../../services/personal-clients.service.ts';
-import { actingUser } from '../../services/self-service.service.ts';
+import type { Config } from '../../platform/config.ts';
+import { createPersonalClient, type PersonalClientsDependencies, removePersonalClient, rotatePersonalClientSecret } from '../../services/personal-clients.service.ts';
+import { actingUser, type SelfService } from '../../services/self-service.service.ts';
 import { findActiveProfile, nameChanges } from '../../services/users.service.ts';
 import {
   ClientIdParams, PersonalClient, PersonalClientCreateBody, PersonalClientCreated, PersonalClientSecret, ProfilePatchBody, ProfileReplaceBody,
   UserProfileResponse,
 } from './me.schemas.ts';
 
-export function meRoutes(deps: Dependencies) {
+/** What these routes use (built in src/dependencies.ts). */
+export interface MeRoutesDependencies extends PersonalClientsDependencies {
+  config: Pick<Config, 'issuer'>;
+  selfService: SelfService;
+}
+
+export function meRoutes(deps: MeRoutesDependencies) {
   const profileOf = async (userId: string) => {
     const profile = await findActiveProfile(deps.orm, userId);
     assertThat(profile, 'resource.not_found', 'The user of this token no longer exists or is disabled');
@@ -72,7 +78,7 @@ export function meRoutes(deps: Dependencies) {
       method: 'get', path: '/me/clients', tag: 'Me', summary: 'Your personal API clients (never their secrets)',
       query: PageQuery, responses: { 200: pageEnvelopeSchema(PersonalClient) }, errors: ['auth.user_required'],
       handler: async ({ auth, query, ctx }) => {
-        const { count, clients } = await deps.clients.listOwned(actingUser(auth), { limit: query.page_size, offset: offsetOf(query) });
+        const { count, clients } = await deps.clientRegistry.listOwned(actingUser(auth), { limit: query.page_size, offset: offsetOf(query) });
         return {
           status: 200,
           body: pageEnvelope(ctx, deps.config.issuer, query, count, clients.map((client) => ({

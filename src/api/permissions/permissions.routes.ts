@@ -17,11 +17,11 @@ const WRITE = { scope: 'rbac:write', permission: 'permissions:write' } as const;
 /** What these routes use (built in src/dependencies.ts). */
 export interface PermissionsRoutesDependencies {
   config: Pick<Config, 'issuer'>;
-  permissionsAdmin: PermissionsService;
+  permissions: PermissionsService;
 }
 
 export function permissionsRoutes(deps: PermissionsRoutesDependencies) {
-  const permissions = deps.permissionsAdmin;
+  const permissions = deps.permissions;
   return [
     defineRoute({
       method: 'get', path: '/permissions', tag: 'Permissions', ...READ, summary: 'Every permission',

@@ -90,7 +90,8 @@ function clientName(client: Client): string {
   return client.clientName ?? client.clientId;
 }
 
-export function interactionPages(deps: Dependencies): Middleware {
+/** The page middleware, in order, for the app to `use` one after the other. */
+export function interactionPages(deps: Dependencies): Middleware[] {
   const { config, orm } = deps;
   const formTokens = new FormTokens(orm);
   const readForm = koaBody({ json: false, urlencoded: true, text: false, multipart: false, formLimit: FORM_LIMIT });
@@ -161,7 +162,7 @@ export function interactionPages(deps: Dependencies): Middleware {
     const accountId = interaction.session?.accountId;
     const profile = accountId ? await findActiveProfile(orm, accountId) : undefined;
     if (!accountId || !profile) throw expiredInteraction();
-    const allowed = await allowedApiScopes({ orm, scopePolicy: deps.permissions }, accountId);
+    const allowed = await allowedApiScopes({ orm, scopePolicy: deps.permissionResolver }, accountId);
     const request = consentRequest(interaction.prompt.details, config.apiAudience, allowed);
     return { accountId, profile, allowed, request };
   }
@@ -275,13 +276,14 @@ export function interactionPages(deps: Dependencies): Middleware {
     return finish(ctx, provider, { error: 'access_denied', error_description: 'the user cancelled the sign-in' }, false);
   });
 
+  // Koa composes these (app.use each, in order); each passes requests that are not for pages, as
+  // most (the token endpoint, the API) are, straight on.
   const steps: Middleware[] = [presetProviderPagePolicy, staticAssets(`${VIEWS_DIRECTORY}/static`), router.routes() as Middleware];
-  return function interactionMiddleware(ctx: Context, next: Next) {
-    // Most requests (the token endpoint, the API) have nothing to do with pages: pass them straight on.
-    if (!ctx.path.startsWith('/interaction/') && !ctx.path.startsWith('/static/') && !isProviderPage(ctx.path)) return next();
-    const run = (index: number): Promise<unknown> => (index === steps.length ? next() : steps[index]!(ctx, () => run(index + 1)));
-    return run(0);
-  };
+  return steps.map((step) => (ctx: Context, next: Next) => (isPageRequest(ctx.path) ? step(ctx, next) : next()));
+}
+
+function isPageRequest(path: string): boolean {
+  return path.startsWith('/interaction/') || path.startsWith('/static/') || isProviderPage(path);
 }
 
 /**

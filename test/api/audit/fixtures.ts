@@ -9,7 +9,7 @@ export const ROOT_PASSWORD = 'root-password-for-audit-tests-1';
 /** Another organization ("acme") with an admin, admin@acme.example, who has DEMO_PASSWORD. */
 export async function seedOtherOrganization(server: TestServer): Promise<{ organizationId: string; adminId: string }> {
   await server.deps.orm.em.fork().transactional((em) => ensureOrganization(em, 'acme', 'Acme Corporation'));
-  const admin = await createAdministrator(server.deps.orm, server.deps.clients, {
+  const admin = await createAdministrator(server.deps.orm, server.deps.clientRegistry, {
     email: 'admin@acme.example', password: DEMO_PASSWORD, organizationSlug: 'acme', source: 'test',
   });
   return { organizationId: await organizationIdOf(server, 'acme'), adminId: admin!.userId };
@@ -52,12 +52,12 @@ export async function withoutPermission(server: TestServer, role: string, permis
                  where r.name = ? and p.name = ? and r.organization_id = (select id from organization where slug = 'demo')`;
   const em = server.deps.orm.em;
   await executeStatement(em, `delete from role_permission where (role_id, permission_id) in (${pair})`, [role, permission]);
-  await server.deps.permissions.invalidate();
+  await server.deps.permissionResolver.invalidate();
   try {
     await work();
   } finally {
     await executeStatement(em, `insert into role_permission (role_id, permission_id) ${pair}`, [role, permission]);
-    await server.deps.permissions.invalidate();
+    await server.deps.permissionResolver.invalidate();
   }
 }
 

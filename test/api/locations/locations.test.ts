@@ -59,7 +59,7 @@ describe('/api/v1/locations', () => {
     // A second organization, made through the API, with its own admin: the boundary under test.
     const other = await (await send(server, 'POST', '/organizations', root, { slug: 'other', name: 'Other Org' })).json();
     otherId = other.id;
-    await createAdministrator(server.deps.orm, server.deps.clients, { email: 'admin@other.example', password: OTHER_ADMIN_PASSWORD, organizationSlug: 'other', source: 'test' });
+    await createAdministrator(server.deps.orm, server.deps.clientRegistry, { email: 'admin@other.example', password: OTHER_ADMIN_PASSWORD, organizationSlug: 'other', source: 'test' });
     otherAdmin = (await loginAs(server, 'admin@other.example', OTHER_ADMIN_PASSWORD)).access_token;
     const rows = await queryRows<{ id: string; email: string }>(server.deps.orm.em, 'select id, email from app_user');
     users = Object.fromEntries(rows.map((row) => [row.email, row.id]));
@@ -196,14 +196,14 @@ describe('/api/v1/locations', () => {
       const strip = `delete from role_permission where role_id = (select id from role where name = 'admin' and organization_id = ?)
         and permission_id = (select id from permission where name = 'locations:write') returning role_id, permission_id`;
       const [link] = await queryRows<{ role_id: string; permission_id: string }>(server.deps.orm.em, strip, [demoId]);
-      await server.deps.permissions.invalidate();
+      await server.deps.permissionResolver.invalidate();
       try {
         const [location] = (await (await callApi(server, '/locations?search=WH-1', admin)).json()).results;
         await expectProblem(await send(server, 'PATCH', `/locations/${location.id}`, admin, { name: 'x' }), 403, 'auth.forbidden');
         await expectProblem(await send(server, 'POST', '/locations', admin, { name: 'x', code: 'FORBIDDEN' }), 403, 'auth.forbidden');
       } finally {
         await queryRows(server.deps.orm.em, 'insert into role_permission (role_id, permission_id) values (?, ?)', [link!.role_id, link!.permission_id]);
-        await server.deps.permissions.invalidate();
+        await server.deps.permissionResolver.invalidate();
       }
     });
 

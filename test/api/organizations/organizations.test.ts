@@ -156,10 +156,12 @@ describe('/api/v1/organizations', () => {
       expect((await (await callApi(server, '/organizations/current', root.access_token)).json()).slug).to.equal('default');
     });
 
-    it('answers 404 at /organizations/current for a machine token of no organization', async () => {
+    it('answers 403 auth.forbidden at /organizations/current for a machine token of no organization, as every route does', async () => {
       const machine = await createClient(server);
       const { access_token: token } = await clientCredentialsToken(server, { clientId: machine.clientId, secret: machine.secret, scope: 'crm:read' });
-      expect((await callApi(server, '/organizations/current', token)).status).to.equal(404);
+      const response = await callApi(server, '/organizations/current', token);
+      expect(response.status).to.equal(403);
+      expect((await response.json()).code).to.equal('auth.forbidden');
     });
   });
 

@@ -151,7 +151,7 @@ describe('/api/v1/users (administration)', () => {
 
   it('holds max_users on the admin:create path too (409)', async () => {
     await server.deps.orm.em.getConnection().execute(`update organization set max_users = 1 where slug = 'other'`);
-    const refusal = await createAdministrator(server.deps.orm, server.deps.clients, { email: 'second@other.example', organizationSlug: 'other', source: 'test' })
+    const refusal = await createAdministrator(server.deps.orm, server.deps.clientRegistry, { email: 'second@other.example', organizationSlug: 'other', source: 'test' })
       .then(() => undefined, (error: unknown) => error);
     expect(refusal).to.be.instanceOf(AppError);
     expect((refusal as AppError).code).to.equal('organization.max_users_reached');
