@@ -40,13 +40,6 @@ export default tseslint.config(
     },
   },
   { files: ['src/platform/**'], rules: layerRule('platform/', ['composition', 'api', 'oidc', 'http', 'services', 'db']) },
-  {
-    // The ORM is configured in one place, with the entity list it maps: a list of classes without
-    // behaviour, so this one arrow up costs nothing, and every caller of ormOptions (server, CLI,
-    // tests, bench) gets the same mapping without repeating it.
-    files: ['src/platform/database.ts'],
-    rules: layerRule('platform/', ['composition', 'api', 'oidc', 'http', 'services']),
-  },
   { files: ['src/db/**'], rules: layerRule('db/', ['composition', 'api', 'oidc', 'http', 'services']) },
   { files: ['src/services/**'], rules: layerRule('services/', ['composition', 'api', 'oidc', 'http'], { koa: true }) },
   { files: ['src/http/**'], rules: layerRule('http/', ['composition', 'api', 'oidc', 'services', 'db']) },

@@ -20,7 +20,7 @@ import pg from 'pg';
 
 import type { BenchContext, Format, Measurement, Request, StartedChild } from './types.ts';
 import { DEMO_ORGANIZATION, seedDemo } from '../src/cli/seeders/demo.seeder.ts';
-import { ormOptions } from '../src/platform/database.ts';
+import { ormOptions } from '../src/db/orm.ts';
 
 const CUSTOMERS = 100_000;
 /** How many customers GET /customers/:id rotates over. */

@@ -9,7 +9,7 @@ import { createProvider } from './oidc/provider.ts';
 import { providerClientModels } from './oidc/registration.ts';
 import { ProviderHolder, markProviderServerError } from './oidc/provider-holder.ts';
 import type { Config } from './platform/config.ts';
-import { migrate, openDatabase, type Database } from './platform/database.ts';
+import { migrate, openDatabase, type Database } from './db/orm.ts';
 import type { Logger } from './platform/logger.ts';
 import { MemoryStore } from './platform/memory-store.ts';
 import { RedisStore } from './platform/redis-store.ts';

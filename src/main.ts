@@ -5,7 +5,7 @@ import { createServer, type Server, type ServerOptions } from 'node:http';
 import { buildApp } from './app.ts';
 import { createDependencies, describeStores, openStores, prepareDatabase } from './dependencies.ts';
 import { ConfigError, loadConfig, type Config } from './platform/config.ts';
-import { EmbeddedDatabaseBusyError } from './platform/database.ts';
+import { EmbeddedDatabaseBusyError } from './db/orm.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
 import { StoreUnavailableError } from './platform/store.ts';
 import type { CreatedAdmin } from './services/bootstrap.service.ts';

@@ -8,7 +8,7 @@ import { ensureSigningKeys } from '../services/signing-keys.service.ts';
 import { createAdministrator } from '../services/bootstrap.service.ts';
 import { ClientRegistry } from '../services/client-registry.service.ts';
 import { RevocationService } from '../services/revocation.service.ts';
-import { migrate } from '../platform/database.ts';
+import { migrate } from '../db/orm.ts';
 import { UsageError, runCommand } from './run-command.ts';
 
 const USAGE = 'usage: npm run admin:create -- --email EMAIL [--password PASSWORD] [--org SLUG]';

@@ -1,5 +1,5 @@
 // npm run db:migrate: applies pending migrations from migrations/.
-import { migrate } from '../platform/database.ts';
+import { migrate } from '../db/orm.ts';
 import { runCommand } from './run-command.ts';
 
 await runCommand('db:migrate', async ({ stores }) => {

@@ -1,7 +1,7 @@
 // npm run db:seed: the demo organization, its users (one per role) and a CRM of customers and
 // interactions; each password is printed once.
 import { seedDemo, DEMO_ORGANIZATION } from './seeders/demo.seeder.ts';
-import { migrate } from '../platform/database.ts';
+import { migrate } from '../db/orm.ts';
 import { runCommand } from './run-command.ts';
 
 await runCommand('db:seed', async ({ config, stores }) => {

@@ -2,14 +2,14 @@ import type Router from '@koa/router';
 
 import type { MikroORM } from '@mikro-orm/postgresql';
 
-import type { Database } from '../platform/database.ts';
+import type { DatabaseMode } from '../platform/database.ts';
 import type { KeyValueStore } from '../platform/store.ts';
 import { VERSION } from '../platform/version.ts';
 
 /** What the readiness probe looks at. */
 export interface OperationsDependencies {
   orm: MikroORM;
-  databaseMode: Database['mode'];
+  databaseMode: DatabaseMode;
   store: Pick<KeyValueStore, 'ping' | 'kind'>;
 }
 

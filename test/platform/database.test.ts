@@ -2,7 +2,8 @@ import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
 import pg from 'pg';
 
-import { isDatabaseUnavailable, isUnstorableText, ormOptions, PooledClient, queryOne } from '../../src/platform/database.ts';
+import { ormOptions } from '../../src/db/orm.ts';
+import { isDatabaseUnavailable, isUnstorableText, PooledClient, queryOne } from '../../src/platform/database.ts';
 import { createTestDatabase, dropDatabase } from '../support/databases.ts';
 
 async function rejection(promise: Promise<unknown>): Promise<Error> {

@@ -3,7 +3,7 @@
 import { MikroORM } from '@mikro-orm/postgresql';
 import pg from 'pg';
 
-import { migrate, ormOptions } from '../../src/platform/database.ts';
+import { migrate, ormOptions } from '../../src/db/orm.ts';
 
 export const SERVER_URL = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
