@@ -9,6 +9,7 @@ import type { ClientRegistry } from '../services/client-registry.service.ts';
 import type { RevocationService } from '../services/revocation.service.ts';
 
 const DATABASE_MODELS = new Set(['Grant', 'RefreshToken', 'InitialAccessToken', 'RegistrationAccessToken']);
+const TOKEN_MODELS = new Set(['AccessToken', 'ClientCredentials']);
 const CONSUMABLE_MODELS = new Set(['AuthorizationCode', 'DeviceCode', 'PushedAuthorizationRequest', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
 // How long a consumption marker outlives anything it can mark (codes and device codes live minutes).
 const CONSUMED_MARKER_TTL = 24 * 60 * 60;
@@ -84,6 +85,10 @@ class StoreAdapter implements Adapter {
   // Consumption markers are never deleted early, only expire: a racer that read the payload
   // before it was destroyed must still find the marker and lose.
   async destroy(id: string) {
+    // A destroyed access token (RFC 7009 revocation, sign-out) is also recorded as revoked, and
+    // that is announced: resource servers keep verified tokens in memory (oidc/access-tokens.ts)
+    // and learn of the revocation from the record, not from the key being gone.
+    if (TOKEN_MODELS.has(this.#model)) await this.#deps.revocation.revokeTokenId(id);
     await this.#deps.store.delete(this.#key(id));
   }
 
