@@ -120,10 +120,30 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 
 
 type Executor = Pick<MikroORM['em'], 'getConnection' | 'getTransactionContext'>;
+type Connection = ReturnType<Executor['getConnection']>;
+
+const pools = new WeakMap<Connection, pg.Pool>();
+
+/**
+ * One statement outside a transaction goes straight to the pool MikroORM made (same connections,
+ * type parsers and parameter formatting): its query logger and kysely's executor around a single
+ * statement cost a resource read more than the statement's own driver work (bench/README.md).
+ */
+async function runAlone(connection: Connection, sql: string, params: unknown[]): Promise<pg.QueryResult> {
+  let pool = pools.get(connection);
+  if (!pool) {
+    pool = await connection.getNativeClient() as pg.Pool;
+    pools.set(connection, pool);
+  }
+  return pool.query(connection.getPlatform().formatQuery(sql, params));
+}
 
 /** Raw SQL for hot paths and set-based statements; runs inside `em`'s transaction when it has one. */
 export async function queryRows<T>(em: Executor, sql: string, params: unknown[] = []): Promise<T[]> {
-  return (await em.getConnection().execute(sql, params, 'all', em.getTransactionContext())) as unknown as T[];
+  const transaction = em.getTransactionContext();
+  const connection = em.getConnection();
+  if (!transaction) return (await runAlone(connection, sql, params)).rows as T[];
+  return (await connection.execute(sql, params, 'all', transaction)) as unknown as T[];
 }
 
 export async function queryOne<T>(em: Executor, sql: string, params: unknown[] = []): Promise<T | undefined> {
@@ -132,7 +152,10 @@ export async function queryOne<T>(em: Executor, sql: string, params: unknown[] =
 
 /** Runs a statement and answers how many rows it touched. */
 export async function executeStatement(em: Executor, sql: string, params: unknown[] = []): Promise<number> {
-  const result = (await em.getConnection().execute(sql, params, 'run', em.getTransactionContext())) as unknown as { affectedRows: number };
+  const transaction = em.getTransactionContext();
+  const connection = em.getConnection();
+  if (!transaction) return (await runAlone(connection, sql, params)).rowCount ?? 0;
+  const result = (await connection.execute(sql, params, 'run', transaction)) as unknown as { affectedRows: number };
   return result.affectedRows;
 }
 
