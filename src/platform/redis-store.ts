@@ -63,15 +63,23 @@ export class RedisStore implements KeyValueStore {
     }
     const options = RedisStore.#options(prefix);
     if (target.mode === 'sentinel') {
-      return new Redis({
+      // At start, sentinels that do not answer (or know no such master) are a setting to report,
+      // as an unreachable REDIS_URL is; once connected, they are asked again until they answer.
+      let connectedOnce = false;
+      const client: Redis = new Redis({
         ...options,
         sentinels: target.sentinels,
         name: target.name,
         sentinelCommandTimeout: COMMAND_TIMEOUT_MS,
-        // Drop the connection as soon as the sentinels announce a new primary, rather than
-        // writing on to an old one that is cut off but still up.
-        failoverDetector: true,
+        sentinelRetryStrategy: (attempt: number) => (connectedOnce ? Math.min(attempt * 200, 2000) : null),
+        // A primary that is demoted drops its clients (Redis sentinel-clients guide, "Sentinel
+        // failover disconnection"); should a write still meet a replica, ask the sentinels again.
+        // Not ioredis's failoverDetector: its +switch-master message can arrive while the client
+        // is reconnecting and end the client for good (it then answers "Connection is closed").
+        reconnectOnError: (error: Error) => error.message.startsWith('READONLY'),
       });
+      client.once('ready', () => { connectedOnce = true; });
+      return client;
     }
     return new Redis(target.url, options);
   }

@@ -3,9 +3,13 @@
 // Redis, and no command trips over keys in different slots (CROSSSLOT).
 import { expect } from 'chai';
 
+import { createLogger } from '../../src/platform/logger.ts';
+import { RedisStore } from '../../src/platform/redis-store.ts';
+import { StoreUnavailableError } from '../../src/platform/store.ts';
 import { startPeerServer, startTestServer, type TestServer } from '../support/harness.ts';
 import { codeExchangeForm, createCodeClient, issueAuthorizationCode } from '../support/grants.ts';
 import { basicAuth, callApi, clientCredentialsToken, postForm, type TokenResponse } from '../support/oauth.ts';
+import { freePort } from '../support/processes.ts';
 import { startRedisCluster, type RedisClusterTopology } from '../support/redis-topology.ts';
 import { expectRevocationToReachPeer } from '../support/two-instances.ts';
 import { loginAs, postJson, seedDemoUsers } from '../support/users.ts';
@@ -33,6 +37,14 @@ describe('Latchkey on a Redis Cluster of three masters', function () {
   async function exchange(server: TestServer, client: { clientId: string; secret: string }, form: Record<string, string>): Promise<Response> {
     return postForm(`${server.url}/oauth/token`, form, { authorization: basicAuth(client.clientId, client.secret) });
   }
+
+  it('refuses to start, saying why, when no node of the cluster answers', async () => {
+    const nodes = [{ host: '127.0.0.1', port: await freePort() }];
+    const error = await RedisStore.connect({ mode: 'cluster', nodes }, 'unused:', createLogger({ logLevel: 'silent', env: 'test' }))
+      .then(() => undefined, (caught: Error) => caught);
+    expect(error).to.be.instanceOf(StoreUnavailableError);
+    expect(error!.message).to.equal(`cannot connect to Redis Cluster at 127.0.0.1:${nodes[0]!.port}: None of startup nodes is available`);
+  });
 
   it('is ready, and spreads its keys over every master instead of one slot', async () => {
     const ready = await fetch(`${first.url}/ready`);
