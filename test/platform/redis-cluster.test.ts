@@ -12,7 +12,7 @@ import { basicAuth, callApi, clientCredentialsToken, postForm, type TokenRespons
 import { freePort } from '../support/processes.ts';
 import { startRedisCluster, type RedisClusterTopology } from '../support/redis-topology.ts';
 import { expectRevocationToReachPeer } from '../support/two-instances.ts';
-import { loginAs, postJson, seedDemoUsers } from '../support/users.ts';
+import { DEMO_PASSWORD, login, loginAs, postJson, seedDemoUsers } from '../support/users.ts';
 
 describe('Latchkey on a Redis Cluster of three masters', function () {
   this.timeout(60_000);
@@ -105,6 +105,20 @@ describe('Latchkey on a Redis Cluster of three masters', function () {
     expect((await postJson(first, '/auth/logout', { refresh_token: pair.refresh_token }, pair.access_token)).status).to.equal(204);
     expect((await callApi(second, '/me', pair.access_token)).status).to.equal(401);
     expect((await postJson(second, '/auth/refresh', { refresh_token: pair.refresh_token })).status).to.equal(401);
+  });
+
+  it('counts failed sign-ins and client authentications across instances (the throttles\' scripts and transactions)', async () => {
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      const server = attempt % 2 === 0 ? first : second;
+      expect((await login(server, { email: 'agent2@demo.example', password: 'wrong-password-xx' })).status).to.equal(401);
+    }
+    const locked = await login(second, { email: 'agent2@demo.example', password: DEMO_PASSWORD });
+    expect(locked.status).to.equal(429);
+    expect(Number(locked.headers.get('retry-after'))).to.be.within(1, 900);
+
+    const refused = await postForm(`${first.url}/oauth/token`, { grant_type: 'client_credentials' }, { authorization: basicAuth(first.admin.clientId, 'not-the-secret') });
+    expect(refused.status).to.equal(401);
+    expect(await refused.json()).to.include({ error: 'invalid_client' });
   });
 
   it('tells the other instance of a revocation at once, through cluster pub/sub', async () => {
