@@ -87,8 +87,8 @@ export interface Stores {
 export async function openStores(config: Config, logger: Logger, options: { joinRunningServer?: boolean } = {}): Promise<Stores> {
   const database = await openDatabase(config, logger, options);
   try {
-    const store = config.redis.url
-      ? await RedisStore.connect(config.redis.url, config.redis.keyPrefix, logger)
+    const store = config.redis.connection
+      ? await RedisStore.connect(config.redis.connection, config.redis.keyPrefix, logger)
       : new MemoryStore(config.redis.keyPrefix);
     return { database, store };
   } catch (error) {
@@ -99,7 +99,7 @@ export async function openStores(config: Config, logger: Logger, options: { join
 
 export function describeStores({ database, store }: Stores): string {
   const db = database.mode === 'embedded' ? 'embedded PostgreSQL (PGlite)' : 'PostgreSQL';
-  const kv = store.kind === 'redis' ? 'Redis' : 'in-process store (serves one process only; set REDIS_URL to run several)';
+  const kv = store.kind === 'redis' ? 'Redis' : 'in-process store (serves one process only; set REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES to run several)';
   return `${db}, ${kv}`;
 }
 

@@ -1,5 +1,6 @@
 // Request-rate limits per client IP on the endpoints that take credentials (koa-ratelimit, over
 // Redis or an in-process map). They bound volume; the sign-in throttle bounds guessing.
+import type { Redis } from 'ioredis';
 import type { Context, Middleware, Next } from 'koa';
 import ratelimit from 'koa-ratelimit';
 
@@ -23,7 +24,9 @@ export interface RateLimitRule {
 export function rateLimit(store: KeyValueStore, rule: RateLimitRule): Middleware {
   if (rule.perMinute === 0) return (ctx, next) => next();
   const limiter = ratelimit({
-    ...(store instanceof RedisStore ? { driver: 'redis' as const, db: store.client } : { driver: 'memory' as const, db: new Map() }),
+    // The limiter defines one single-key script and calls it, which a Cluster serves as well as
+    // one Redis does; its type names only the single-server client.
+    ...(store instanceof RedisStore ? { driver: 'redis' as const, db: store.client as Redis } : { driver: 'memory' as const, db: new Map() }),
     namespace: `ratelimit:${rule.name}`,
     duration: 60_000,
     max: rule.perMinute,

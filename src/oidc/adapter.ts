@@ -37,7 +37,11 @@ class StoreAdapter implements Adapter {
     this.#deps = deps;
   }
 
-  #key(id: string) { return `oidc:${this.#model}:${id}`; }
+  // A code or request and its consumption marker are read together (one MGET): the hash tag
+  // (`{id}`) keeps the two in one Redis Cluster slot. Nothing else is tagged, by grant or
+  // otherwise: a token's key must follow from its id alone, and a grant's artefacts are only
+  // ever deleted together, which the store does key by key on a cluster.
+  #key(id: string) { return CONSUMABLE_MODELS.has(this.#model) ? `oidc:${this.#model}:{${id}}` : `oidc:${this.#model}:${id}`; }
 
   async upsert(id: string, payload: Payload, expiresIn: number) {
     const { store } = this.#deps;

@@ -51,6 +51,30 @@ const cookieKeysSchema = z
     error: 'expected a comma-separated list of keys, each at least 32 characters',
   });
 
+export interface RedisEndpoint { host: string; port: number }
+
+/** One Redis (a URL), a Sentinel-managed primary with its replicas, or a Redis Cluster. */
+export type RedisConnection =
+  | { mode: 'standalone'; url: string }
+  | { mode: 'sentinel'; sentinels: RedisEndpoint[]; name: string }
+  | { mode: 'cluster'; nodes: RedisEndpoint[] };
+
+/** `host:port,host:port`, as Sentinel and Cluster settings are written (an IPv6 host in brackets). */
+const endpointList = z.string().transform((value, ctx) => {
+  const endpoints: RedisEndpoint[] = [];
+  for (const item of value.split(',').map((part) => part.trim()).filter(Boolean)) {
+    const match = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(item);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `expected host:port pairs separated by commas, such as 10.0.0.1:26379,10.0.0.2:26379 ("${item}" is not one)` });
+      return z.NEVER;
+    }
+    endpoints.push({ host: match[1]!.replace(/^\[|\]$/g, ''), port });
+  }
+  if (endpoints.length === 0) ctx.addIssue({ code: 'custom', message: 'expected at least one host:port' });
+  return endpoints;
+});
+
 const environmentSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: integer(0, 65535).default(3000),
@@ -59,6 +83,9 @@ const environmentSchema = z.object({
   DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:'], 'PostgreSQL').optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   REDIS_URL: urlWithProtocols(['redis:', 'rediss:'], 'Redis').optional(),
+  REDIS_SENTINELS: endpointList.optional(),
+  REDIS_SENTINEL_NAME: z.string().regex(/^[\w.-]{1,128}$/, { error: 'expected the master name the sentinels monitor (letters, digits, ".", "_" or "-")' }).optional(),
+  REDIS_CLUSTER_NODES: endpointList.optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[\w:.-]{1,64}$/, { error: 'expected up to 64 letters, digits, ":", ".", "_" or "-"' }).default('latchkey:'),
   ADMIN_EMAIL: z.email({ error: 'expected an email address' }).optional(),
   ADMIN_PASSWORD: z.string().min(12, { error: 'expected at least 12 characters' }).max(128, { error: 'expected at most 128 characters' }).optional(),
@@ -99,7 +126,8 @@ export interface Config {
   apiAudience: string;
   /** `acquireTimeoutMs`: how long a query waits for a pooled connection before it fails (503). */
   database: { url?: string; dataDir: string; acquireTimeoutMs: number };
-  redis: { url?: string; keyPrefix: string };
+  /** Absent: the in-process store (one process only). */
+  redis: { connection?: RedisConnection; keyPrefix: string };
   admin: { email?: string; password?: string };
   seedPassword?: string;
   tokens: { accessTokenTtl: number; refreshTokenTtl: number; deviceCodeTtl: number; accessTokenFormat: 'opaque' | 'jwt' };
@@ -150,8 +178,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     }));
   }
   const env = parsed.data;
-  if (env.WEB_CONCURRENCY > 1 && !env.REDIS_URL) {
-    throw new ConfigError(['WEB_CONCURRENCY: more than one process needs REDIS_URL (the embedded store serves one process only)']);
+  const redisConnection = redisConnectionOf(env);
+  if (env.WEB_CONCURRENCY > 1 && !redisConnection) {
+    throw new ConfigError(['WEB_CONCURRENCY: more than one process needs REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES (the embedded store serves one process only)']);
   }
   // Node refuses a headers timeout longer than the request timeout (both count from the request's start).
   if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
@@ -165,7 +194,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     issuer,
     apiAudience: `${issuer}/api`,
     database: { url: env.DATABASE_URL, dataDir: env.DATA_DIR, acquireTimeoutMs: env.DATABASE_ACQUIRE_TIMEOUT_MS },
-    redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
+    redis: { connection: redisConnection, keyPrefix: env.REDIS_KEY_PREFIX },
     admin: { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD },
     seedPassword: env.SEED_PASSWORD,
     tokens: {
@@ -192,4 +221,18 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     secureCookies: issuer.startsWith('https:'),
   };
+}
+
+/** Exactly one way to reach Redis, or none (the in-process store). */
+function redisConnectionOf(env: Environment): RedisConnection | undefined {
+  const given = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((name) => env[name] !== undefined);
+  if (given.length > 1) throw new ConfigError([`${given.join(', ')}: set only one of them (one Redis, a Sentinel-managed one, or a Cluster)`]);
+  if (env.REDIS_SENTINELS && !env.REDIS_SENTINEL_NAME) {
+    throw new ConfigError(['REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the master name the sentinels monitor, as in "sentinel monitor <name> ...")']);
+  }
+  if (env.REDIS_SENTINEL_NAME && !env.REDIS_SENTINELS) throw new ConfigError(['REDIS_SENTINEL_NAME: only used with REDIS_SENTINELS']);
+  if (env.REDIS_URL) return { mode: 'standalone', url: env.REDIS_URL };
+  if (env.REDIS_SENTINELS) return { mode: 'sentinel', sentinels: env.REDIS_SENTINELS, name: env.REDIS_SENTINEL_NAME! };
+  if (env.REDIS_CLUSTER_NODES) return { mode: 'cluster', nodes: env.REDIS_CLUSTER_NODES };
+  return undefined;
 }

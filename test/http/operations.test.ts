@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import type { Redis } from 'ioredis';
 import request from 'supertest';
 
 import type { RedisStore } from '../../src/platform/redis-store.ts';
@@ -80,7 +81,7 @@ describe('operations endpoints and the HTTP envelope', () => {
     before(() => {
       store = server.deps.store as RedisStore;
       // Stop reconnecting so the outage lasts for these tests, then cut the connection.
-      store.client.options.retryStrategy = () => null;
+      (store.client as Redis).options.retryStrategy = () => null;
       store.client.disconnect();
     });
 

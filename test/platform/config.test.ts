@@ -17,7 +17,7 @@ describe('configuration (API.md section 1)', () => {
     const config = loadConfig({});
     expect(config).to.include({ port: 3000, issuer: 'http://localhost:3000', apiAudience: 'http://localhost:3000/api', webConcurrency: 1 });
     expect(config.database.url).to.equal(undefined);
-    expect(config.redis.url).to.equal(undefined);
+    expect(config.redis.connection).to.equal(undefined);
     expect(config.tokens).to.deep.equal({ accessTokenTtl: 3600, refreshTokenTtl: 1_209_600, deviceCodeTtl: 600, accessTokenFormat: 'opaque' });
     expect(config.secureCookies).to.equal(false);
   });
@@ -53,6 +53,32 @@ describe('configuration (API.md section 1)', () => {
   it('needs Redis for more than one worker process', () => {
     expect(problemsOf({ WEB_CONCURRENCY: '2' })[0]).to.include('WEB_CONCURRENCY: more than one process needs REDIS_URL');
     expect(loadConfig({ WEB_CONCURRENCY: '2', REDIS_URL: 'redis://127.0.0.1:6379' }).webConcurrency).to.equal(2);
+    expect(loadConfig({ WEB_CONCURRENCY: '2', REDIS_SENTINELS: '127.0.0.1:26379', REDIS_SENTINEL_NAME: 'latchkey' }).webConcurrency).to.equal(2);
+  });
+
+  it('reaches Redis through one URL, a set of sentinels or a cluster\'s nodes', () => {
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).redis.connection).to.deep.equal({ mode: 'standalone', url: 'redis://127.0.0.1:6379' });
+    expect(loadConfig({ REDIS_SENTINELS: '10.0.0.1:26379, 10.0.0.2:26379,[::1]:26380', REDIS_SENTINEL_NAME: 'latchkey' }).redis.connection).to.deep.equal({
+      mode: 'sentinel',
+      name: 'latchkey',
+      sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: '10.0.0.2', port: 26379 }, { host: '::1', port: 26380 }],
+    });
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'redis-a:7000,redis-b:7001', WEB_CONCURRENCY: '4' }).redis.connection).to.deep.equal({
+      mode: 'cluster', nodes: [{ host: 'redis-a', port: 7000 }, { host: 'redis-b', port: 7001 }],
+    });
+  });
+
+  it('takes exactly one way to Redis, and a sentinel master name with sentinels only', () => {
+    expect(problemsOf({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7000' })).to.deep.equal([
+      'REDIS_URL, REDIS_CLUSTER_NODES: set only one of them (one Redis, a Sentinel-managed one, or a Cluster)',
+    ]);
+    expect(problemsOf({ REDIS_SENTINELS: '127.0.0.1:26379' })[0]).to.match(/^REDIS_SENTINEL_NAME: required with REDIS_SENTINELS/);
+    expect(problemsOf({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_SENTINEL_NAME: 'latchkey' })).to.deep.equal(['REDIS_SENTINEL_NAME: only used with REDIS_SENTINELS']);
+    expect(problemsOf({ REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1', WEB_CONCURRENCY: '2' })[0])
+      .to.match(/^REDIS_CLUSTER_NODES: expected host:port pairs separated by commas.*\("127\.0\.0\.1" is not one\)/);
+    expect(problemsOf({ REDIS_SENTINELS: '127.0.0.1:70000', REDIS_SENTINEL_NAME: 'latchkey' })[0]).to.include('REDIS_SENTINELS: expected host:port pairs');
+    expect(problemsOf({ REDIS_CLUSTER_NODES: ',' })[0]).to.include('REDIS_CLUSTER_NODES: expected at least one host:port');
+    expect(problemsOf({ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_SENTINEL_NAME: 'has space' })[0]).to.include('REDIS_SENTINEL_NAME: expected the master name');
   });
 
   it('treats empty variables as unset', () => {

@@ -67,29 +67,50 @@ export function testEnvironment(databaseUrl: string, redisPrefix: string, port: 
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const database = await createTestDatabase();
   const redisPrefix = uniqueRedisPrefix();
+  const started = await boot(database.url, redisPrefix, env);
+  return {
+    ...started,
+    admin: started.admin!,
+    async close() {
+      await started.close();
+      await deleteRedisKeys(redisPrefix);
+      await dropDatabase(database.name);
+    },
+  };
+}
+
+/**
+ * Another instance of `first`, as a second process behind the same load balancer: its database,
+ * Redis prefix and issuer (so each accepts the other's tokens), on a listener of its own. `env`
+ * should name the same stores `first` was given. Closing it leaves the shared state to `first`.
+ */
+export async function startPeerServer(first: TestServer, env: Record<string, string> = {}): Promise<TestServer> {
+  const started = await boot(first.databaseUrl, first.redisPrefix, { ISSUER: first.issuer, ...env });
+  return { ...started, admin: first.admin };
+}
+
+async function boot(databaseUrl: string, redisPrefix: string, env: Record<string, string>) {
   const server = createServer();
   const port = await listenOnLoopback(server);
-  const config = loadConfig(testEnvironment(database.url, redisPrefix, port, env));
+  const config = loadConfig(testEnvironment(databaseUrl, redisPrefix, port, env));
   const logger = createLogger(config);
   const stores = await openStores(config, logger);
   const admin = await prepareDatabase(config, stores, logger);
   const deps = await createDependencies(config, logger, stores);
   server.on('request', buildApp(deps).callback());
   return {
-    url: config.issuer,
+    url: `http://127.0.0.1:${port}`,
     issuer: config.issuer,
     config,
     deps,
-    admin: admin!,
+    admin,
     server,
-    databaseUrl: database.url,
+    databaseUrl,
     redisPrefix,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await deps.close();
-      await deleteRedisKeys(redisPrefix);
-      await dropDatabase(database.name);
     },
   };
 }

@@ -25,7 +25,7 @@ export async function freePort(): Promise<number> {
 
 /** Environment without the caller's Latchkey variables, so a test states every one it relies on. */
 export function cleanEnvironment(env: Record<string, string>): NodeJS.ProcessEnv {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(DATABASE_URL|REDIS_URL|ISSUER|PORT|ADMIN_|ACCESS_TOKEN|WEB_CONCURRENCY|DATA_DIR|LOG_LEVEL|COOKIE_KEYS|REDIS_KEY_PREFIX|METRICS_PORT)/.test(name)));
+  const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(DATABASE_URL|REDIS_|ISSUER|PORT|ADMIN_|ACCESS_TOKEN|WEB_CONCURRENCY|DATA_DIR|LOG_LEVEL|COOKIE_KEYS|METRICS_PORT)/.test(name)));
   // Metrics stay off unless a test asks: several servers would contend for the default port.
   return { ...base, METRICS_PORT: '0', ...env };
 }
