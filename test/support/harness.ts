@@ -114,26 +114,3 @@ async function boot(databaseUrl: string, redisPrefix: string, env: Record<string
     },
   };
 }
-
-/**
- * A second server on the same database, Redis prefix and issuer as `primary`, with dependencies of
- * its own: what another process behind the same load balancer would be (caches, subscriptions).
- */
-export async function startPeerServer(primary: TestServer): Promise<{ url: string; close(): Promise<void> }> {
-  const server = createServer();
-  const port = await listenOnLoopback(server);
-  const config = loadConfig(testEnvironment(primary.databaseUrl, primary.redisPrefix, port, {
-    ISSUER: primary.issuer, ACCESS_TOKEN_FORMAT: primary.config.tokens.accessTokenFormat,
-  }));
-  const logger = createLogger(config);
-  const deps = await createDependencies(config, logger, await openStores(config, logger));
-  server.on('request', buildApp(deps).callback());
-  return {
-    url: `http://127.0.0.1:${port}`,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await deps.close();
-    },
-  };
-}
