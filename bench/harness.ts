@@ -242,9 +242,9 @@ class LatencySamples {
   }
 }
 
-export function runAutocannon(request: Request, durationSeconds: number, connections: number, samples?: LatencySamples): Promise<autocannon.Result> {
+export function runAutocannon(request: Request, durationSeconds: number, connections: number): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
-    const instance = autocannon({
+    autocannon({
       url: request.url,
       method: request.method,
       headers: request.headers,
@@ -254,11 +254,73 @@ export function runAutocannon(request: Request, durationSeconds: number, connect
       pipelining: 1,
       duration: durationSeconds,
     }, (error, result) => (error ? reject(error) : resolve(result)));
-    if (samples) {
-      instance.on('response', (client, statusCode, resBytes, responseTime) => {
-        if (statusCode >= 200 && statusCode < 300) samples.add(responseTime);
+  });
+}
+
+/**
+ * Seconds at the start of every measured slice that are loaded but not counted. Each slice opens
+ * fresh connections, and its first responses come only after one full latency (hundreds of ms for
+ * a sign-in), so counting from the start would take `latency / slice` off the rate, more off the
+ * slower target's; from RAMP_SECONDS on, the server is in its steady state.
+ */
+const RAMP_SECONDS = 1;
+
+interface Slice {
+  /** Responses (2xx or not) that arrived inside the counted window. */
+  responses: number;
+  /** All responses, the ramp-up's included (for the CPU profiles' time per request). */
+  allResponses: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  seconds: number;
+  cpuSeconds?: number;
+}
+
+/**
+ * RAMP_SECONDS + `seconds` of load, of which only the last `seconds` count: the responses that
+ * arrive in that window, their latency, and the server's CPU time over it.
+ */
+function loadSlice(request: Request, seconds: number, connections: number, pid: number | undefined, samples: LatencySamples): Promise<Slice> {
+  return new Promise((resolve, reject) => {
+    let windowStart: number | undefined;
+    let cpuAtStart: number | undefined;
+    let responses = 0;
+    let non2xx = 0;
+    const ramp = setTimeout(() => {
+      cpuAtStart = processCpuSeconds(pid);
+      windowStart = performance.now();
+    }, RAMP_SECONDS * 1000);
+    const instance = autocannon({
+      url: request.url,
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+      requests: request.requests,
+      connections,
+      pipelining: 1,
+      duration: RAMP_SECONDS + seconds,
+    }, (error, result) => {
+      clearTimeout(ramp);
+      if (error) return reject(error);
+      const cpuAtEnd = processCpuSeconds(pid);
+      const end = performance.now();
+      resolve({
+        responses,
+        allResponses: result.requests.total,
+        non2xx,
+        errors: result.errors,
+        timeouts: result.timeouts,
+        seconds: windowStart === undefined ? 0 : (end - windowStart) / 1000,
+        cpuSeconds: cpuAtStart !== undefined && cpuAtEnd !== undefined ? cpuAtEnd - cpuAtStart : undefined,
       });
-    }
+    });
+    instance.on('response', (client, statusCode, resBytes, responseTime) => {
+      if (windowStart === undefined) return;
+      responses += 1;
+      if (statusCode >= 200 && statusCode < 300) samples.add(responseTime);
+      else non2xx += 1;
+    });
   });
 }
 
@@ -333,8 +395,8 @@ export function targetName(target: Target): string {
  * Measures the targets in alternating slices (A B B A A B ...), each for BENCH_DURATION seconds in
  * all, after a warm-up of each: on a shared machine, drift in background load then falls on every
  * target alike, and the ratio stays meaningful even when the absolute numbers move between runs.
- * Between slices the server just measured finishes its abandoned requests (waitUntilIdle); that
- * pause counts for neither target.
+ * Each slice counts from RAMP_SECONDS on (loadSlice); between slices the server just measured
+ * finishes its abandoned requests (waitUntilIdle), a pause that counts for neither target.
  */
 export async function measure(scenario: Measurement['scenario'], format: Format, targets: LoadTarget[], connections = settings.connections): Promise<Measurement[]> {
   for (const { target, request, server } of targets) {
@@ -346,23 +408,20 @@ export async function measure(scenario: Measurement['scenario'], format: Format,
   const rounds = targets.length > 1 ? settings.rounds : 1;
   const slice = settings.durationSeconds / rounds;
   const totals = targets.map(() => ({ samples: new LatencySamples(), requests: 0, seconds: 0, non2xx: 0, errors: 0, timeouts: 0, cpuSeconds: 0 as number | undefined }));
-  process.stdout.write(`  ${scenario} / ${format}: measuring ${settings.durationSeconds} s per target in ${rounds} slice(s) of ${fmt(slice, 2)} s `);
+  process.stdout.write(`  ${scenario} / ${format}: measuring ${settings.durationSeconds} s per target in ${rounds} slice(s) of ${fmt(slice, 2)} s`
+    + ` (each after ${RAMP_SECONDS} s of uncounted ramp-up) `);
   for (let round = 0; round < rounds; round += 1) {
     const order = targets.map((_, index) => index);
     if (round % 2 === 1) order.reverse();
     for (const index of order) {
       const total = totals[index]!;
       const { request, server } = targets[index]!;
-      const cpuBefore = processCpuSeconds(server.child.pid);
-      const result = await runAutocannon(request, slice, connections, total.samples);
-      const cpuAfter = processCpuSeconds(server.child.pid);
+      const result = await loadSlice(request, slice, connections, server.child.pid, total.samples);
       await waitUntilIdle(server.child.pid);
-      countProfiledRequests(server, result.requests.total);
-      total.cpuSeconds = total.cpuSeconds !== undefined && cpuBefore !== undefined && cpuAfter !== undefined
-        ? total.cpuSeconds + (cpuAfter - cpuBefore)
-        : undefined;
-      total.requests += result.requests.total;
-      total.seconds += result.duration;
+      countProfiledRequests(server, result.allResponses);
+      total.cpuSeconds = total.cpuSeconds !== undefined && result.cpuSeconds !== undefined ? total.cpuSeconds + result.cpuSeconds : undefined;
+      total.requests += result.responses;
+      total.seconds += result.seconds;
       total.non2xx += result.non2xx;
       total.errors += result.errors;
       total.timeouts += result.timeouts;
