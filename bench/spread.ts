@@ -37,6 +37,7 @@ if (paths.length === 0) {
 }
 const runs = await Promise.all(paths.map(async (file) => ({ file, ...JSON.parse(await readFile(file, 'utf8')) as Omit<Run, 'file'> })));
 for (const run of runs) console.log(`  ${run.date}  commit ${run.commit ?? '?'}  ${run.settings.durationSeconds} s per target  ${run.file}`);
+if (new Set(runs.map((run) => JSON.stringify(run.settings))).size > 1) console.log('  note: these runs do not share their settings (see each file\'s "settings")');
 
 const ids = [...new Set(runs.flatMap((run) => run.summary.map((row) => row.id)))];
 console.log('');
