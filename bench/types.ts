@@ -1,20 +1,26 @@
-// The shapes bench/run.ts and its scenarios (bench/crm.ts) share. They live here so that run.ts
-// imports the scenarios and the scenarios import only this file: no import runs in a circle.
+// The shapes the benchmark's modules share (bench/harness.ts, the scenarios, bench/run.ts).
 import type { ChildProcess } from 'node:child_process';
 
 import type autocannon from 'autocannon';
 
 export const FORMATS = ['opaque', 'jwt'] as const;
 export type Format = (typeof FORMATS)[number];
-/** bare: node-oidc-provider alone (token scenario); bare-koa: Koa + pg alone (crm scenario). */
-export type Target = 'bare' | 'bare-koa' | 'latchkey';
+/**
+ * bare: node-oidc-provider alone (token, rss); argon2: a server doing only argon2.verify (login);
+ * bare-koa: Koa + pg alone (me, customers, crm-*); latchkey: the app.
+ */
+export type Target = 'bare' | 'argon2' | 'bare-koa' | 'latchkey';
 
-/** The BENCH_* environment, read once by bench/run.ts. */
+/** The BENCH_* environment, read once by bench/harness.ts. */
 export interface Settings {
   durationSeconds: number;
   connections: number;
+  /** Connections of the sign-in load (the issue measures it with 16). */
+  loginConnections: number;
   warmupSeconds: number;
   rounds: number;
+  /** Seconds of token load before the "loaded" RSS is read. */
+  rssLoadSeconds: number;
   pgUrl: string;
   redisUrl: string;
   cpuProfile: boolean;
@@ -37,8 +43,14 @@ export interface Request {
   requests?: autocannon.Request[];
 }
 
+/** Resident memory of a server process, in MB (2^20 bytes): now (VmRSS) and its peak so far (VmHWM). */
+export interface MemorySample {
+  rssMb: number;
+  peakRssMb: number;
+}
+
 export interface Measurement {
-  scenario: 'token' | 'me' | 'crm-list' | 'crm-get';
+  scenario: 'token' | 'login' | 'me' | 'customers' | 'crm-list' | 'crm-get';
   target: Target;
   format: Format;
   requestsPerSecond: number;
@@ -54,6 +66,8 @@ export interface Measurement {
    * req/s it hardly depends on how much CPU the load generator, Redis and PostgreSQL take.
    */
   serverCpuMicrosPerRequest?: number;
+  /** The server's memory right after its measurement (warm-up and load behind it). */
+  memoryAfter?: MemorySample;
 }
 
 export interface LoadTarget {
@@ -62,15 +76,18 @@ export interface LoadTarget {
   server: StartedChild<unknown>;
 }
 
-/** What bench/run.ts lends a scenario. */
-export interface BenchContext {
-  settings: Settings;
-  databaseName: string;
-  redisPrefix: string;
-  startChild<T>(name: string, script: string, args: string[], env: Record<string, string>): Promise<StartedChild<T>>;
-  stopChild(child: ChildProcess): Promise<void>;
-  measure(scenario: Measurement['scenario'], format: Format, targets: LoadTarget[]): Promise<Measurement[]>;
-  table(headers: string[], rows: string[][]): string;
-  fmt(value: number, digits?: number): string;
-  runDescription(): Record<string, unknown>;
+/** Scenario "rss": the memory of Latchkey and of the bare provider, idle and after token load. */
+export interface RssResult {
+  loadSeconds: number;
+  format: Format;
+  latchkey: { idle?: MemorySample; loaded?: MemorySample; requests: number };
+  bare: { idle?: MemorySample; loaded?: MemorySample; requests: number };
+}
+
+/** What the run prepared before any scenario (bench/run.ts), and what scenarios read from it. */
+export interface Prepared {
+  /** The first super admin's personal client (client_credentials, client_secret_basic). */
+  admin: { clientId: string; clientSecret: string; userId: string };
+  /** The demo organization (bench/data.ts) and the user the sign-in, /me and CRM loads act as. */
+  demo: { organizationId: string; email: string; password: string; userId: string; customers: number };
 }

@@ -1,23 +1,29 @@
-// The baseline of the CRM scenario (bench/crm.ts): the two customer reads served by plain Koa and a
-// `pg` Pool, with the SQL that CustomersService runs for a caller who sees the whole organization
-// (src/services/customers.service.ts, visibility from src/services/crm-access.ts), for one fixed
-// organization. No authentication, no permission check, no validation, no logging or metrics:
-// whatever Latchkey does on top of these statements is what the ratio measures. bench/crm.ts
-// checks before any load that both servers give the same answers, so the SQL cannot drift apart
-// unnoticed.
+// The reference of the /me and CRM rows (bench/me.ts, bench/crm.ts): the same reads served by
+// plain Koa and a `pg` Pool, for one fixed user and organization. No authentication, no permission
+// check, no validation, no logging or metrics: whatever Latchkey does on top of these statements
+// is what the ratio measures.
 //
-//   node bench/servers/bare-koa-crm-server.ts     prints "bench-ready {port, issuer}"
+// GET /api/v1/me runs the SQL of findActiveProfile and its row-to-JSON mapping, imported from
+// src/services/users.service.ts (`profileColumns`, `profileFrom`), so the two cannot drift apart.
+// The customer reads run the SQL CustomersService runs for a caller who sees the whole organization
+// (src/services/customers.service.ts, visibility from src/services/crm-access.ts), written out
+// here; bench/crm.ts checks before any load that both servers give the same answers, so that SQL
+// cannot drift apart unnoticed either.
 //
+//   node bench/servers/bare-koa-server.ts     prints "bench-ready {port, issuer}"
+//
+//   GET /api/v1/me                                the profile of BENCH_USER_ID
 //   GET /api/v1/customers?page=1&page_size=20     { count, page, page_size, next, previous, results }
 //   GET /api/v1/customers/:id                     the customer, its newest 100 interactions, interaction_count
 //
-// Input (environment): BENCH_DATABASE_URL, BENCH_ORGANIZATION_ID, BENCH_POOL_SIZE (default 10,
-// as Latchkey's MikroORM pool).
+// Input (environment): BENCH_DATABASE_URL, BENCH_ORGANIZATION_ID, BENCH_USER_ID, BENCH_POOL_SIZE
+// (default 10, as Latchkey's MikroORM pool).
 import { createServer } from 'node:http';
 
 import Koa, { type Context } from 'koa';
 import pg from 'pg';
 
+import { profileColumns, profileFrom, type ProfileRow } from '../../src/services/users.service.ts';
 import { failAndExit, listenOnLoopback, report, stopOnSignal } from './lifecycle.ts';
 
 function required(name: string): string {
@@ -46,11 +52,16 @@ const INTERACTIONS_SQL = `select ${INTERACTION_COLUMNS} from ${INTERACTION_FROM}
 const INTERACTION_COUNT_SQL = `select count(*)::int as count from customer_interaction i join customer c on c.id = i.customer_id
   where i.customer_id = $1 and i.organization_id = $2`;
 
+// users.service.ts findActiveProfile, with pg's placeholder.
+const PROFILE_SQL = `${profileColumns} where u.id = $1 and u.is_active and o.is_active group by u.id, o.id`;
+
+const ME_PATH = '/api/v1/me';
 const CUSTOMERS_PATH = '/api/v1/customers';
 const CUSTOMER_PATH = /^\/api\/v1\/customers\/([^/]+)$/;
 
 async function main(): Promise<void> {
   const organizationId = required('BENCH_ORGANIZATION_ID');
+  const userId = required('BENCH_USER_ID');
   const pool = new pg.Pool({ connectionString: required('BENCH_DATABASE_URL'), max: Number(process.env.BENCH_POOL_SIZE ?? 10) });
 
   const server = createServer();
@@ -69,6 +80,11 @@ async function main(): Promise<void> {
   app.silent = true;
   app.use(async (ctx) => {
     if (ctx.method !== 'GET') return;
+    if (ctx.path === ME_PATH) {
+      const row = (await pool.query<ProfileRow>(PROFILE_SQL, [userId])).rows[0];
+      if (row) ctx.body = profileFrom(row);
+      return;
+    }
     if (ctx.path === CUSTOMERS_PATH) {
       const page = Number(ctx.query.page ?? 1);
       const pageSize = Number(ctx.query.page_size ?? 20);
