@@ -61,7 +61,7 @@ export class AccountsService {
   async signIn(attempt: SignInAttempt): Promise<SignedInUser> {
     const identifier = attempt.identifier.trim().toLowerCase();
     const throttleKey = SignInThrottle.accountKey(identifier, attempt.organizationSlug);
-    await this.#throttle.assertAllowed(throttleKey, attempt.ip);
+    const standing = await this.#throttle.assertAllowed(throttleKey, attempt.ip);
 
     const candidates = await queryRows<CandidateRow>(
       this.#orm.em,
@@ -87,7 +87,7 @@ export class AccountsService {
       throw new SignInFailed();
     }
 
-    await this.#throttle.recordSuccess(throttleKey);
+    await this.#throttle.recordSuccess(throttleKey, standing);
     // The last sign-in and its audit row in one statement, so in one transaction and one round trip.
     const audit = auditRow(auditEntry({ userId: user.id, clientId: attempt.clientId, ip: attempt.ip, userAgent: attempt.userAgent }, {
       action: 'auth.login', resource: 'session', organizationId: user.organization_id, targetId: user.id, details: { via: attempt.via },
