@@ -46,9 +46,10 @@ class StoreAdapter implements Adapter {
   async upsert(id: string, payload: Payload, expiresIn: number) {
     const { store } = this.#deps;
     const key = this.#key(id);
-    await store.set(key, JSON.stringify(payload), expiresIn);
     const grantId = payload.grantId as string | undefined;
-    const lookups: Promise<void>[] = [];
+    // Written together (one round trip where the store pipelines): an index entry for a key not
+    // written yet, or not written at all after a failure, points at nothing and harms nothing.
+    const lookups: Promise<void>[] = [store.set(key, JSON.stringify(payload), expiresIn)];
     if (grantId) lookups.push(store.addToSet(`oidc:grant:${grantId}`, key, expiresIn));
     if (payload.userCode) lookups.push(store.set(`oidc:${this.#model}:userCode:${payload.userCode as string}`, id, expiresIn));
     if (payload.uid) lookups.push(store.set(`oidc:${this.#model}:uid:${payload.uid as string}`, id, expiresIn));
