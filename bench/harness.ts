@@ -17,6 +17,7 @@ import pg from 'pg';
 
 import { READY_PREFIX } from './servers/lifecycle.ts';
 import type { Format, LoadTarget, Measurement, MemorySample, Request, Settings, StartedChild, Target } from './types.ts';
+import { defaultThreadpoolSize } from '../src/threadpool.ts';
 
 const CHILD_START_TIMEOUT_MS = 60_000;
 const CHILD_STOP_TIMEOUT_MS = 10_000;
@@ -49,10 +50,14 @@ export const settings: Settings = {
 };
 
 /**
- * libuv's thread pool size every server child gets (argon2 and WebCrypto run there): the
- * environment's UV_THREADPOOL_SIZE, inherited by all children alike, else libuv's default of 4.
+ * libuv's thread pool size every server child gets (argon2 and WebCrypto run there), inherited by
+ * all children alike: the environment's UV_THREADPOOL_SIZE, else the size `npm start` gives
+ * Latchkey (src/threadpool.ts: one thread per CPU, at least 2), so the references run on the pool
+ * Latchkey runs on in production.
  */
-export const threadpoolSize = process.env.UV_THREADPOOL_SIZE ? `${process.env.UV_THREADPOOL_SIZE} (UV_THREADPOOL_SIZE)` : '4 (libuv default)';
+export const threadpoolSize = process.env.UV_THREADPOOL_SIZE
+  ? `${process.env.UV_THREADPOOL_SIZE} (UV_THREADPOOL_SIZE)`
+  : `${(process.env.UV_THREADPOOL_SIZE = String(defaultThreadpoolSize()))} (Latchkey's default, one per CPU)`;
 
 export const runId = randomBytes(4).toString('hex');
 export const databaseName = `latchkey_bench_${runId}`;
