@@ -18,6 +18,11 @@ import { OIDC_ROUTES } from './oidc/provider.ts';
 import type { Dependencies } from './dependencies.ts';
 
 export const API_PREFIX = '/api/v1';
+
+/** Koa's composition of the steps that are on (a rate limit set to 0 is none). */
+function chain(steps: (Middleware | undefined)[]): Middleware {
+  return compose(steps.filter((step): step is Middleware => step !== undefined));
+}
 // Endpoints that take a password or mint a session from one.
 const SIGN_IN_PATHS = new Set([`${API_PREFIX}/auth/login`, `${API_PREFIX}/auth/register`, `${API_PREFIX}/auth/refresh`]);
 export function buildApp(deps: Dependencies): Koa {
@@ -56,19 +61,21 @@ export function buildApp(deps: Dependencies): Koa {
     allows: (auth, permission) => deps.permissionResolver.allows(auth, permission),
     strictResponses: config.env !== 'production',
   });
-  const apiChain = compose([
+  const apiChain = chain([
     limitSignInRequests,
     // /api/v1 takes JSON bodies only (API.md "Operations"); DELETE bodies carry id lists (DELETE /users/:id/roles {role_ids}).
     parseJsonBody,
     api.routes() as unknown as Middleware,
     api.allowedMethods({ throw: true, methodNotAllowed: () => new AppError('request.method_not_allowed') }) as unknown as Middleware,
   ]);
-  const providerChain = compose([
-    operations.routes() as unknown as Middleware,
+  const operationsRouter = operations.routes() as unknown as Middleware;
+  const providerChain = chain([
+    // Health, readiness and the API documentation; nothing under /oauth/ is theirs.
+    (ctx, next) => (ctx.path.startsWith('/oauth/') ? next() : operationsRouter(ctx, next)),
     limitTokenRequests,
     limitSignInRequests,
     // Sign-in and consent pages, their stylesheet, and the policy of the pages the provider renders.
-    ...interactionPages(deps),
+    interactionPages(deps),
     challengeEveryUnauthorized(config.issuer),
     deps.providers.middleware(),
   ]);
