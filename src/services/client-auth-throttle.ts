@@ -10,9 +10,9 @@
 //
 // Only failures touch the store. A request that authenticates costs no store call: blocks are kept
 // in process, and announced on a channel so that every process knows them at once.
-import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
+import { boundedLruCache } from '../platform/lru-cache.ts';
 import { RedisStore } from '../platform/redis-store.ts';
 import { StoreUnavailableError, type KeyValueStore } from '../platform/store.ts';
 
@@ -45,7 +45,7 @@ export class ClientAuthThrottle {
   readonly #addressFailures?: RateLimiterAbstract;
   readonly #clientFailures?: RateLimiterAbstract;
   /** Address -> blocked until (epoch ms). */
-  readonly #blockedAddresses = new LRUCache<string, number>({ max: MAX_KNOWN_BLOCKS });
+  readonly #blockedAddresses = boundedLruCache<string, number>({ maxEntries: MAX_KNOWN_BLOCKS });
 
   constructor(store: KeyValueStore, settings: ClientAuthThrottleSettings) {
     this.#store = store;

@@ -2,8 +2,8 @@
 // token request, so records are cached in-process; any change is announced on a channel and every
 // process drops its copy before the next request.
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { LRUCache } from 'lru-cache';
 
+import { boundedLruCache } from '../platform/lru-cache.ts';
 import { executeStatement, queryOne, queryRows } from '../platform/database.ts';
 import type { KeyValueStore } from '../platform/store.ts';
 import { generateClientId, generateClientSecret, hashClientSecret, isHashedClientSecret } from './client-secrets.ts';
@@ -92,7 +92,7 @@ export class ClientRegistry {
   readonly #store: KeyValueStore;
   readonly #revocation: RevocationService;
   // `null` caches "no such client", so probing unknown ids does not reach the database each time.
-  readonly #cache = new LRUCache<string, ClientRecord | 'absent'>({ max: 10_000, ttl: 60_000 });
+  readonly #cache = boundedLruCache<string, ClientRecord | 'absent'>({ maxEntries: 10_000, ttlMs: 60_000 });
 
   constructor(orm: MikroORM, store: KeyValueStore, revocation: RevocationService) {
     this.#orm = orm;

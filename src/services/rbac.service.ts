@@ -3,10 +3,10 @@
 // answers "may this caller do X" from the roles in the token, cached per process and dropped on
 // every process when any role or permission changes.
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { LRUCache } from 'lru-cache';
 
 import { Permission } from '../db/entities/permission.entity.ts';
 import type { BuiltinRoleName } from '../db/entities/role.entity.ts';
+import { boundedLruCache } from '../platform/lru-cache.ts';
 import { queryRows } from '../platform/database.ts';
 import type { KeyValueStore } from '../platform/store.ts';
 import { API_SCOPES, apiScopesForPermissions } from './scopes.ts';
@@ -68,7 +68,7 @@ const CHANNEL = 'rbac';
 export class PermissionResolver {
   readonly #orm: MikroORM;
   readonly #store: KeyValueStore;
-  readonly #cache = new LRUCache<string, Set<string>>({ max: 10_000, ttl: 60_000 });
+  readonly #cache = boundedLruCache<string, Set<string>>({ maxEntries: 10_000, ttlMs: 60_000 });
 
   constructor(orm: MikroORM, store: KeyValueStore) {
     this.#orm = orm;

@@ -3,7 +3,7 @@
 // client. Tokens carry the generations current when they were minted; bumping one ends every
 // older token of that user or client. The state lives in the store and is cached in each process,
 // kept fresh through pub/sub.
-import { LRUCache } from 'lru-cache';
+import { boundedLruCache } from '../platform/lru-cache.ts';
 
 import type { KeyValueStore } from '../platform/store.ts';
 
@@ -33,7 +33,7 @@ export class RevocationService {
   /** Long enough for any token signed before a revocation to have expired. */
   readonly #memorySeconds: number;
   // Values are the stored strings; '' marks a key known to be absent.
-  readonly #cache = new LRUCache<string, string>({ max: 100_000, ttl: 60_000 });
+  readonly #cache = boundedLruCache<string, string>({ maxEntries: 100_000, ttlMs: 60_000 });
 
   constructor(store: KeyValueStore, maxTokenLifetimeSeconds: number) {
     this.#store = store;

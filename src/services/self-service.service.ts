@@ -90,7 +90,7 @@ export class SelfService {
     if (!await verifyPassword(user.passwordHash, currentPassword)) {
       throw new AppError('auth.wrong_password', 'The current password is not right');
     }
-    assertPasswordPolicy(newPassword, user, 'new_password');
+    await assertPasswordPolicy(newPassword, user, 'new_password');
     if (await verifyPassword(user.passwordHash, newPassword)) throw fieldError(['body', 'new_password'], 'must differ from the current password', 'unchanged');
     const passwordHash = await hashPassword(newPassword);
     await em.transactional(async (tx) => {

@@ -45,7 +45,7 @@ async function joinableOrganization(em: MikroORM['em'], input: Pick<SignUp, 'org
 
 export async function signUp(orm: MikroORM, clients: ClientRegistry, input: SignUp): Promise<{ user: UserProfile; clientId: string; clientSecret: string }> {
   const email = input.email.trim().toLowerCase();
-  assertPasswordPolicy(input.password, { email, username: input.username, firstName: input.firstName, lastName: input.lastName }, 'password');
+  await assertPasswordPolicy(input.password, { email, username: input.username, firstName: input.firstName, lastName: input.lastName }, 'password');
   const passwordHash = await hashPassword(input.password);
 
   const created = await orm.em.fork().transactional(async (em) => {

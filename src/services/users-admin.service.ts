@@ -158,7 +158,7 @@ export class UsersAdminService {
     const email = input.email.trim().toLowerCase();
     const { firstName, lastName } = wholeName(input);
     if (input.password) {
-      assertPasswordPolicy(input.password, { email, username: input.username, firstName, lastName }, 'password');
+      await assertPasswordPolicy(input.password, { email, username: input.username, firstName, lastName }, 'password');
     }
     const password = input.password ?? generatePassword();
     const passwordHash = await hashPassword(password);
@@ -278,7 +278,7 @@ export class UsersAdminService {
       const user = await this.#target(em, actor, userId);
       if (actor.userId !== user.id) await this.#assertMayManage(actor, user);
       if (newPassword) {
-        assertPasswordPolicy(newPassword, user, 'new_password');
+        await assertPasswordPolicy(newPassword, user, 'new_password');
       }
       user.passwordHash = passwordHash;
       recordAudit(em, auditEntry(actor, { action: 'user.reset_password', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, details: { temporary: !newPassword } }));
