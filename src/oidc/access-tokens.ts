@@ -8,12 +8,12 @@ import {
   EmbeddedJWK, calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, jwtVerify,
   type JSONWebKeySet, type JWK, type JWTPayload,
 } from 'jose';
-import { LRUCache } from 'lru-cache';
 import type { Provider } from 'oidc-provider';
 
 import {
   DPOP_ALGORITHMS, TokenRejected, type AccessTokenPrincipal, type PresentedToken, type TokenVerifier,
 } from '../http/authenticate.ts';
+import { boundedLruCache } from '../platform/lru-cache.ts';
 import type { KeyValueStore } from '../platform/store.ts';
 import type { RevocationService } from '../services/revocation.service.ts';
 import { ACCESS_TOKEN_ALG } from '../services/signing-keys.service.ts';
@@ -66,7 +66,7 @@ export class AccessTokenVerifier implements TokenVerifier {
    * process learns at once through the store's pub/sub. Destroying an opaque token records its id
    * as revoked (oidc/adapter.ts), so no call is answered from this memory after a revocation.
    */
-  readonly #verified = new LRUCache<string, VerifiedToken>({ max: VERIFIED_TOKENS_KEPT });
+  readonly #verified = boundedLruCache<string, VerifiedToken>({ maxEntries: VERIFIED_TOKENS_KEPT });
 
   constructor(options: {
     provider: () => Provider;
