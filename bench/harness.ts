@@ -80,7 +80,8 @@ function countProfiledRequests(child: StartedChild<unknown>, requests: number): 
 export async function startChild<T>(name: string, script: string, args: string[], env: Record<string, string>): Promise<StartedChild<T>> {
   const profile = `${name}-${runId}.cpuprofile`;
   const execArgv = settings.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES_DIR}`, `--cpu-prof-name=${profile}`] : [];
-  const child = spawn(process.execPath, [...execArgv, script, ...args], {
+  const nodeFlags = script === LATCHKEY_SERVER ? LATCHKEY_NODE_FLAGS : [];
+  const child = spawn(process.execPath, [...nodeFlags, ...execArgv, script, ...args], {
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -173,8 +174,21 @@ export interface LatchkeyInfo {
 
 /** The environment of a Latchkey server child on this run's database and Redis prefix. */
 export function latchkeyEnv(format: Format): Record<string, string> {
-  return { BENCH_DATABASE_URL: databaseUrl, BENCH_REDIS_URL: settings.redisUrl, BENCH_REDIS_PREFIX: redisPrefix, BENCH_TOKEN_FORMAT: format };
+  return {
+    BENCH_DATABASE_URL: databaseUrl, BENCH_REDIS_URL: settings.redisUrl, BENCH_REDIS_PREFIX: redisPrefix, BENCH_TOKEN_FORMAT: format,
+    // As `npm start` runs it: type-stripped sources from Node's compile cache (docs/operations.md "Memory").
+    NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? fileURLToPath(new URL('../node_modules/.cache/node-compile-cache', import.meta.url)),
+  };
 }
+
+/**
+ * The heap flags `npm start` gives Latchkey (read from package.json's start script), so that the
+ * Latchkey children run, and use memory, as users run it; the references run with node's defaults.
+ */
+export const LATCHKEY_NODE_FLAGS: string[] = [
+  ...(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } })
+    .scripts.start.matchAll(/--max-[a-z-]+-size=\d+/g),
+].map((match) => match[0]);
 
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL and Redis
