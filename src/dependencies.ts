@@ -14,6 +14,7 @@ import type { Logger } from './platform/logger.ts';
 import { MemoryStore } from './platform/memory-store.ts';
 import { RedisStore } from './platform/redis-store.ts';
 import { Metrics, type PoolStats } from './platform/metrics.ts';
+import { ReadReplicas } from './platform/read-replicas.ts';
 import type { KeyValueStore } from './platform/store.ts';
 import { AccountsService } from './services/accounts.service.ts';
 import { ApplicationsService } from './services/applications.service.ts';
@@ -51,6 +52,8 @@ export interface Dependencies {
   clientRegistry: ClientRegistry;
   accounts: AccountsService;
   metrics: Metrics;
+  /** Where list and report reads go: a read replica (DATABASE_REPLICA_URLS) or the primary. */
+  reads: ReadReplicas;
   /** Which permissions and API scopes a caller's roles give (cached, checked on every request). */
   permissionResolver: PermissionResolver;
   roles: RolesService;
@@ -129,13 +132,19 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   const clientRegistry = new ClientRegistry(orm, store, revocation);
   const pool = await (orm.em.getConnection() as unknown as { getNativeClient(): Promise<PoolStats> }).getNativeClient();
   const metrics = new Metrics(() => pool);
+  const reads = new ReadReplicas(orm, store, {
+    replicas: config.database.replicaUrls.length,
+    stickySeconds: config.database.replicaStickySeconds,
+    onRead: (target) => metrics.replicaReads.inc({ target }),
+    onFallback: (error) => logger.warn({ err: (error as Error).message }, 'a read replica is unreachable; reading from the primary'),
+  });
   const accounts = new AccountsService(orm, new SignInThrottle(store), (via) => metrics.signInFailures.inc({ via }));
   const revokeGrant = (grantId: string) => revokeGrantEverywhere({ store, orm, clientRegistry, revocation }, grantId);
   const selfService = new SelfService(orm, revocation, revokeGrant);
   const permissionResolver = new PermissionResolver(orm, store);
   const roles = new RolesService(orm, permissionResolver);
   const permissions = new PermissionsService(orm, permissionResolver);
-  const usersAdmin = new UsersAdminService({ orm, clientRegistry, revocation, roles, revokeGrant });
+  const usersAdmin = new UsersAdminService({ orm, reads, clientRegistry, revocation, roles, revokeGrant });
   const organizations = new OrganizationsService({ orm, revocation, clientRegistry, permissionResolver, revokeGrant });
   const clientAuthThrottle = new ClientAuthThrottle(store, config.clientAuthThrottle);
   await Promise.all([revocation.start(), clientRegistry.start(), permissionResolver.start(), clientAuthThrottle.start()]);
@@ -177,9 +186,9 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   }, KEY_REFRESH_INTERVAL_MS).unref();
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, metrics, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
-    organizations, locations: new LocationsService(orm), customers: new CustomersService(orm), crmInteractions: new InteractionsService(orm),
-    crmStatistics: new CrmStatisticsService(orm), auditQuery: new AuditQueryService(orm), consents: new ConsentsService(orm, revokeGrant),
+    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, metrics, reads, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
+    organizations, locations: new LocationsService(orm, reads), customers: new CustomersService(orm, reads), crmInteractions: new InteractionsService(orm, reads),
+    crmStatistics: new CrmStatisticsService(reads), auditQuery: new AuditQueryService(orm, reads), consents: new ConsentsService(orm, revokeGrant),
     applications: new ApplicationsService({ orm, clientRegistry, revokeGrant, provider: providerClientModels(() => providers.current) }), providers, cookieKeys, verifier, reloadSigningKeys,
     async close() {
       clearInterval(refresher);

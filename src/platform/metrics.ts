@@ -24,6 +24,11 @@ export class Metrics {
   readonly tokensIssued = new Counter({
     name: 'latchkey_tokens_issued_total', help: 'Successful token endpoint answers by grant type', labelNames: ['grant_type'] as const, registers: [this.registry],
   });
+  readonly replicaReads = new Counter({
+    name: 'latchkey_db_read_queries_total',
+    help: 'List and report queries by where they ran: replica, primary (no replica, or the caller just wrote) or fallback (the replica was unreachable)',
+    labelNames: ['target'] as const, registers: [this.registry],
+  });
   readonly signInFailures = new Counter({
     name: 'latchkey_sign_in_failures_total', help: 'Failed sign-ins by path', labelNames: ['via'] as const, registers: [this.registry],
   });

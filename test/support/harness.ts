@@ -64,8 +64,9 @@ export function testEnvironment(databaseUrl: string, redisPrefix: string, port: 
   };
 }
 
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const database = await createTestDatabase();
+/** `databaseUrl`: a database of the test's own (its own cluster), used as it is and not dropped. */
+export async function startTestServer(env: Record<string, string> = {}, options: { databaseUrl?: string } = {}): Promise<TestServer> {
+  const database = options.databaseUrl ? { name: undefined, url: options.databaseUrl } : await createTestDatabase();
   const redisPrefix = uniqueRedisPrefix();
   const server = createServer();
   const port = await listenOnLoopback(server);
@@ -89,7 +90,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await deps.close();
       await deleteRedisKeys(redisPrefix);
-      await dropDatabase(database.name);
+      if (database.name) await dropDatabase(database.name);
     },
   };
 }
