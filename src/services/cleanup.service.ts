@@ -35,12 +35,16 @@ export interface CleanupTarget {
 }
 
 // The outer condition repeats the inner one: a row updated (its expiry extended) between the
-// subselect and the delete has a new ctid and a new expires_at, and is left alone.
+// subselect and the delete has a new ctid and a new expires_at, and is left alone. Oldest first,
+// by the expiry index: a plain LIMIT would let the planner pick a sequential scan when most rows
+// are expired, and each batch would then read past every row the batches before it deleted
+// (dead until VACUUM), which grows quadratically over a million rows; the index scan skips index
+// entries already known dead.
 export const CLEANUP_TARGETS: readonly CleanupTarget[] = [
   {
     table: 'oidc_artifact',
     deleteBatch: `delete from oidc_artifact where ctid = any(array(
-        select ctid from oidc_artifact where expires_at < now() limit ?)) and expires_at < now()`,
+        select ctid from oidc_artifact where expires_at < now() order by expires_at limit ?)) and expires_at < now()`,
   },
   {
     table: 'signing_key',
