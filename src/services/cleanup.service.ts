@@ -18,7 +18,9 @@
 // means only one process deletes at a time, and a process that finds the lock taken leaves this
 // round to the one holding it. Each batch is its own short transaction (a bounded DELETE through a
 // ctid subselect on the expiry index), so no long transaction holds locks or keeps VACUUM from
-// reclaiming what the earlier batches deleted.
+// reclaiming what the earlier batches deleted. Between batches the job pauses nine times as long
+// as the batch took, so it never takes more than a tenth of a connection's time from the requests;
+// a run that used its time budget with rows left is followed by the next one a second later.
 import type { MikroORM } from '@mikro-orm/postgresql';
 
 import { executeStatement, queryOne } from '../platform/database.ts';
@@ -58,6 +60,8 @@ export interface CleanupOptions {
   batchSize?: number;
   /** A run stops starting batches after this long; the next run goes on where it stopped. */
   budgetMs?: number;
+  /** After each batch that leaves rows behind, a pause of this many times the batch's duration. */
+  pauseRatio?: number;
   logger?: Logger;
   onDeleted?: (table: string, rows: number) => void;
   onRun?: (outcome: CleanupOutcome, seconds: number) => void;
@@ -75,13 +79,20 @@ export interface CleanupResult {
 
 export const DEFAULT_BATCH_SIZE = 2000;
 const DEFAULT_BUDGET_MS = 30_000;
+// The job works at most a tenth of the time: a backlog goes at a few thousand rows a second, far
+// more than tokens expire, while the requests keep the database (bench/CLEANUP.md).
+const DEFAULT_PAUSE_RATIO = 9;
+// After a run that ran out of budget with rows left, the next comes this soon, not an interval later.
+const CATCH_UP_DELAY_MS = 1000;
 
 export class ExpiredRowsCleanup {
   readonly #orm: MikroORM;
   readonly #batchSize: number;
   readonly #budgetMs: number;
+  readonly #pauseRatio: number;
   readonly #options: CleanupOptions;
   #timer: NodeJS.Timeout | undefined;
+  #wake: (() => void) | undefined;
   #running: Promise<CleanupResult> | undefined;
   #stopping = false;
 
@@ -89,6 +100,7 @@ export class ExpiredRowsCleanup {
     this.#orm = orm;
     this.#batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     this.#budgetMs = options.budgetMs ?? DEFAULT_BUDGET_MS;
+    this.#pauseRatio = options.pauseRatio ?? DEFAULT_PAUSE_RATIO;
     this.#options = options;
   }
 
@@ -99,18 +111,19 @@ export class ExpiredRowsCleanup {
   start(intervalSeconds: number): void {
     if (intervalSeconds === 0 || this.#timer) return;
     const intervalMs = intervalSeconds * 1000;
-    const tick = () => {
+    const tick = (delayMs: number) => {
       this.#timer = setTimeout(() => {
-        void this.run().finally(() => { if (!this.#stopping) tick(); });
-      }, this.#timer ? intervalMs : Math.floor(Math.random() * intervalMs)).unref();
+        void this.run().then(({ outcome }) => { if (!this.#stopping) tick(outcome === 'budget' ? CATCH_UP_DELAY_MS : intervalMs); });
+      }, delayMs).unref();
     };
-    tick();
+    tick(Math.floor(Math.random() * intervalMs));
   }
 
   /** Stops the timer and waits for a batch in progress to commit (SIGTERM drain). */
   async stop(): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#timer);
+    this.#wake?.();
     await this.#running?.catch(() => undefined);
   }
 
@@ -130,11 +143,13 @@ export class ExpiredRowsCleanup {
         for (;;) {
           if (this.#stopping) { outcome = 'stopped'; break; }
           if (Date.now() - started > this.#budgetMs) { outcome = 'budget'; break; }
+          const batchStarted = Date.now();
           const rows = await this.#batch(target);
           if (rows === undefined) { outcome = 'busy'; break; }
           deleted[target.table]! += rows;
           if (rows > 0) this.#options.onDeleted?.(target.table, rows);
           if (rows < this.#batchSize) break;
+          await this.#pause((Date.now() - batchStarted) * this.#pauseRatio);
         }
         if (outcome !== 'done') break;
       }
@@ -147,6 +162,15 @@ export class ExpiredRowsCleanup {
     const total = Object.values(deleted).reduce((sum, rows) => sum + rows, 0);
     if (total > 0 || outcome === 'budget') this.#options.logger?.info({ deleted, outcome, seconds }, 'deleted expired rows');
     return { outcome, deleted };
+  }
+
+  /** Waits between batches; shutdown cuts it short. */
+  #pause(ms: number): Promise<void> {
+    if (ms <= 0 || this.#stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.#wake = undefined; resolve(); }, ms);
+      this.#wake = () => { clearTimeout(timer); this.#wake = undefined; resolve(); };
+    });
   }
 
   /** One bounded DELETE under the lock; undefined when another process holds it. */

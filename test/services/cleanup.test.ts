@@ -108,6 +108,23 @@ describe('the cleanup job (expired rows in PostgreSQL)', function () {
     }
   });
 
+  it('runs by itself on its interval, and not after stop()', async () => {
+    await insertExpired(server, 300);
+    const cleanup = new ExpiredRowsCleanup(server.deps.orm, { batchSize: 100 });
+    cleanup.start(1);
+    try {
+      const deadline = Date.now() + 10_000;
+      while (await count(server, 'expires_at < now()') > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await count(server, 'expires_at < now()')).to.equal(0);
+    } finally {
+      await cleanup.stop();
+    }
+    await insertExpired(server, 10);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(await count(server, 'expires_at < now()')).to.equal(10);
+    await executeStatement(server.deps.orm.em, 'delete from oidc_artifact where expires_at < now()');
+  });
+
   it('on shutdown lets the batch in progress commit and starts no other', async () => {
     await insertExpired(server, 5000);
     const cleanup = new ExpiredRowsCleanup(server.deps.orm, { batchSize: 1000 });
