@@ -60,6 +60,7 @@ export function buildApp(deps: Dependencies): Koa {
     authenticate: authenticate(deps.verifier, config.issuer),
     allows: (auth, permission) => deps.permissionResolver.allows(auth, permission),
     strictResponses: config.env !== 'production',
+    afterWrite: (actor) => deps.reads.noteWrite(actor),
   });
   app.use(api.routes());
   app.use(api.allowedMethods({ throw: true, methodNotAllowed: () => new AppError('request.method_not_allowed') }));

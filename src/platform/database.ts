@@ -119,7 +119,16 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 }
 
 
-type Executor = Pick<MikroORM['em'], 'getConnection' | 'getTransactionContext'>;
+/** What raw statements need of a connection: MikroORM's own, or a replica's that falls back (read-replicas.ts). */
+export type SqlConnection = Pick<ReturnType<MikroORM['em']['getConnection']>, 'execute' | 'stream'>;
+
+/** An entity manager (inside its transaction when it has one), or a read target from ReadReplicas. */
+export interface SqlExecutor {
+  getConnection(): SqlConnection;
+  getTransactionContext(): ReturnType<MikroORM['em']['getTransactionContext']>;
+}
+
+type Executor = SqlExecutor;
 
 /** Raw SQL for hot paths and set-based statements; runs inside `em`'s transaction when it has one. */
 export async function queryRows<T>(em: Executor, sql: string, params: unknown[] = []): Promise<T[]> {
