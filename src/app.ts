@@ -60,6 +60,7 @@ export function buildApp(deps: Dependencies): Koa {
     authenticate: authenticate(deps.verifier, config.issuer),
     allows: (auth, permission) => deps.permissionResolver.allows(auth, permission),
     strictResponses: config.env !== 'production',
+    afterWrite: (actor) => deps.reads.noteWrite(actor),
   });
   const apiChain = chain([
     limitSignInRequests,

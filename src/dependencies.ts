@@ -14,10 +14,12 @@ import type { Logger } from './platform/logger.ts';
 import { MemoryStore } from './platform/memory-store.ts';
 import { RedisStore } from './platform/redis-store.ts';
 import { Metrics, type PoolStats } from './platform/metrics.ts';
+import { ReadReplicas } from './platform/read-replicas.ts';
 import type { KeyValueStore } from './platform/store.ts';
 import { AccountsService } from './services/accounts.service.ts';
 import { ApplicationsService } from './services/applications.service.ts';
 import { AuditQueryService } from './services/audit-query.service.ts';
+import { ExpiredRowsCleanup } from './services/cleanup.service.ts';
 import { CrmStatisticsService } from './services/crm-statistics.service.ts';
 import { CustomersService } from './services/customers.service.ts';
 import { InteractionsService } from './services/crm-interactions.service.ts';
@@ -51,6 +53,10 @@ export interface Dependencies {
   clientRegistry: ClientRegistry;
   accounts: AccountsService;
   metrics: Metrics;
+  /** Where list and report reads go: a read replica (DATABASE_REPLICA_URLS) or the primary. */
+  reads: ReadReplicas;
+  /** Deletes expired grants, refresh tokens and retired keys every CLEANUP_INTERVAL_SECONDS. */
+  cleanup: ExpiredRowsCleanup;
   /** Which permissions and API scopes a caller's roles give (cached, checked on every request). */
   permissionResolver: PermissionResolver;
   roles: RolesService;
@@ -129,13 +135,24 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   const clientRegistry = new ClientRegistry(orm, store, revocation);
   const pool = await (orm.em.getConnection() as unknown as { getNativeClient(): Promise<PoolStats> }).getNativeClient();
   const metrics = new Metrics(() => pool);
+  const reads = new ReadReplicas(orm, store, {
+    replicas: config.database.replicaUrls.length,
+    stickySeconds: config.database.replicaStickySeconds,
+    onRead: (target) => metrics.replicaReads.inc({ target }),
+    onFallback: (error) => logger.warn({ err: (error as Error).message }, 'a read replica is unreachable; reading from the primary'),
+  });
+  const cleanup = new ExpiredRowsCleanup(orm, {
+    logger,
+    onDeleted: (table, rows) => metrics.cleanupDeletedRows.inc({ table }, rows),
+    onRun: (outcome, seconds) => { metrics.cleanupRuns.inc({ outcome }); metrics.cleanupRunSeconds.set(seconds); },
+  });
   const accounts = new AccountsService(orm, new SignInThrottle(store), (via) => metrics.signInFailures.inc({ via }));
   const revokeGrant = (grantId: string) => revokeGrantEverywhere({ store, orm, clientRegistry, revocation }, grantId);
   const selfService = new SelfService(orm, revocation, revokeGrant);
   const permissionResolver = new PermissionResolver(orm, store);
   const roles = new RolesService(orm, permissionResolver);
   const permissions = new PermissionsService(orm, permissionResolver);
-  const usersAdmin = new UsersAdminService({ orm, clientRegistry, revocation, roles, revokeGrant });
+  const usersAdmin = new UsersAdminService({ orm, reads, clientRegistry, revocation, roles, revokeGrant });
   const organizations = new OrganizationsService({ orm, revocation, clientRegistry, permissionResolver, revokeGrant });
   const clientAuthThrottle = new ClientAuthThrottle(store, config.clientAuthThrottle);
   await Promise.all([revocation.start(), clientRegistry.start(), permissionResolver.start(), clientAuthThrottle.start()]);
@@ -175,14 +192,16 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   const refresher = setInterval(() => {
     reloadSigningKeys().catch((error) => logger.warn({ err: (error as Error).message }, 'key refresh failed'));
   }, KEY_REFRESH_INTERVAL_MS).unref();
+  cleanup.start(config.cleanupIntervalSeconds);
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, metrics, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
-    organizations, locations: new LocationsService(orm), customers: new CustomersService(orm), crmInteractions: new InteractionsService(orm),
-    crmStatistics: new CrmStatisticsService(orm), auditQuery: new AuditQueryService(orm), consents: new ConsentsService(orm, revokeGrant),
+    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, metrics, reads, cleanup, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
+    organizations, locations: new LocationsService(orm, reads), customers: new CustomersService(orm, reads), crmInteractions: new InteractionsService(orm, reads),
+    crmStatistics: new CrmStatisticsService(reads), auditQuery: new AuditQueryService(orm, reads), consents: new ConsentsService(orm, revokeGrant),
     applications: new ApplicationsService({ orm, clientRegistry, revokeGrant, provider: providerClientModels(() => providers.current) }), providers, cookieKeys, verifier, reloadSigningKeys,
     async close() {
       clearInterval(refresher);
+      await cleanup.stop();
       await store.close();
       await database.close();
     },

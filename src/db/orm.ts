@@ -69,7 +69,10 @@ export class EmbeddedDatabaseBusyError extends Error {}
 export async function openDatabase(config: Pick<Config, 'database'>, logger: Logger, options: { joinRunningServer?: boolean } = {}): Promise<Database> {
   const { acquireTimeoutMs } = config.database;
   if (config.database.url) {
-    const orm = await MikroORM.init(ormOptions(config.database.url, {}, acquireTimeoutMs));
+    // Replicas serve only the reads that ask for them (platform/read-replicas.ts): with MikroORM's
+    // default, every read outside a transaction would go to one, decisions about access included.
+    const replicas = config.database.replicaUrls.map((url, index) => ({ name: `replica-${index + 1}`, clientUrl: url }));
+    const orm = await MikroORM.init(ormOptions(config.database.url, { replicas, preferReadReplicas: false }, acquireTimeoutMs));
     return { orm, mode: 'postgres', close: () => orm.close() };
   }
 

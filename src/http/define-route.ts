@@ -134,6 +134,12 @@ export interface MountOptions {
    * answer again cost a CRM list read about a fifth of its time (bench/README.md).
    */
   strictResponses: boolean;
+  /**
+   * Told of each successful mutating request of a caller before the answer leaves, so that the
+   * caller's next reads see its write (read replicas: platform/read-replicas.ts). Failing it only
+   * costs that guarantee, never the answer to a write that has committed.
+   */
+  afterWrite?(actor: Actor): Promise<void>;
 }
 
 export function mountRoutes(router: Router, routes: RouteDefinition[], options: MountOptions): void {
@@ -170,6 +176,9 @@ export function mountRoutes(router: Router, routes: RouteDefinition[], options: 
       const auth = ctx.state.auth;
       const actor = (auth ? actorOf({ auth, ctx }) : undefined) as Actor;
       const result = await runHandler({ params, query, body, auth, actor, ctx });
+      if (route.method !== 'get' && actor && options.afterWrite) {
+        await options.afterWrite(actor).catch((error: unknown) => ctx.state.log.warn({ err: (error as Error).message }, 'could not mark the caller\'s write for read-your-writes'));
+      }
       const schema = route.responses[result.status];
       if (options.strictResponses && schema && result.body !== undefined) {
         const checked = schema.safeParse(result.body);

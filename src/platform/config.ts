@@ -75,12 +75,22 @@ const endpointList = z.string().transform((value, ctx) => {
   return endpoints;
 });
 
+const replicaUrlsSchema = z
+  .string()
+  .transform((value) => value.split(',').map((url) => url.trim()).filter(Boolean))
+  .refine((urls) => urls.length > 0 && urls.every((url) => urlWithProtocols(['postgres:', 'postgresql:'], 'PostgreSQL').safeParse(url).success), {
+    error: 'expected a comma-separated list of PostgreSQL URLs (postgresql://...)',
+  });
+
 const environmentSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: integer(0, 65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   ISSUER: issuerSchema.optional(),
   DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:'], 'PostgreSQL').optional(),
+  DATABASE_REPLICA_URLS: replicaUrlsSchema.optional(),
+  DATABASE_REPLICA_STICKY_SECONDS: integer(0, 3600).default(5),
+  CLEANUP_INTERVAL_SECONDS: integer(0, 86_400).default(300),
   DATA_DIR: z.string().min(1).default('./data'),
   REDIS_URL: urlWithProtocols(['redis:', 'rediss:'], 'Redis').optional(),
   REDIS_SENTINELS: endpointList.optional(),
@@ -124,8 +134,14 @@ export interface Config {
   issuer: string;
   /** The built-in resource server (API.md section 2: `ISSUER/api`). */
   apiAudience: string;
-  /** `acquireTimeoutMs`: how long a query waits for a pooled connection before it fails (503). */
-  database: { url?: string; dataDir: string; acquireTimeoutMs: number };
+  /**
+   * `acquireTimeoutMs`: how long a query waits for a pooled connection before it fails (503).
+   * `replicaUrls`: streaming replicas for list and report reads; `replicaStickySeconds`: how long
+   * after a caller's write its reads stay on the primary (read-your-writes).
+   */
+  database: { url?: string; dataDir: string; acquireTimeoutMs: number; replicaUrls: string[]; replicaStickySeconds: number };
+  /** Seconds between runs of the job deleting expired rows (0 turns it off in this process). */
+  cleanupIntervalSeconds: number;
   /** Absent: the in-process store (one process only). */
   redis: { connection?: RedisConnection; keyPrefix: string };
   admin: { email?: string; password?: string };
@@ -173,7 +189,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'environment');
       const raw = relevant[name];
-      const shown = raw === undefined || /PASSWORD|KEYS|SECRET/.test(name) ? '' : ` (got "${raw}")`;
+      const shown = raw === undefined || /PASSWORD|KEYS|SECRET|URLS/.test(name) ? '' : ` (got "${raw}")`;
       return `${name}: ${issue.message}${shown}`;
     }));
   }
@@ -181,6 +197,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const redisConnection = redisConnectionOf(env);
   if (env.WEB_CONCURRENCY > 1 && !redisConnection) {
     throw new ConfigError(['WEB_CONCURRENCY: more than one process needs REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES (the embedded store serves one process only)']);
+  }
+  if (env.DATABASE_REPLICA_URLS && !env.DATABASE_URL) {
+    throw new ConfigError(['DATABASE_REPLICA_URLS: needs DATABASE_URL (the embedded database has no replicas)']);
   }
   // Node refuses a headers timeout longer than the request timeout (both count from the request's start).
   if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
@@ -193,7 +212,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST,
     issuer,
     apiAudience: `${issuer}/api`,
-    database: { url: env.DATABASE_URL, dataDir: env.DATA_DIR, acquireTimeoutMs: env.DATABASE_ACQUIRE_TIMEOUT_MS },
+    database: {
+      url: env.DATABASE_URL, dataDir: env.DATA_DIR, acquireTimeoutMs: env.DATABASE_ACQUIRE_TIMEOUT_MS,
+      replicaUrls: env.DATABASE_REPLICA_URLS ?? [], replicaStickySeconds: env.DATABASE_REPLICA_STICKY_SECONDS,
+    },
+    cleanupIntervalSeconds: env.CLEANUP_INTERVAL_SECONDS,
     redis: { connection: redisConnection, keyPrefix: env.REDIS_KEY_PREFIX },
     admin: { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD },
     seedPassword: env.SEED_PASSWORD,

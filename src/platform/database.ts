@@ -119,30 +119,43 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 }
 
 
-type Executor = Pick<MikroORM['em'], 'getConnection' | 'getTransactionContext'>;
-type Connection = ReturnType<Executor['getConnection']>;
+/** What raw statements need of a connection: MikroORM's own, or a replica's that falls back (read-replicas.ts). */
+export type SqlConnection = Pick<ReturnType<MikroORM['em']['getConnection']>, 'execute' | 'stream'>;
 
-const pools = new WeakMap<Connection, pg.Pool>();
+/** An entity manager (inside its transaction when it has one), or a read target from ReadReplicas. */
+export interface SqlExecutor {
+  getConnection(): SqlConnection;
+  getTransactionContext(): ReturnType<MikroORM['em']['getTransactionContext']>;
+}
+
+type Executor = SqlExecutor;
+type OrmConnection = ReturnType<MikroORM['em']['getConnection']>;
+
+const pools = new WeakMap<OrmConnection, pg.Pool>();
 
 /**
- * One statement outside a transaction goes straight to the pool MikroORM made (same connections,
- * type parsers and parameter formatting): its query logger and kysely's executor around a single
- * statement cost a resource read more than the statement's own driver work (bench/README.md).
+ * One statement outside a transaction, on one of MikroORM's own connections, goes straight to the
+ * pool MikroORM made (same connections, type parsers and parameter formatting): its query logger
+ * and kysely's executor around a single statement cost a resource read more than the statement's
+ * own driver work (bench/README.md). A replica's fallback wrapper keeps its own `execute`.
  */
-async function runAlone(connection: Connection, sql: string, params: unknown[]): Promise<pg.QueryResult> {
-  let pool = pools.get(connection);
+async function runAlone(connection: SqlConnection, sql: string, params: unknown[]): Promise<pg.QueryResult | undefined> {
+  if (!('getNativeClient' in connection)) return undefined;
+  const orm = connection as OrmConnection;
+  let pool = pools.get(orm);
   if (!pool) {
-    pool = await connection.getNativeClient() as pg.Pool;
-    pools.set(connection, pool);
+    pool = await orm.getNativeClient() as pg.Pool;
+    pools.set(orm, pool);
   }
-  return pool.query(connection.getPlatform().formatQuery(sql, params));
+  return pool.query(orm.getPlatform().formatQuery(sql, params));
 }
 
 /** Raw SQL for hot paths and set-based statements; runs inside `em`'s transaction when it has one. */
 export async function queryRows<T>(em: Executor, sql: string, params: unknown[] = []): Promise<T[]> {
   const transaction = em.getTransactionContext();
   const connection = em.getConnection();
-  if (!transaction) return (await runAlone(connection, sql, params)).rows as T[];
+  const alone = transaction ? undefined : await runAlone(connection, sql, params);
+  if (alone) return alone.rows as T[];
   return (await connection.execute(sql, params, 'all', transaction)) as unknown as T[];
 }
 
@@ -154,7 +167,8 @@ export async function queryOne<T>(em: Executor, sql: string, params: unknown[] =
 export async function executeStatement(em: Executor, sql: string, params: unknown[] = []): Promise<number> {
   const transaction = em.getTransactionContext();
   const connection = em.getConnection();
-  if (!transaction) return (await runAlone(connection, sql, params)).rowCount ?? 0;
+  const alone = transaction ? undefined : await runAlone(connection, sql, params);
+  if (alone) return alone.rowCount ?? 0;
   const result = (await connection.execute(sql, params, 'run', transaction)) as unknown as { affectedRows: number };
   return result.affectedRows;
 }

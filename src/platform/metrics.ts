@@ -24,6 +24,22 @@ export class Metrics {
   readonly tokensIssued = new Counter({
     name: 'latchkey_tokens_issued_total', help: 'Successful token endpoint answers by grant type', labelNames: ['grant_type'] as const, registers: [this.registry],
   });
+  readonly replicaReads = new Counter({
+    name: 'latchkey_db_read_queries_total',
+    help: 'List and report queries by where they ran: replica, primary (no replica, or the caller just wrote) or fallback (the replica was unreachable)',
+    labelNames: ['target'] as const, registers: [this.registry],
+  });
+  readonly cleanupDeletedRows = new Counter({
+    name: 'latchkey_cleanup_deleted_rows_total', help: 'Expired rows the cleanup job deleted, by table', labelNames: ['table'] as const, registers: [this.registry],
+  });
+  readonly cleanupRuns = new Counter({
+    name: 'latchkey_cleanup_runs_total',
+    help: 'Runs of the cleanup job by outcome: done, budget (time ran out, rows left), busy (another process held the lock), stopped, failed',
+    labelNames: ['outcome'] as const, registers: [this.registry],
+  });
+  readonly cleanupRunSeconds = new Gauge({
+    name: 'latchkey_cleanup_last_run_seconds', help: 'How long the last run of the cleanup job in this process took', registers: [this.registry],
+  });
   readonly signInFailures = new Counter({
     name: 'latchkey_sign_in_failures_total', help: 'Failed sign-ins by path', labelNames: ['via'] as const, registers: [this.registry],
   });

@@ -8,6 +8,7 @@ import { stringify } from 'csv-stringify';
 
 import { AppError } from '../platform/errors.ts';
 import { queryOne, queryRows } from '../platform/database.ts';
+import type { ReadReplicas } from '../platform/read-replicas.ts';
 import { KeysetCursors, type KeysetPosition } from './keyset-cursor.ts';
 import { assertVisible, isSuperAdmin, organizationFilter, type Actor } from './tenancy.ts';
 
@@ -125,9 +126,12 @@ function startOfUtcDay(date: Date): Date {
 export class AuditQueryService {
   readonly #orm: MikroORM;
   readonly #cursors: KeysetCursors;
+  readonly #reads: ReadReplicas;
 
-  constructor(orm: MikroORM) {
+  /** Every read here is a list or a report: a replica may serve it (the caller's visibility comes from its token). */
+  constructor(orm: MikroORM, reads: ReadReplicas) {
     this.#orm = orm;
+    this.#reads = reads;
     this.#cursors = new KeysetCursors(orm);
   }
 
@@ -155,7 +159,7 @@ export class AuditQueryService {
     const where = whereClause(conditions);
     // One row more than asked tells whether there is a next page without counting.
     const rows = await queryRows<AuditRecord & { position: string }>(
-      this.#orm.em,
+      await this.#reads.for(actor),
       `select ${RECORD_COLUMNS}, a.position
          from (select *, to_char(occurred_at at time zone 'UTC', ${UTC_MICROS}) as position
                  from audit_log a ${where.sql}
@@ -179,7 +183,7 @@ export class AuditQueryService {
    */
   async export(actor: Actor, filters: AuditFilters, format: ExportFormat, onError: (error: Error) => void): Promise<Readable> {
     const where = whereClause(filterConditions(actor, filters));
-    const rows = this.#orm.em.getConnection().stream<AuditRecord>(
+    const rows = (await this.#reads.for(actor)).getConnection().stream<AuditRecord>(
       `select ${RECORD_COLUMNS} from audit_log a ${EMAIL_JOINS} ${where.sql} order by a.occurred_at, a.id`,
       where.params, undefined, undefined, EXPORT_FETCH_ROWS,
     );
@@ -206,7 +210,7 @@ export class AuditQueryService {
     // Whole UTC days, today included, so actions_by_day adds up to `events`.
     const from = new Date(startOfUtcDay(to).getTime() - (days - 1) * DAY_MS);
     const window = [organizationId, from.toISOString()];
-    const em = this.#orm.em;
+    const em = await this.#reads.for(actor);
     const [summary, byDay, topActions, users] = await Promise.all([
       queryOne<{ sign_ins: number; failed_sign_ins: number; active_users: number; events: number }>(em,
         `select count(*) filter (where action = 'auth.login' and status = 'success')::int as sign_ins,
@@ -237,7 +241,7 @@ export class AuditQueryService {
   /** Platform-wide counts for the super admin. */
   async adminStats(actor: Actor) {
     if (!isSuperAdmin(actor)) throw new AppError('auth.forbidden', 'Only a super admin sees platform statistics');
-    const em = this.#orm.em;
+    const em = await this.#reads.for(actor);
     const [counts, clients] = await Promise.all([
       queryOne<PlatformCounts>(em,
         `select o.total as organizations_total, o.active as organizations_active, u.total as users_total, u.active as users_active,

@@ -7,6 +7,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { INTERACTION_TYPES, CustomerInteraction, type InteractionType } from '../db/entities/interaction.entity.ts';
 import { assertThat } from '../platform/errors.ts';
 import { executeStatement, queryOne, queryRows } from '../platform/database.ts';
+import type { ReadReplicas } from '../platform/read-replicas.ts';
 import { auditEntry, recordAudit } from './audit.service.ts';
 import { displayNameSql, visibleCustomers, type SqlCondition } from './crm-access.ts';
 import { type Actor } from './tenancy.ts';
@@ -65,12 +66,14 @@ function visibleInteractions(actor: Actor): SqlCondition {
 
 export class InteractionsService {
   readonly #orm: MikroORM;
+  readonly #reads: ReadReplicas;
 
-  constructor(orm: MikroORM) {
+  constructor(orm: MikroORM, reads: ReadReplicas) {
     this.#orm = orm;
+    this.#reads = reads;
   }
 
-  /** Newest first, ties broken by id. */
+  /** Newest first, ties broken by id. A list read: a replica may serve it. */
   async list(actor: Actor, filters: InteractionFilters, page: Page): Promise<{ count: number; results: InteractionView[] }> {
     const visible = visibleInteractions(actor);
     const conditions = [visible.sql];
@@ -80,10 +83,11 @@ export class InteractionsService {
     const where = conditions.join(' and ');
     // Counting for a caller who sees the whole organization needs no customer rows at all.
     const countFrom = visible.byOwner ? 'customer_interaction i join customer c on c.id = i.customer_id' : 'customer_interaction i';
+    const reads = await this.#reads.for(actor);
     const [rows, total] = await Promise.all([
-      queryRows<InteractionRow>(this.#orm.em, `select ${INTERACTION_COLUMNS} from ${INTERACTION_FROM} where ${where} order by i.created_at desc, i.id desc limit ? offset ?`,
+      queryRows<InteractionRow>(reads, `select ${INTERACTION_COLUMNS} from ${INTERACTION_FROM} where ${where} order by i.created_at desc, i.id desc limit ? offset ?`,
         [...params, page.limit, page.offset]),
-      queryOne<{ count: number }>(this.#orm.em, `select count(*)::int as count from ${countFrom} where ${where}`, params),
+      queryOne<{ count: number }>(reads, `select count(*)::int as count from ${countFrom} where ${where}`, params),
     ]);
     return { count: total?.count ?? 0, results: rows.map(interactionView) };
   }

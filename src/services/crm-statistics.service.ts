@@ -1,9 +1,9 @@
 // CRM statistics (API.md "CRM", with seed 003's field names) over the customers the caller sees
 // (crm-access.ts). Aggregates only: three statements of count/filter/group by that read the
 // organization's indexes, never rows into the process, so they stay fast at 100k customers.
-import type { MikroORM } from '@mikro-orm/postgresql';
 
 import { queryOne, queryRows } from '../platform/database.ts';
+import type { ReadReplicas } from '../platform/read-replicas.ts';
 import { displayNameSql, visibleCustomers } from './crm-access.ts';
 import type { Actor } from './tenancy.ts';
 
@@ -45,31 +45,33 @@ function byStaff(rows: { name: string; email: string; count: number }[]): Record
 }
 
 export class CrmStatisticsService {
-  readonly #orm: MikroORM;
+  readonly #reads: ReadReplicas;
 
-  constructor(orm: MikroORM) {
-    this.#orm = orm;
+  constructor(reads: ReadReplicas) {
+    this.#reads = reads;
   }
 
+  /** A report: a replica may serve it. */
   async statistics(actor: Actor): Promise<CrmStatistics> {
+    const reads = await this.#reads.for(actor);
     const customers = visibleCustomers(actor);
     const interactions = visibleCustomers(actor, { organizationColumn: 'i.organization_id' });
     // Counting interactions for a caller who sees the whole organization needs no customer rows.
     const interactionsFrom = interactions.byOwner ? 'customer_interaction i join customer c on c.id = i.customer_id' : 'customer_interaction i';
     const [totals, staff, activity] = await Promise.all([
-      queryOne<{ total: number; lead: number; in_progress: number; active: number; recent: number }>(this.#orm.em,
+      queryOne<{ total: number; lead: number; in_progress: number; active: number; recent: number }>(reads,
         `select count(*)::int as total,
                 count(*) filter (where c.stage = 'LEAD')::int as lead,
                 count(*) filter (where c.stage = 'IN_PROGRESS')::int as in_progress,
                 count(*) filter (where c.stage = 'ACTIVE')::int as active,
                 count(*) filter (where c.created_at >= ${RECENT})::int as recent
            from customer c where ${customers.sql}`, customers.params),
-      queryRows<{ name: string; email: string; count: number }>(this.#orm.em,
+      queryRows<{ name: string; email: string; count: number }>(reads,
         `select ${displayNameSql('u')} as name, u.email, count(*)::int as count
            from customer c join app_user u on u.id = c.assigned_to
           where ${customers.sql}
           group by u.id order by count desc, name, u.email`, customers.params),
-      queryOne<{ total: number; recent: number }>(this.#orm.em,
+      queryOne<{ total: number; recent: number }>(reads,
         `select count(*)::int as total, count(*) filter (where i.created_at >= ${RECENT})::int as recent
            from ${interactionsFrom} where ${interactions.sql}`, interactions.params),
     ]);

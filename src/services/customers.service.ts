@@ -7,6 +7,7 @@ import { CUSTOMER_STAGES, Customer, type CustomerStage } from '../db/entities/cu
 import { CustomerInteraction } from '../db/entities/interaction.entity.ts';
 import { AppError, assertThat, fieldError } from '../platform/errors.ts';
 import { executeStatement, queryOne, queryRows } from '../platform/database.ts';
+import type { ReadReplicas } from '../platform/read-replicas.ts';
 import { auditEntry, recordAudit } from './audit.service.ts';
 import { containsPattern, isUniqueViolation } from '../platform/database.ts';
 import { displayNameSql, visibleCustomers, type SqlCondition } from './crm-access.ts';
@@ -106,12 +107,14 @@ interface LockedCustomer { id: string; organization_id: string; email: string; s
 
 export class CustomersService {
   readonly #orm: MikroORM;
+  readonly #reads: ReadReplicas;
 
-  constructor(orm: MikroORM) {
+  constructor(orm: MikroORM, reads: ReadReplicas) {
     this.#orm = orm;
+    this.#reads = reads;
   }
 
-  /** Newest first; ties (same instant) broken by id so pages never overlap. */
+  /** Newest first; ties (same instant) broken by id so pages never overlap. A list read: a replica may serve it. */
   async list(actor: Actor, filters: CustomerFilters, page: Page): Promise<{ count: number; results: CustomerView[] }> {
     const visible = visibleCustomers(actor);
     const conditions = [visible.sql];
@@ -123,10 +126,11 @@ export class CustomersService {
       params.push(...Array<string>(5).fill(containsPattern(filters.search)));
     }
     const where = conditions.join(' and ');
+    const reads = await this.#reads.for(actor);
     const [rows, total] = await Promise.all([
-      queryRows<CustomerRow>(this.#orm.em, `select ${COLUMNS} from ${FROM} where ${where} order by c.created_at desc, c.id desc limit ? offset ?`,
+      queryRows<CustomerRow>(reads, `select ${COLUMNS} from ${FROM} where ${where} order by c.created_at desc, c.id desc limit ? offset ?`,
         [...params, page.limit, page.offset]),
-      queryOne<{ count: number }>(this.#orm.em, `select count(*)::int as count from customer c where ${where}`, params),
+      queryOne<{ count: number }>(reads, `select count(*)::int as count from customer c where ${where}`, params),
     ]);
     return { count: total?.count ?? 0, results: rows.map(view) };
   }

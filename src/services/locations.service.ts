@@ -8,6 +8,7 @@ import { Organization } from '../db/entities/organization.entity.ts';
 import { User } from '../db/entities/user.entity.ts';
 import { AppError, assertThat, fieldError } from '../platform/errors.ts';
 import { containsPattern, executeStatement, queryOne, queryRows } from '../platform/database.ts';
+import type { ReadReplicas } from '../platform/read-replicas.ts';
 import { auditEntry, recordAudit } from './audit.service.ts';
 import { organizationFilter, type Actor } from './tenancy.ts';
 import type { UserProfile } from './users.service.ts';
@@ -101,9 +102,11 @@ function rethrowCodeTaken(code: string | undefined) {
 
 export class LocationsService {
   readonly #orm: MikroORM;
+  readonly #reads: ReadReplicas;
 
-  constructor(orm: MikroORM) {
+  constructor(orm: MikroORM, reads: ReadReplicas) {
     this.#orm = orm;
+    this.#reads = reads;
   }
 
   /** The actor's organization's locations (any organization's, or the one asked for, for a super admin). */
@@ -120,9 +123,10 @@ export class LocationsService {
       params.push(pattern, pattern, pattern);
     }
     const where = conditions.join(' and ');
+    const reads = await this.#reads.for(actor);
     const [rows, total] = await Promise.all([
-      queryRows<LocationRow>(this.#orm.em, `select ${COLUMNS} from location l where ${where} order by l.name, l.code, l.id limit ? offset ?`, [...params, page.limit, page.offset]),
-      queryOne<{ count: number }>(this.#orm.em, `select count(*)::int as count from location l where ${where}`, params),
+      queryRows<LocationRow>(reads, `select ${COLUMNS} from location l where ${where} order by l.name, l.code, l.id limit ? offset ?`, [...params, page.limit, page.offset]),
+      queryOne<{ count: number }>(reads, `select count(*)::int as count from location l where ${where}`, params),
     ]);
     return { count: total?.count ?? 0, results: rows.map(view) };
   }
@@ -244,15 +248,16 @@ export class LocationsService {
   /** Users assigned to a location, primary ones first. */
   async usersOf(actor: Actor, locationId: string, page: Page): Promise<{ count: number; results: LocationUserView[] }> {
     await this.get(actor, locationId);
+    const reads = await this.#reads.for(actor);
     const [rows, total] = await Promise.all([
       queryRows<Omit<LocationUserView, 'full_name' | 'assigned_at'> & { assigned_at: Date }>(
-        this.#orm.em,
+        reads,
         `select u.id, u.email, u.username, u.first_name, u.last_name, u.is_active, ul.is_primary, ul.assigned_at
            from user_location ul join app_user u on u.id = ul.user_id
           where ul.location_id = ? order by ul.is_primary desc, u.email, u.id limit ? offset ?`,
         [locationId, page.limit, page.offset],
       ),
-      queryOne<{ count: number }>(this.#orm.em, 'select count(*)::int as count from user_location where location_id = ?', [locationId]),
+      queryOne<{ count: number }>(reads, 'select count(*)::int as count from user_location where location_id = ?', [locationId]),
     ]);
     return {
       count: total?.count ?? 0,

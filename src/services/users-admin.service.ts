@@ -8,6 +8,7 @@ import { Role } from '../db/entities/role.entity.ts';
 import { User } from '../db/entities/user.entity.ts';
 import { AppError, assertThat } from '../platform/errors.ts';
 import { containsPattern, queryOne, queryRows } from '../platform/database.ts';
+import type { ReadReplicas } from '../platform/read-replicas.ts';
 import { auditEntry, recordAudit } from './audit.service.ts';
 import { personalClientMetadata } from './bootstrap.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
@@ -53,9 +54,11 @@ export class UsersAdminService {
   readonly #revocation: RevocationService;
   readonly #roles: RolesService;
   readonly #revokeGrant: (grantId: string) => Promise<void>;
+  readonly #reads: ReadReplicas;
 
-  constructor(deps: { orm: MikroORM; clientRegistry: ClientRegistry; revocation: RevocationService; roles: RolesService; revokeGrant: (grantId: string) => Promise<void> }) {
+  constructor(deps: { orm: MikroORM; reads: ReadReplicas; clientRegistry: ClientRegistry; revocation: RevocationService; roles: RolesService; revokeGrant: (grantId: string) => Promise<void> }) {
     this.#orm = deps.orm;
+    this.#reads = deps.reads;
     this.#clients = deps.clientRegistry;
     this.#revocation = deps.revocation;
     this.#roles = deps.roles;
@@ -83,10 +86,12 @@ export class UsersAdminService {
       params.push(filters.role, filters.role);
     }
     const where = conditions.join(' and ');
+    // A list read: a replica may serve it.
+    const reads = await this.#reads.for(actor);
     const [rows, total] = await Promise.all([
-      queryRows<ProfileRow>(this.#orm.em, `${profileColumns} where ${where} group by u.id, o.id order by u.created_at desc, u.id limit ? offset ?`,
+      queryRows<ProfileRow>(reads, `${profileColumns} where ${where} group by u.id, o.id order by u.created_at desc, u.id limit ? offset ?`,
         [...params, page.limit, page.offset]),
-      queryOne<{ count: number }>(this.#orm.em, `select count(*)::int as count from app_user u where ${where}`, params),
+      queryOne<{ count: number }>(reads, `select count(*)::int as count from app_user u where ${where}`, params),
     ]);
     return { count: total?.count ?? 0, results: rows.map(profileFrom) };
   }

@@ -92,6 +92,23 @@ describe('configuration (API.md section 1)', () => {
       .to.equal('HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS (10000)');
   });
 
+  it('takes read replicas beside DATABASE_URL only, and never echoes their URLs in an error', () => {
+    const primary = 'postgresql://app@db-1:5432/latchkey';
+    const config = loadConfig({ DATABASE_URL: primary, DATABASE_REPLICA_URLS: 'postgresql://app@db-2:5432/latchkey, postgres://app@db-3/latchkey' });
+    expect(config.database.replicaUrls).to.deep.equal(['postgresql://app@db-2:5432/latchkey', 'postgres://app@db-3/latchkey']);
+    expect(config.database.replicaStickySeconds).to.equal(5);
+    expect(loadConfig({ DATABASE_URL: primary }).database.replicaUrls).to.deep.equal([]);
+    expect(problemsOf({ DATABASE_REPLICA_URLS: 'postgresql://app@db-2/latchkey' }))
+      .to.deep.equal(['DATABASE_REPLICA_URLS: needs DATABASE_URL (the embedded database has no replicas)']);
+    expect(problemsOf({ DATABASE_URL: primary, DATABASE_REPLICA_URLS: 'postgresql://app:s3cret@db-2/x,mysql://db-3' }))
+      .to.deep.equal(['DATABASE_REPLICA_URLS: expected a comma-separated list of PostgreSQL URLs (postgresql://...)']);
+  });
+
+  it('runs the cleanup job every 300 s unless told otherwise (0 turns it off)', () => {
+    expect(loadConfig({}).cleanupIntervalSeconds).to.equal(300);
+    expect(loadConfig({ CLEANUP_INTERVAL_SECONDS: '0' }).cleanupIntervalSeconds).to.equal(0);
+  });
+
   it('splits and checks COOKIE_KEYS', () => {
     expect(loadConfig({ COOKIE_KEYS: `${'a'.repeat(32)}, ${'b'.repeat(40)}` }).cookieKeys).to.have.length(2);
     expect(problemsOf({ COOKIE_KEYS: 'tooshort' })[0]).to.include('COOKIE_KEYS: expected a comma-separated list');

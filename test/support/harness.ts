@@ -64,8 +64,9 @@ export function testEnvironment(databaseUrl: string, redisPrefix: string, port: 
   };
 }
 
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const database = await createTestDatabase();
+/** `databaseUrl`: a database of the test's own (its own cluster), used as it is and not dropped. */
+export async function startTestServer(env: Record<string, string> = {}, options: { databaseUrl?: string } = {}): Promise<TestServer> {
+  const database = options.databaseUrl ? { name: undefined, url: options.databaseUrl } : await createTestDatabase();
   const redisPrefix = uniqueRedisPrefix();
   const started = await boot(database.url, redisPrefix, env);
   return {
@@ -74,7 +75,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     async close() {
       await started.close();
       await deleteRedisKeys(redisPrefix);
-      await dropDatabase(database.name);
+      if (database.name) await dropDatabase(database.name);
     },
   };
 }

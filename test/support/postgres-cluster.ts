@@ -1,6 +1,8 @@
 // A PostgreSQL cluster of a test's own (initdb + pg_ctl), for tests that stop or restart the
 // database: the shared server must never be touched. It listens on its own port on 127.0.0.1 and
 // keeps its socket, data and log in a temporary directory owned by the `postgres` user.
+// `startStreamingReplica` makes a hot standby of such a cluster (pg_basebackup -R), for the tests
+// of read replicas.
 import { execFile } from 'node:child_process';
 import { chown, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -47,15 +49,20 @@ function exited(pid: number): boolean {
   }
 }
 
-export async function startPostgresCluster(): Promise<PostgresCluster> {
+/** A temporary directory the `postgres` user owns. */
+async function postgresDirectory(): Promise<string> {
   const directory = await mkdtemp(path.join(tmpdir(), 'latchkey-pg-'));
-  const dataDir = path.join(directory, 'data');
-  const logFile = path.join(directory, 'postgres.log');
   if (process.getuid?.() === 0) {
     const { uid, gid } = await uidOf('postgres');
     await chown(directory, uid, gid);
   }
-  const port = await freePort();
+  return directory;
+}
+
+/** Starts the data directory `directory/data` on `port` (made by `prepare`, which runs first); the directory is removed on destroy. */
+async function runCluster(directory: string, port: number, prepare: (dataDir: string) => Promise<void>): Promise<PostgresCluster> {
+  const dataDir = path.join(directory, 'data');
+  const logFile = path.join(directory, 'postgres.log');
 
   const pid = async (): Promise<number | undefined> => {
     try {
@@ -84,7 +91,7 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
   // -l also keeps the postmaster off this process's pipes, which execFile would wait on.
   const start = () => asPostgres('pg_ctl', ['-D', dataDir, '-o', options, '-l', logFile, '-w', '-t', '60', 'start']).then(() => undefined);
   try {
-    await asPostgres('initdb', ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
+    await prepare(dataDir);
     await start();
   } catch (error) {
     await destroy();
@@ -104,4 +111,24 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
     start,
     destroy,
   };
+}
+
+export async function startPostgresCluster(): Promise<PostgresCluster> {
+  const directory = await postgresDirectory();
+  const port = await freePort();
+  // initdb's pg_hba.conf already trusts replication connections from 127.0.0.1.
+  return runCluster(directory, port, (dataDir) => asPostgres('initdb', ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']).then(() => undefined));
+}
+
+/**
+ * A hot standby of `primary` on its own loopback port: `pg_basebackup -R` copies the primary and
+ * writes standby.signal and primary_conninfo, so it starts streaming WAL at once. It is read-only;
+ * `pg_wal_replay_pause()` on it makes replication lag on demand.
+ */
+export async function startStreamingReplica(primary: Pick<PostgresCluster, 'port'>): Promise<PostgresCluster> {
+  const directory = await postgresDirectory();
+  const port = await freePort();
+  return runCluster(directory, port, (dataDir) => asPostgres('pg_basebackup', [
+    '-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', dataDir, '-R', '-X', 'stream', '--no-sync', '-c', 'fast',
+  ]).then(() => undefined));
 }
