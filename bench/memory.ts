@@ -1,4 +1,4 @@
-// Memory of the server process (`npm run bench:memory`; see bench/MEMORY.md).
+// Memory of the server process (`npm run bench:memory`; see bench/README.md, "Memory of the server process").
 //
 //   npm run bench:memory              Latchkey started with `npm start` (its flags and compile cache)
 //   npm run bench:memory -- bare      the same, then the bare node-oidc-provider for reference
