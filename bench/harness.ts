@@ -13,11 +13,11 @@ import { fileURLToPath } from 'node:url';
 
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 
 import { READY_PREFIX } from './servers/lifecycle.ts';
 import type { Format, LoadTarget, Measurement, MemorySample, Request, Settings, StartedChild, Target } from './types.ts';
 import { defaultThreadpoolSize } from '../src/threadpool.ts';
+import { positiveInteger, withPostgres } from './shared.ts';
 
 const CHILD_START_TIMEOUT_MS = 60_000;
 const CHILD_STOP_TIMEOUT_MS = 10_000;
@@ -27,13 +27,6 @@ export const BARE_KOA_SERVER = fileURLToPath(new URL('./servers/bare-koa-server.
 export const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 export const PROFILES_DIR = fileURLToPath(new URL('./results/profiles/', import.meta.url));
 
-function positiveInteger(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive whole number (got "${raw}")`);
-  return value;
-}
 
 // The defaults are the measuring conditions of the performance goals (bench/README.md): 32
 // connections (16 for the sign-in), 15 s of load per target after a 10 s warm-up, alternating slices.
@@ -193,22 +186,13 @@ export const LATCHKEY_NODE_FLAGS: string[] = [
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL and Redis
 
-async function withPostgres<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: `${settings.pgUrl}/postgres` });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 export async function createDatabase(): Promise<void> {
-  await withPostgres((client) => client.query(`create database "${databaseName}"`));
+  await withPostgres(settings.pgUrl, (client) => client.query(`create database "${databaseName}"`));
 }
 
 export async function dropDatabase(): Promise<void> {
-  await withPostgres((client) => client.query(`drop database if exists "${databaseName}" with (force)`));
+  await withPostgres(settings.pgUrl, (client) => client.query(`drop database if exists "${databaseName}" with (force)`));
 }
 
 export async function deleteRedisKeys(): Promise<number> {
