@@ -16,5 +16,5 @@ ENV NODE_COMPILE_CACHE=/home/node/.cache/node-compile-cache
 RUN PORT=fill-compile-cache node src/main.ts >/dev/null 2>&1; test -d "$NODE_COMPILE_CACHE"
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 CMD ["node", "-e", "fetch('http://127.0.0.1:3000/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# The heap flags are those of `npm start` (docs/operations.md "Memory").
-CMD ["node", "--max-semi-space-size=16", "--max-old-space-size=1536", "src/main.ts"]
+# The heap flags and the thread-pool preload are those of `npm start` (docs/operations.md).
+CMD ["node", "--max-semi-space-size=16", "--max-old-space-size=1536", "--import", "./src/preload.ts", "src/main.ts"]

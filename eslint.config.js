@@ -46,7 +46,8 @@ export default tseslint.config(
   { files: ['src/oidc/**'], rules: layerRule('oidc/', ['composition', 'api']) },
   { files: ['src/api/**'], rules: layerRule('api/', ['composition', 'db']) },
   {
-    files: ['src/platform/config.ts', 'test/**', 'bench/**', 'eslint.config.js'],
+    // src/preload.ts sets libuv's UV_THREADPOOL_SIZE before start-up; it reads no configuration.
+    files: ['src/platform/config.ts', 'src/preload.ts', 'test/**', 'bench/**', 'eslint.config.js'],
     rules: { 'no-restricted-properties': 'off' },
   },
   {

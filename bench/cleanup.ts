@@ -33,14 +33,8 @@ import pg from 'pg';
 
 import { ormOptions } from '../src/db/orm.ts';
 import { CLEANUP_TARGETS, DEFAULT_BATCH_SIZE, ExpiredRowsCleanup } from '../src/services/cleanup.service.ts';
+import { positiveInteger } from './shared.ts';
 
-function positiveInteger(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive whole number (got "${raw}")`);
-  return value;
-}
 
 const DURATION = positiveInteger('BENCH_DURATION', 8);
 const SLICE = positiveInteger('BENCH_SLICE', 3);

@@ -13,10 +13,11 @@ import { fileURLToPath } from 'node:url';
 
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 
 import { READY_PREFIX } from './servers/lifecycle.ts';
 import type { Format, LoadTarget, Measurement, MemorySample, Request, Settings, StartedChild, Target } from './types.ts';
+import { defaultThreadpoolSize } from '../src/threadpool.ts';
+import { positiveInteger, withPostgres } from './shared.ts';
 
 const CHILD_START_TIMEOUT_MS = 60_000;
 const CHILD_STOP_TIMEOUT_MS = 10_000;
@@ -26,13 +27,6 @@ export const BARE_KOA_SERVER = fileURLToPath(new URL('./servers/bare-koa-server.
 export const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 export const PROFILES_DIR = fileURLToPath(new URL('./results/profiles/', import.meta.url));
 
-function positiveInteger(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive whole number (got "${raw}")`);
-  return value;
-}
 
 // The defaults are the measuring conditions of the performance goals (bench/README.md): 32
 // connections (16 for the sign-in), 15 s of load per target after a 10 s warm-up, alternating slices.
@@ -49,10 +43,14 @@ export const settings: Settings = {
 };
 
 /**
- * libuv's thread pool size every server child gets (argon2 and WebCrypto run there): the
- * environment's UV_THREADPOOL_SIZE, inherited by all children alike, else libuv's default of 4.
+ * libuv's thread pool size every server child gets (argon2 and WebCrypto run there), inherited by
+ * all children alike: the environment's UV_THREADPOOL_SIZE, else the size `npm start` gives
+ * Latchkey (src/threadpool.ts: one thread per CPU, at least 2), so the references run on the pool
+ * Latchkey runs on in production.
  */
-export const threadpoolSize = process.env.UV_THREADPOOL_SIZE ? `${process.env.UV_THREADPOOL_SIZE} (UV_THREADPOOL_SIZE)` : '4 (libuv default)';
+export const threadpoolSize = process.env.UV_THREADPOOL_SIZE
+  ? `${process.env.UV_THREADPOOL_SIZE} (UV_THREADPOOL_SIZE)`
+  : `${(process.env.UV_THREADPOOL_SIZE = String(defaultThreadpoolSize()))} (Latchkey's default, one per CPU)`;
 
 export const runId = randomBytes(4).toString('hex');
 export const databaseName = `latchkey_bench_${runId}`;
@@ -75,7 +73,8 @@ function countProfiledRequests(child: StartedChild<unknown>, requests: number): 
 export async function startChild<T>(name: string, script: string, args: string[], env: Record<string, string>): Promise<StartedChild<T>> {
   const profile = `${name}-${runId}.cpuprofile`;
   const execArgv = settings.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES_DIR}`, `--cpu-prof-name=${profile}`] : [];
-  const child = spawn(process.execPath, [...execArgv, script, ...args], {
+  const nodeFlags = script === LATCHKEY_SERVER ? LATCHKEY_NODE_FLAGS : [];
+  const child = spawn(process.execPath, [...nodeFlags, ...execArgv, script, ...args], {
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -168,28 +167,32 @@ export interface LatchkeyInfo {
 
 /** The environment of a Latchkey server child on this run's database and Redis prefix. */
 export function latchkeyEnv(format: Format): Record<string, string> {
-  return { BENCH_DATABASE_URL: databaseUrl, BENCH_REDIS_URL: settings.redisUrl, BENCH_REDIS_PREFIX: redisPrefix, BENCH_TOKEN_FORMAT: format };
+  return {
+    BENCH_DATABASE_URL: databaseUrl, BENCH_REDIS_URL: settings.redisUrl, BENCH_REDIS_PREFIX: redisPrefix, BENCH_TOKEN_FORMAT: format,
+    // As `npm start` runs it: type-stripped sources from Node's compile cache (docs/operations.md "Memory").
+    NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? fileURLToPath(new URL('../node_modules/.cache/node-compile-cache', import.meta.url)),
+  };
 }
+
+/**
+ * The heap flags `npm start` gives Latchkey (read from package.json's start script), so that the
+ * Latchkey children run, and use memory, as users run it; the references run with node's defaults.
+ */
+export const LATCHKEY_NODE_FLAGS: string[] = [
+  ...(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } })
+    .scripts.start.matchAll(/--max-[a-z-]+-size=\d+/g),
+].map((match) => match[0]);
 
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL and Redis
 
-async function withPostgres<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: `${settings.pgUrl}/postgres` });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 export async function createDatabase(): Promise<void> {
-  await withPostgres((client) => client.query(`create database "${databaseName}"`));
+  await withPostgres(settings.pgUrl, (client) => client.query(`create database "${databaseName}"`));
 }
 
 export async function dropDatabase(): Promise<void> {
-  await withPostgres((client) => client.query(`drop database if exists "${databaseName}" with (force)`));
+  await withPostgres(settings.pgUrl, (client) => client.query(`drop database if exists "${databaseName}" with (force)`));
 }
 
 export async function deleteRedisKeys(): Promise<number> {

@@ -1,4 +1,4 @@
-// Memory of the server process (`npm run bench:memory`; see bench/MEMORY.md).
+// Memory of the server process (`npm run bench:memory`; see bench/README.md, "Memory of the server process").
 //
 //   npm run bench:memory              Latchkey started with `npm start` (its flags and compile cache)
 //   npm run bench:memory -- bare      the same, then the bare node-oidc-provider for reference
@@ -32,9 +32,9 @@ import { fileURLToPath } from 'node:url';
 
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 
 import { READY_PREFIX } from './servers/lifecycle.ts';
+import { positiveInteger, withPostgres } from './shared.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BARE_SERVER = fileURLToPath(new URL('./servers/bare-provider-server.ts', import.meta.url));
@@ -45,13 +45,6 @@ const SAMPLE_INTERVAL_MS = 250;
 const SETTLE_AFTER_LOAD_MS = 5000;
 const SCOPE = 'crm:read';
 
-function positiveInteger(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive whole number (got "${raw}")`);
-  return value;
-}
 
 const settings = {
   durationSeconds: positiveInteger('MEMORY_DURATION', 20),
@@ -349,15 +342,6 @@ async function measure(target: Target): Promise<Result> {
 // ---------------------------------------------------------------------------------------------
 // Run
 
-async function withPostgres<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: `${settings.pgUrl}/postgres` });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 async function cleanup(): Promise<void> {
   await Promise.all([...children].map((child) => stop(child)));
@@ -372,7 +356,7 @@ async function cleanup(): Promise<void> {
   } finally {
     redis.disconnect();
   }
-  await withPostgres((client) => client.query(`drop database if exists "${databaseName}" with (force)`))
+  await withPostgres(settings.pgUrl, (client) => client.query(`drop database if exists "${databaseName}" with (force)`))
     .catch((error: Error) => console.error(`cleanup: could not drop ${databaseName}: ${error.message}`));
 }
 
@@ -382,7 +366,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 async function main(withBare: boolean): Promise<Result[]> {
   console.log(`Memory (VmRSS, MB): ${settings.format} client_credentials, ${settings.connections} connections${settings.rate ? ` at ${settings.rate} req/s` : ''}, ${settings.durationSeconds} s; database ${databaseName}`);
-  await withPostgres((client) => client.query(`create database "${databaseName}"`));
+  await withPostgres(settings.pgUrl, (client) => client.query(`create database "${databaseName}"`));
   const credentials = await prepareLatchkey();
   const results: Result[] = [];
   const launches = settings.variants.map((flags) => () => startLatchkey(flags, credentials));

@@ -1,6 +1,7 @@
 // buildApp(deps): the one file that knows every mount point.
 import Router from '@koa/router';
-import Koa from 'koa';
+import Koa, { type Middleware } from 'koa';
+import compose from 'koa-compose';
 
 import { apiRoutes } from './api/routes.ts';
 import { authenticate } from './http/authenticate.ts';
@@ -17,6 +18,11 @@ import { OIDC_ROUTES } from './oidc/provider.ts';
 import type { Dependencies } from './dependencies.ts';
 
 export const API_PREFIX = '/api/v1';
+
+/** Koa's composition of the steps that are on (a rate limit set to 0 is none). */
+function chain(steps: (Middleware | undefined)[]): Middleware {
+  return compose(steps.filter((step): step is Middleware => step !== undefined));
+}
 // Endpoints that take a password or mint a session from one.
 const SIGN_IN_PATHS = new Set([`${API_PREFIX}/auth/login`, `${API_PREFIX}/auth/register`, `${API_PREFIX}/auth/refresh`]);
 export function buildApp(deps: Dependencies): Koa {
@@ -35,26 +41,20 @@ export function buildApp(deps: Dependencies): Koa {
   const operations = new Router();
   operationsRoutes(operations, deps);
   docsRoutes(operations, config, routes, API_PREFIX);
-  app.use(operations.routes());
 
-  app.use(rateLimit(deps.store, {
+  const limitTokenRequests = rateLimit(deps.store, {
     name: 'token', perMinute: config.rateLimits.token, answer: 'oauth',
     appliesTo: (ctx) => ctx.method === 'POST' && ctx.path === OIDC_ROUTES.token,
-  }));
-  app.use(rateLimit(deps.store, {
+  });
+  const limitSignInRequests = rateLimit(deps.store, {
     name: 'login', perMinute: config.rateLimits.login,
     answer: (ctx) => (ctx.path.startsWith('/interaction/') ? 'page' : 'problem'),
     appliesTo: (ctx) => ctx.method === 'POST' && (SIGN_IN_PATHS.has(ctx.path) || ctx.path.startsWith('/interaction/')),
-  }));
+  });
 
-  // Sign-in and consent pages, their stylesheet, and the policy of the pages the provider renders.
-  for (const middleware of interactionPages(deps)) app.use(middleware);
-  app.use(challengeEveryUnauthorized(config.issuer));
-  app.use(deps.providers.middleware());
-
-  // /api/v1 takes JSON bodies only (API.md "Operations"); DELETE bodies carry id lists (DELETE /users/:id/roles {role_ids}).
-  app.use((ctx, next) => (ctx.path.startsWith(`${API_PREFIX}/`) ? parseJsonBody(ctx, next) : next()));
-
+  // The resource API and the provider's side share nothing below the outer layers, so each
+  // request enters only its own chain: an API call never passes through the provider's app and
+  // the sign-in pages' path tests, nor a token request through the API router (issue 12).
   const api = new Router({ prefix: API_PREFIX });
   mountRoutes(api, routes, {
     authenticate: authenticate(deps.verifier, config.issuer),
@@ -62,8 +62,25 @@ export function buildApp(deps: Dependencies): Koa {
     strictResponses: config.env !== 'production',
     afterWrite: (actor) => deps.reads.noteWrite(actor),
   });
-  app.use(api.routes());
-  app.use(api.allowedMethods({ throw: true, methodNotAllowed: () => new AppError('request.method_not_allowed') }));
+  const apiChain = chain([
+    limitSignInRequests,
+    // /api/v1 takes JSON bodies only (API.md "Operations"); DELETE bodies carry id lists (DELETE /users/:id/roles {role_ids}).
+    parseJsonBody,
+    api.routes() as unknown as Middleware,
+    api.allowedMethods({ throw: true, methodNotAllowed: () => new AppError('request.method_not_allowed') }) as unknown as Middleware,
+  ]);
+  const operationsRouter = operations.routes() as unknown as Middleware;
+  const providerChain = chain([
+    // Health, readiness and the API documentation; nothing under /oauth/ is theirs.
+    (ctx, next) => (ctx.path.startsWith('/oauth/') ? next() : operationsRouter(ctx, next)),
+    limitTokenRequests,
+    limitSignInRequests,
+    // Sign-in and consent pages, their stylesheet, and the policy of the pages the provider renders.
+    interactionPages(deps),
+    challengeEveryUnauthorized(config.issuer),
+    deps.providers.middleware(),
+  ]);
+  app.use((ctx, next) => (ctx.path.startsWith(`${API_PREFIX}/`) ? apiChain(ctx, next) : providerChain(ctx, next)));
 
   return app;
 }

@@ -6,8 +6,6 @@ import { connect } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type Options } from '@mikro-orm/postgresql';
 
@@ -90,6 +88,8 @@ export async function openDatabase(config: Pick<Config, 'database'>, logger: Log
   }
   await rm(socketPath, { force: true });
 
+  // Loaded only here: a server on DATABASE_URL never holds PGlite's modules in memory.
+  const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import('@electric-sql/pglite'), import('@electric-sql/pglite-socket')]);
   const pglite = await PGlite.create(path.join(dataDir, 'pgdata'));
   const server = new PGLiteSocketServer({ db: pglite, path: socketPath, maxConnections: 16 });
   await server.start();

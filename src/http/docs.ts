@@ -14,7 +14,7 @@ import type { Config } from '../platform/config.ts';
 
 const SWAGGER_UI = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 
-// Read once at start; only these names can ever be served.
+// Only these names can ever be served.
 const DOCS_ASSETS: Record<string, { file: string; type: string }> = {
   'swagger-ui.css': { file: path.join(SWAGGER_UI, 'swagger-ui.css'), type: 'text/css; charset=utf-8' },
   'swagger-ui-bundle.js': { file: path.join(SWAGGER_UI, 'swagger-ui-bundle.js'), type: 'text/javascript; charset=utf-8' },
@@ -25,7 +25,18 @@ const DOCS_ASSETS: Record<string, { file: string; type: string }> = {
 const DOCS_POLICY = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 export function docsRoutes(router: Router, config: Config, routes: RouteDefinition[], prefix: string): void {
-  const assets = new Map(Object.entries(DOCS_ASSETS).map(([name, asset]) => [name, { body: readFileSync(asset.file), type: asset.type }]));
+  // Read on the first request for each (Swagger UI's bundle is 1.7 MB), then kept.
+  const assets = new Map<string, { body: Buffer; type: string }>();
+  const assetNamed = (name: string) => {
+    const asset = Object.hasOwn(DOCS_ASSETS, name) ? DOCS_ASSETS[name] : undefined;
+    if (!asset) return undefined;
+    let loaded = assets.get(name);
+    if (!loaded) {
+      loaded = { body: readFileSync(asset.file), type: asset.type };
+      assets.set(name, loaded);
+    }
+    return loaded;
+  };
   let document: string | undefined;
 
   router.get('/openapi.json', (ctx) => {
@@ -42,7 +53,7 @@ export function docsRoutes(router: Router, config: Config, routes: RouteDefiniti
   });
 
   router.get('/docs/assets/:name', (ctx) => {
-    const asset = assets.get(ctx.params.name ?? '');
+    const asset = assetNamed(ctx.params.name ?? '');
     if (!asset) return;
     ctx.type = asset.type;
     ctx.set('Cache-Control', 'public, max-age=86400');

@@ -21,8 +21,9 @@ export interface RateLimitRule {
   answer: 'oauth' | 'problem' | ((ctx: Context) => 'oauth' | 'problem' | 'page');
 }
 
-export function rateLimit(store: KeyValueStore, rule: RateLimitRule): Middleware {
-  if (rule.perMinute === 0) return (ctx, next) => next();
+/** The rule as a middleware; none when it is off (0), so that no chain carries a step doing nothing. */
+export function rateLimit(store: KeyValueStore, rule: RateLimitRule): Middleware | undefined {
+  if (rule.perMinute === 0) return undefined;
   const limiter = ratelimit({
     // The limiter defines one single-key script and calls it, which a Cluster serves as well as
     // one Redis does; its type names only the single-server client.

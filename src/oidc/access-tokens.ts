@@ -13,11 +13,14 @@ import type { Provider } from 'oidc-provider';
 import {
   DPOP_ALGORITHMS, TokenRejected, type AccessTokenPrincipal, type PresentedToken, type TokenVerifier,
 } from '../http/authenticate.ts';
+import { boundedLruCache } from '../platform/lru-cache.ts';
 import type { KeyValueStore } from '../platform/store.ts';
 import type { RevocationService } from '../services/revocation.service.ts';
 import { ACCESS_TOKEN_ALG } from '../services/signing-keys.service.ts';
 
 const DPOP_PROOF_MAX_AGE_SECONDS = 300;
+// Verified tokens kept per process: a bound on memory, not on correctness (see #verified).
+const VERIFIED_TOKENS_KEPT = 10_000;
 const CLOCK_TOLERANCE_SECONDS = 15;
 
 interface TokenFacts {
@@ -29,6 +32,13 @@ interface TokenFacts {
   exp: number;
   jkt?: string;
   extra: Record<string, unknown>;
+}
+
+interface VerifiedToken {
+  format: 'opaque' | 'jwt';
+  facts: TokenFacts;
+  /** Epoch milliseconds after which the token is refused as expired. */
+  goodUntil: number;
 }
 
 function isJwt(value: string): boolean {
@@ -49,6 +59,14 @@ export class AccessTokenVerifier implements TokenVerifier {
   readonly #issuer: string;
   readonly #audience: string;
   #jwks: ReturnType<typeof createLocalJWKSet>;
+  /**
+   * What a token said when it was last read or its signature checked, until it expires. A token
+   * never changes once minted; what can end it early is the revocation state (a revoked token id,
+   * grant, user or client generation), which verify() consults on every call and which every
+   * process learns at once through the store's pub/sub. Destroying an opaque token records its id
+   * as revoked (oidc/adapter.ts), so no call is answered from this memory after a revocation.
+   */
+  readonly #verified = boundedLruCache<string, VerifiedToken>({ maxEntries: VERIFIED_TOKENS_KEPT });
 
   constructor(options: {
     provider: () => Provider;
@@ -69,14 +87,16 @@ export class AccessTokenVerifier implements TokenVerifier {
   /** Called after a key rotation so JWTs signed with the new key verify here too. */
   useKeys(publicKeys: JWK[]): void {
     this.#jwks = createLocalJWKSet({ keys: publicKeys } as JSONWebKeySet);
+    // A retired key takes its tokens with it: each is verified again against the keys now published.
+    this.#verified.clear();
   }
 
   async verify(presented: PresentedToken): Promise<AccessTokenPrincipal> {
-    const format = isJwt(presented.value) ? 'jwt' : 'opaque';
-    const facts = format === 'jwt' ? await this.#readJwt(presented.value) : await this.#readOpaque(presented.value);
-
-    const audiences = Array.isArray(facts.aud) ? facts.aud : facts.aud ? [facts.aud] : [];
-    if (!audiences.includes(this.#audience)) throw new TokenRejected('the access token is not for this resource server');
+    const { format, facts, goodUntil } = this.#verified.get(presented.value) ?? await this.#read(presented.value);
+    if (goodUntil <= Date.now()) {
+      this.#verified.delete(presented.value);
+      throw new TokenRejected('the access token is unknown, expired or revoked');
+    }
 
     await this.#checkSenderConstraint(presented, facts);
 
@@ -104,6 +124,20 @@ export class AccessTokenVerifier implements TokenVerifier {
       jti: facts.jti,
       expiresAt: facts.exp,
     };
+  }
+
+  /** Reads or verifies a token not in memory; only a token good for this resource server is kept. */
+  async #read(value: string): Promise<VerifiedToken> {
+    const format: VerifiedToken['format'] = isJwt(value) ? 'jwt' : 'opaque';
+    const facts = format === 'jwt' ? await this.#readJwt(value) : await this.#readOpaque(value);
+    const audiences = Array.isArray(facts.aud) ? facts.aud : facts.aud ? [facts.aud] : [];
+    if (!audiences.includes(this.#audience)) throw new TokenRejected('the access token is not for this resource server');
+    // A JWT keeps the clock tolerance its signature check allowed; the provider's own lookup of an
+    // opaque token allows none.
+    const goodUntil = (facts.exp + (format === 'jwt' ? CLOCK_TOLERANCE_SECONDS : 0)) * 1000;
+    const verified = { format, facts, goodUntil };
+    if (goodUntil > Date.now()) this.#verified.set(value, verified, { ttl: Math.ceil(goodUntil - Date.now()) });
+    return verified;
   }
 
   async #readOpaque(value: string): Promise<TokenFacts> {

@@ -9,6 +9,7 @@ import type { ClientRegistry } from '../services/client-registry.service.ts';
 import type { RevocationService } from '../services/revocation.service.ts';
 
 const DATABASE_MODELS = new Set(['Grant', 'RefreshToken', 'InitialAccessToken', 'RegistrationAccessToken']);
+const TOKEN_MODELS = new Set(['AccessToken', 'ClientCredentials']);
 const CONSUMABLE_MODELS = new Set(['AuthorizationCode', 'DeviceCode', 'PushedAuthorizationRequest', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
 // How long a consumption marker outlives anything it can mark (codes and device codes live minutes).
 const CONSUMED_MARKER_TTL = 24 * 60 * 60;
@@ -45,9 +46,10 @@ class StoreAdapter implements Adapter {
   async upsert(id: string, payload: Payload, expiresIn: number) {
     const { store } = this.#deps;
     const key = this.#key(id);
-    await store.set(key, JSON.stringify(payload), expiresIn);
     const grantId = payload.grantId as string | undefined;
-    const lookups: Promise<void>[] = [];
+    // Written together (one round trip where the store pipelines): an index entry for a key not
+    // written yet, or not written at all after a failure, points at nothing and harms nothing.
+    const lookups: Promise<void>[] = [store.set(key, JSON.stringify(payload), expiresIn)];
     if (grantId) lookups.push(store.addToSet(`oidc:grant:${grantId}`, key, expiresIn));
     if (payload.userCode) lookups.push(store.set(`oidc:${this.#model}:userCode:${payload.userCode as string}`, id, expiresIn));
     if (payload.uid) lookups.push(store.set(`oidc:${this.#model}:uid:${payload.uid as string}`, id, expiresIn));
@@ -88,6 +90,10 @@ class StoreAdapter implements Adapter {
   // Consumption markers are never deleted early, only expire: a racer that read the payload
   // before it was destroyed must still find the marker and lose.
   async destroy(id: string) {
+    // A destroyed access token (RFC 7009 revocation, sign-out) is also recorded as revoked, and
+    // that is announced: resource servers keep verified tokens in memory (oidc/access-tokens.ts)
+    // and learn of the revocation from the record, not from the key being gone.
+    if (TOKEN_MODELS.has(this.#model)) await this.#deps.revocation.revokeTokenId(id);
     await this.#deps.store.delete(this.#key(id));
   }
 

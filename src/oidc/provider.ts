@@ -73,14 +73,31 @@ async function userFacts(orm: MikroORM, userId: string): Promise<{ organizationI
   return row && { organizationId: row.organization_id, roles: row.roles };
 }
 
+type UserFacts = Awaited<ReturnType<typeof userFacts>>;
+
+/**
+ * A user's organization and roles, read once per request: the password grant asks for them, then
+ * each token it mints does (its claims). The request's own state holds them, so nothing outlives it.
+ */
+function userFactsOnce(orm: MikroORM, ctx: KoaContextWithOIDC, userId: string): Promise<UserFacts> {
+  const state = ctx.state as { userFacts?: Map<string, Promise<UserFacts>> };
+  state.userFacts ??= new Map();
+  let facts = state.userFacts.get(userId);
+  if (!facts) {
+    facts = userFacts(orm, userId);
+    state.userFacts.set(userId, facts);
+  }
+  return facts;
+}
+
 /** Claims Latchkey adds to every access token: who it acts for, and the generations to check. */
-async function tokenClaims(deps: ProviderDependencies, token: { accountId?: string; clientId?: string; grantId?: string; kind: string }) {
+async function tokenClaims(deps: ProviderDependencies, ctx: KoaContextWithOIDC, token: { accountId?: string; clientId?: string; grantId?: string; kind: string }) {
   const client = token.clientId ? await deps.clientRegistry.find(token.clientId) : undefined;
   let userId = token.accountId;
   let organizationId: string | undefined;
   let roles: string[] | undefined;
   if (userId) {
-    const account = await userFacts(deps.orm, userId);
+    const account = await userFactsOnce(deps.orm, ctx, userId);
     organizationId = account?.organizationId;
     roles = account?.roles;
   } else if (client?.owner) {
@@ -158,7 +175,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     },
     // Every refresh rotates (API.md section 2); a replay of the old one revokes the grant.
     rotateRefreshToken: true,
-    extraTokenClaims: (ctx, token) => tokenClaims(deps, token as unknown as { accountId?: string; clientId?: string; grantId?: string; kind: string }),
+    extraTokenClaims: (ctx, token) => tokenClaims(deps, ctx, token as unknown as { accountId?: string; clientId?: string; grantId?: string; kind: string }),
     extraClientMetadata: {
       // RFC 7591 section 2's software_id and software_version are kept, not ignored, so an
       // administrator sees which software registered (Latchkey's rules bound their size).
@@ -281,8 +298,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
     accounts: deps.accounts,
     apiAudience: deps.config.apiAudience,
     apiResource: apiResourceServer(deps.config),
-    apiScopesOf: async (userId) => {
-      const facts = await userFacts(deps.orm, userId);
+    apiScopesOf: async (ctx, userId) => {
+      const facts = await userFactsOnce(deps.orm, ctx, userId);
       return facts ? deps.permissionResolver.apiScopesOf(facts.organizationId, facts.roles) : new Set<string>();
     },
     claimsOf: async (userId) => (await (await findAccount(deps.orm, userId))?.claims('id_token', 'openid profile email', {}, [])) ?? {},

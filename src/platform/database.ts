@@ -129,10 +129,34 @@ export interface SqlExecutor {
 }
 
 type Executor = SqlExecutor;
+type OrmConnection = ReturnType<MikroORM['em']['getConnection']>;
+
+const pools = new WeakMap<OrmConnection, pg.Pool>();
+
+/**
+ * One statement outside a transaction, on one of MikroORM's own connections, goes straight to the
+ * pool MikroORM made (same connections, type parsers and parameter formatting): its query logger
+ * and kysely's executor around a single statement cost a resource read more than the statement's
+ * own driver work (bench/README.md). A replica's fallback wrapper keeps its own `execute`.
+ */
+async function runAlone(connection: SqlConnection, sql: string, params: unknown[]): Promise<pg.QueryResult | undefined> {
+  if (!('getNativeClient' in connection)) return undefined;
+  const orm = connection as OrmConnection;
+  let pool = pools.get(orm);
+  if (!pool) {
+    pool = await orm.getNativeClient() as pg.Pool;
+    pools.set(orm, pool);
+  }
+  return pool.query(orm.getPlatform().formatQuery(sql, params));
+}
 
 /** Raw SQL for hot paths and set-based statements; runs inside `em`'s transaction when it has one. */
 export async function queryRows<T>(em: Executor, sql: string, params: unknown[] = []): Promise<T[]> {
-  return (await em.getConnection().execute(sql, params, 'all', em.getTransactionContext())) as unknown as T[];
+  const transaction = em.getTransactionContext();
+  const connection = em.getConnection();
+  const alone = transaction ? undefined : await runAlone(connection, sql, params);
+  if (alone) return alone.rows as T[];
+  return (await connection.execute(sql, params, 'all', transaction)) as unknown as T[];
 }
 
 export async function queryOne<T>(em: Executor, sql: string, params: unknown[] = []): Promise<T | undefined> {
@@ -141,7 +165,11 @@ export async function queryOne<T>(em: Executor, sql: string, params: unknown[] =
 
 /** Runs a statement and answers how many rows it touched. */
 export async function executeStatement(em: Executor, sql: string, params: unknown[] = []): Promise<number> {
-  const result = (await em.getConnection().execute(sql, params, 'run', em.getTransactionContext())) as unknown as { affectedRows: number };
+  const transaction = em.getTransactionContext();
+  const connection = em.getConnection();
+  const alone = transaction ? undefined : await runAlone(connection, sql, params);
+  if (alone) return alone.rowCount ?? 0;
+  const result = (await connection.execute(sql, params, 'run', transaction)) as unknown as { affectedRows: number };
   return result.affectedRows;
 }
 

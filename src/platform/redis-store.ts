@@ -158,9 +158,10 @@ export class RedisStore implements KeyValueStore {
   }
 
   async addToSet(key: string, member: string, ttlSeconds: number) {
-    await this.#run(() => this.client.multi().sadd(key, member).expire(key, Math.max(1, Math.ceil(ttlSeconds)), 'GT').exec());
-    // EXPIRE GT never sets a TTL on a key that has none, so give a fresh set its first one.
-    await this.#run(() => this.client.expire(key, Math.max(1, Math.ceil(ttlSeconds)), 'NX'));
+    const seconds = Math.max(1, Math.ceil(ttlSeconds));
+    // EXPIRE GT never sets a TTL on a key that has none: NX gives a fresh set its first one, then
+    // GT only ever lengthens it. One transaction, one round trip.
+    await this.#run(() => this.client.multi().sadd(key, member).expire(key, seconds, 'NX').expire(key, seconds, 'GT').exec());
   }
 
   setMembers(key: string) { return this.#run(() => this.client.smembers(key)); }

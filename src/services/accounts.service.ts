@@ -3,7 +3,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 
 import { executeStatement, queryRows } from '../platform/database.ts';
-import { auditEntry, recordAudit } from './audit.service.ts';
+import { auditEntry, auditRow } from './audit.service.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { SignInThrottle } from './sign-in-throttle.ts';
 
@@ -61,7 +61,7 @@ export class AccountsService {
   async signIn(attempt: SignInAttempt): Promise<SignedInUser> {
     const identifier = attempt.identifier.trim().toLowerCase();
     const throttleKey = SignInThrottle.accountKey(identifier, attempt.organizationSlug);
-    await this.#throttle.assertAllowed(throttleKey, attempt.ip);
+    const standing = await this.#throttle.assertAllowed(throttleKey, attempt.ip);
 
     const candidates = await queryRows<CandidateRow>(
       this.#orm.em,
@@ -76,25 +76,28 @@ export class AccountsService {
     const passwordMatches = await verifyPassword(user?.password_hash ?? await timingDummy(), attempt.password);
     const allowed = !!user && passwordMatches && user.is_active && user.organization_active;
 
-    const em = this.#orm.em.fork();
     if (!allowed) {
       this.#onFailure(attempt.via);
       await this.#throttle.recordFailure(throttleKey, attempt.ip);
-      recordAudit(em, auditEntry({ clientId: attempt.clientId, ip: attempt.ip, userAgent: attempt.userAgent }, {
+      const audit = auditRow(auditEntry({ clientId: attempt.clientId, ip: attempt.ip, userAgent: attempt.userAgent }, {
         action: 'auth.login', resource: 'session', status: 'failure', organizationId: user?.organization_id, targetId: user?.id,
         details: { via: attempt.via, reason: !user ? 'unknown_identifier' : !passwordMatches ? 'wrong_password' : 'disabled' },
       }));
-      await em.flush();
+      await executeStatement(this.#orm.em, `insert into audit_log (${audit.columns}) values (${audit.values})`, audit.params);
       throw new SignInFailed();
     }
 
-    await this.#throttle.recordSuccess(throttleKey);
-    await em.transactional(async (tx) => {
-      await executeStatement(tx, 'update app_user set last_login_at = now() where id = ?', [user.id]);
-      recordAudit(tx, auditEntry({ userId: user.id, clientId: attempt.clientId, ip: attempt.ip, userAgent: attempt.userAgent }, {
-        action: 'auth.login', resource: 'session', organizationId: user.organization_id, targetId: user.id, details: { via: attempt.via },
-      }));
-    });
+    await this.#throttle.recordSuccess(throttleKey, standing);
+    // The last sign-in and its audit row in one statement, so in one transaction and one round trip.
+    const audit = auditRow(auditEntry({ userId: user.id, clientId: attempt.clientId, ip: attempt.ip, userAgent: attempt.userAgent }, {
+      action: 'auth.login', resource: 'session', organizationId: user.organization_id, targetId: user.id, details: { via: attempt.via },
+    }));
+    await executeStatement(
+      this.#orm.em,
+      `with signed_in as (update app_user set last_login_at = now() where id = ? returning id)
+       insert into audit_log (${audit.columns}) select ${audit.values} from signed_in`,
+      [user.id, ...audit.params],
+    );
     return { userId: user.id, organizationId: user.organization_id };
   }
 }

@@ -57,3 +57,25 @@ export function recordAudit(em: EntityManager, entry: AuditEntry): void {
     details: entry.details ?? null,
   });
 }
+
+/** audit_log's columns in the order auditRow() gives their values. */
+const AUDIT_COLUMNS = 'id, occurred_at, action, resource, resource_id, status, organization_id, actor_id, actor_client_id, target_id, ip, user_agent, details';
+
+/**
+ * An audit row as SQL, for the hot paths that make a change and record it in one statement (one
+ * round trip, and the statement is its own transaction): `insert into audit_log (columns) select
+ * values from <the change's CTE>` writes the row only when the change returned one. Same fields
+ * and limits as recordAudit.
+ */
+export function auditRow(entry: AuditEntry): { columns: string; values: string; params: unknown[] } {
+  return {
+    columns: AUDIT_COLUMNS,
+    // occurred_at is the database's clock, as the statement's own change is.
+    values: '?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb',
+    params: [
+      crypto.randomUUID(), entry.action, entry.resource, entry.resourceId ?? null, entry.status ?? 'success',
+      entry.organizationId ?? null, entry.actorId ?? null, entry.actorClientId ?? null, entry.targetId ?? null, entry.ip ?? null,
+      entry.userAgent?.slice(0, 512) ?? null, entry.details ? JSON.stringify(entry.details) : null,
+    ],
+  };
+}

@@ -13,7 +13,7 @@ const MIN_SCORE = 3;
 // Loaded on first use, not at start: the language packages decompress their word lists when they
 // are imported (about 14 MB of heap, and a burst of allocation that grows V8's young generation),
 // and only the few requests that set a password need them. Every process that serves tokens and
-// API calls alone never loads them (bench/MEMORY.md).
+// API calls alone never loads them (bench/README.md, "Memory of the server process").
 let zxcvbn: Promise<ZxcvbnFactory> | undefined;
 function estimator(): Promise<ZxcvbnFactory> {
   zxcvbn ??= (async () => {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as oauth from 'oauth4webapi';
 
-import { startTestServer, type TestServer } from '../support/harness.ts';
+import { startPeerServer, startTestServer, type TestServer } from '../support/harness.ts';
 import { codeExchangeForm, createCodeClient, issueAuthorizationCode } from '../support/grants.ts';
 import { basicAuth, callApi, clientCredentialsToken, discoverWithOauth4webapi, postForm, type TokenResponse } from '../support/oauth.ts';
 
@@ -50,6 +50,23 @@ describe('introspection and revocation of opaque tokens', () => {
 
     const introspection = await postForm(`${server.url}/oauth/introspect`, { token }, { authorization: basicAuth(admin().clientId, admin().secret) });
     expect((await introspection.json()).active).to.equal(false);
+  });
+
+  it('refuses a revoked token at the next call on another process that had already verified it', async () => {
+    const peer = await startPeerServer(server);
+    try {
+      const { access_token: token } = await clientCredentialsToken(server);
+      const onPeer = () => fetch(`${peer.url}/api/v1/me`, { headers: { authorization: `Bearer ${token}` } });
+      // Twice, so the peer answers the second call from the token it keeps in memory.
+      expect((await onPeer()).status).to.equal(200);
+      expect((await onPeer()).status).to.equal(200);
+      expect((await revoke(server, admin(), token)).status).to.equal(200);
+      const after = await onPeer();
+      expect(after.status).to.equal(401);
+      expect(after.headers.get('www-authenticate')).to.match(/^Bearer .*error="invalid_token"/);
+    } finally {
+      await peer.close();
+    }
   });
 
   it('answers 200 for revoking an unknown token (RFC 7009 section 2.2)', async () => {

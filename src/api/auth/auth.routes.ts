@@ -95,6 +95,17 @@ export function authRoutes(deps: AuthRoutesDependencies) {
     deps.providers.current, OIDC_ROUTES.token, form, callerClient(ctx), { ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined },
   );
 
+  /**
+   * Without a requested scope the password grant asks for all of the client's scopes; this answer
+   * carries no ID token (LoginResponse), so `openid` is left out rather than an RS256 ID token being
+   * signed and dropped on every sign-in. The tokens and the user are the same.
+   */
+  const scopeWithoutIdToken = async (clientId: string) => {
+    const registered = await deps.clientRegistry.find(clientId);
+    const scope = registered?.metadata.scope;
+    return typeof scope === 'string' ? scope.split(' ').filter((name) => name && name !== 'openid').join(' ') : undefined;
+  };
+
   const signOutDeps = {
     orm: deps.orm, revocation: deps.revocation, revokeGrant: deps.revokeGrant,
     tokens: {
@@ -112,7 +123,8 @@ export function authRoutes(deps: AuthRoutesDependencies) {
       handler: async ({ body, ctx }) => {
         const form: Record<string, string> = { grant_type: 'password', username: (body.email ?? body.username)!, password: body.password, resource: config.apiAudience };
         if (body.organization_slug) form.organization = body.organization_slug;
-        if (body.scope) form.scope = body.scope;
+        const scope = body.scope ?? await scopeWithoutIdToken(callerClient(ctx).clientId);
+        if (scope) form.scope = scope;
         const answer = await drive(ctx, form);
         if (answer.status !== 200) throw problemFor(answer, 'password', config.clientAuthThrottle.windowSeconds);
         // The token just minted names its user; reading it back keeps the grant the single source.

@@ -23,7 +23,7 @@ export interface PasswordGrantDependencies {
   apiAudience: string;
   apiResource: ResourceServer;
   /** The API scopes the user's roles allow. */
-  apiScopesOf(userId: string): Promise<Set<string>>;
+  apiScopesOf(ctx: KoaContextWithOIDC, userId: string): Promise<Set<string>>;
   claimsOf(userId: string): Promise<Record<string, unknown>>;
 }
 
@@ -62,9 +62,9 @@ export function registerPasswordGrant(provider: Provider, deps: PasswordGrantDep
   }
 
   /** What was asked (or, if nothing, everything) within the client's registration and the user's roles. */
-  async function grantedScopes(client: ProviderClient, params: GrantParams, userId: string): Promise<{ oidcScopes: string[]; apiScopes: string[] }> {
+  async function grantedScopes(ctx: KoaContextWithOIDC, client: ProviderClient, params: GrantParams, userId: string): Promise<{ oidcScopes: string[]; apiScopes: string[] }> {
     const clientScopes = new Set(String(client.scope ?? '').split(' ').filter(Boolean));
-    const roleScopes = await deps.apiScopesOf(userId);
+    const roleScopes = await deps.apiScopesOf(ctx, userId);
     const requested = params.scope ? params.scope.split(' ').filter(Boolean) : [...clientScopes];
     const unknown = requested.filter((scope) => !clientScopes.has(scope));
     if (params.scope && unknown.length > 0) throw new errors.InvalidScope('requested scope is not allowed for this client', unknown.join(' '));
@@ -117,7 +117,7 @@ export function registerPasswordGrant(provider: Provider, deps: PasswordGrantDep
     const { client, params } = ctx.oidc as unknown as { client: ProviderClient; params: GrantParams };
     checkRequest(client, params);
     const userId = await signIn(ctx, client, params);
-    const body = await issueTokens(ctx, client, userId, await grantedScopes(client, params, userId));
+    const body = await issueTokens(ctx, client, userId, await grantedScopes(ctx, client, params, userId));
     ctx.body = Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined));
   }
 

@@ -4,6 +4,7 @@
 import Router from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
 import { koaBody } from 'koa-body';
+import compose from 'koa-compose';
 import { errors, type Client, type InteractionResults, type Provider } from 'oidc-provider';
 
 import type { InteractionPagesDependencies as Dependencies } from '../provider.ts';
@@ -91,7 +92,7 @@ function clientName(client: Client): string {
 }
 
 /** The page middleware, in order, for the app to `use` one after the other. */
-export function interactionPages(deps: Dependencies): Middleware[] {
+export function interactionPages(deps: Dependencies): Middleware {
   const { config, orm } = deps;
   const formTokens = new FormTokens(orm);
   const readForm = koaBody({ json: false, urlencoded: true, text: false, multipart: false, formLimit: FORM_LIMIT });
@@ -276,10 +277,9 @@ export function interactionPages(deps: Dependencies): Middleware[] {
     return finish(ctx, provider, { error: 'access_denied', error_description: 'the user cancelled the sign-in' }, false);
   });
 
-  // Koa composes these (app.use each, in order); each passes requests that are not for pages, as
-  // most (the token endpoint, the API) are, straight on.
-  const steps: Middleware[] = [presetProviderPagePolicy, staticAssets(`${VIEWS_DIRECTORY}/static`), router.routes() as Middleware];
-  return steps.map((step) => (ctx: Context, next: Next) => (isPageRequest(ctx.path) ? step(ctx, next) : next()));
+  // One step: requests that are not for pages, as most (the token endpoint) are, pass straight on.
+  const pageSteps = compose<Context>([presetProviderPagePolicy, staticAssets(`${VIEWS_DIRECTORY}/static`), router.routes() as Middleware]);
+  return (ctx: Context, next: Next) => (isPageRequest(ctx.path) ? pageSteps(ctx, next) : next());
 }
 
 function isPageRequest(path: string): boolean {
