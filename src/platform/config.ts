@@ -56,8 +56,11 @@ export interface RedisEndpoint { host: string; port: number }
 /** One Redis (a URL), a Sentinel-managed primary with its replicas, or a Redis Cluster. */
 export type RedisConnection =
   | { mode: 'standalone'; url: string }
-  | { mode: 'sentinel'; sentinels: RedisEndpoint[]; name: string }
-  | { mode: 'cluster'; nodes: RedisEndpoint[] };
+  | { mode: 'sentinel'; sentinels: RedisEndpoint[]; name: string; auth?: RedisAuth; sentinelPassword?: string }
+  | { mode: 'cluster'; nodes: RedisEndpoint[]; auth?: RedisAuth };
+
+/** AUTH for the Redis servers of a Sentinel or Cluster setup (`requirepass`, or an ACL user). */
+export interface RedisAuth { username?: string; password?: string }
 
 /** `host:port,host:port`, as Sentinel and Cluster settings are written (an IPv6 host in brackets). */
 const endpointList = z.string().transform((value, ctx) => {
@@ -96,6 +99,10 @@ const environmentSchema = z.object({
   REDIS_SENTINELS: endpointList.optional(),
   REDIS_SENTINEL_NAME: z.string().regex(/^[\w.-]{1,128}$/, { error: 'expected the master name the sentinels monitor (letters, digits, ".", "_" or "-")' }).optional(),
   REDIS_CLUSTER_NODES: endpointList.optional(),
+  // With REDIS_SENTINELS or REDIS_CLUSTER_NODES (a REDIS_URL carries its own credentials).
+  REDIS_USERNAME: z.string().min(1).max(256).optional(),
+  REDIS_PASSWORD: z.string().min(1).max(1024).optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).max(1024).optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[\w:.-]{1,64}$/, { error: 'expected up to 64 letters, digits, ":", ".", "_" or "-"' }).default('latchkey:'),
   ADMIN_EMAIL: z.email({ error: 'expected an email address' }).optional(),
   ADMIN_PASSWORD: z.string().min(12, { error: 'expected at least 12 characters' }).max(128, { error: 'expected at most 128 characters' }).optional(),
@@ -254,8 +261,17 @@ function redisConnectionOf(env: Environment): RedisConnection | undefined {
     throw new ConfigError(['REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the master name the sentinels monitor, as in "sentinel monitor <name> ...")']);
   }
   if (env.REDIS_SENTINEL_NAME && !env.REDIS_SENTINELS) throw new ConfigError(['REDIS_SENTINEL_NAME: only used with REDIS_SENTINELS']);
+  if (env.REDIS_SENTINEL_PASSWORD && !env.REDIS_SENTINELS) throw new ConfigError(['REDIS_SENTINEL_PASSWORD: only used with REDIS_SENTINELS']);
+  const credentials = (['REDIS_USERNAME', 'REDIS_PASSWORD'] as const).filter((name) => env[name] !== undefined);
+  if (credentials.length > 0 && !env.REDIS_SENTINELS && !env.REDIS_CLUSTER_NODES) {
+    throw new ConfigError([`${credentials.join(', ')}: only used with REDIS_SENTINELS or REDIS_CLUSTER_NODES (put a single Redis's credentials in REDIS_URL: redis://user:password@host:6379)`]);
+  }
+  const auth = credentials.length > 0 ? { auth: { username: env.REDIS_USERNAME, password: env.REDIS_PASSWORD } } : {};
   if (env.REDIS_URL) return { mode: 'standalone', url: env.REDIS_URL };
-  if (env.REDIS_SENTINELS) return { mode: 'sentinel', sentinels: env.REDIS_SENTINELS, name: env.REDIS_SENTINEL_NAME! };
-  if (env.REDIS_CLUSTER_NODES) return { mode: 'cluster', nodes: env.REDIS_CLUSTER_NODES };
+  if (env.REDIS_SENTINELS) {
+    const sentinelAuth = env.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: env.REDIS_SENTINEL_PASSWORD } : {};
+    return { mode: 'sentinel', sentinels: env.REDIS_SENTINELS, name: env.REDIS_SENTINEL_NAME!, ...auth, ...sentinelAuth };
+  }
+  if (env.REDIS_CLUSTER_NODES) return { mode: 'cluster', nodes: env.REDIS_CLUSTER_NODES, ...auth };
   return undefined;
 }

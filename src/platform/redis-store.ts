@@ -57,7 +57,7 @@ export class RedisStore implements KeyValueStore {
         scaleReads: 'master',
         clusterRetryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
         slotsRefreshTimeout: COMMAND_TIMEOUT_MS,
-        redisOptions: { maxRetriesPerRequest: 1, commandTimeout: COMMAND_TIMEOUT_MS, connectTimeout: COMMAND_TIMEOUT_MS },
+        redisOptions: { ...target.auth, maxRetriesPerRequest: 1, commandTimeout: COMMAND_TIMEOUT_MS, connectTimeout: COMMAND_TIMEOUT_MS },
       };
       return new Cluster(target.nodes, options);
     }
@@ -68,8 +68,10 @@ export class RedisStore implements KeyValueStore {
       let connectedOnce = false;
       const client: Redis = new Redis({
         ...options,
+        ...target.auth,
         sentinels: target.sentinels,
         name: target.name,
+        sentinelPassword: target.sentinelPassword,
         sentinelCommandTimeout: COMMAND_TIMEOUT_MS,
         sentinelRetryStrategy: (attempt: number) => (connectedOnce ? Math.min(attempt * 200, 2000) : null),
         // A primary that is demoted drops its clients (Redis sentinel-clients guide, "Sentinel

@@ -81,6 +81,20 @@ describe('configuration (API.md section 1)', () => {
     expect(problemsOf({ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_SENTINEL_NAME: 'has space' })[0]).to.include('REDIS_SENTINEL_NAME: expected the master name');
   });
 
+  it('takes credentials for the servers of a Sentinel or a Cluster, and the sentinels\' own password', () => {
+    expect(loadConfig({ REDIS_SENTINELS: '10.0.0.1:26379', REDIS_SENTINEL_NAME: 'latchkey', REDIS_PASSWORD: 'node-secret', REDIS_SENTINEL_PASSWORD: 'sentinel-secret' })
+      .redis.connection).to.deep.equal({
+      mode: 'sentinel', name: 'latchkey', sentinels: [{ host: '10.0.0.1', port: 26379 }],
+      auth: { username: undefined, password: 'node-secret' }, sentinelPassword: 'sentinel-secret',
+    });
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'redis-a:7000', REDIS_USERNAME: 'latchkey', REDIS_PASSWORD: 'acl-secret' }).redis.connection).to.deep.equal({
+      mode: 'cluster', nodes: [{ host: 'redis-a', port: 7000 }], auth: { username: 'latchkey', password: 'acl-secret' },
+    });
+    expect(problemsOf({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_PASSWORD: 'secret' })[0])
+      .to.equal('REDIS_PASSWORD: only used with REDIS_SENTINELS or REDIS_CLUSTER_NODES (put a single Redis\'s credentials in REDIS_URL: redis://user:password@host:6379)');
+    expect(problemsOf({ REDIS_CLUSTER_NODES: 'redis-a:7000', REDIS_SENTINEL_PASSWORD: 'secret' })).to.deep.equal(['REDIS_SENTINEL_PASSWORD: only used with REDIS_SENTINELS']);
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '' }).port).to.equal(3000);
   });

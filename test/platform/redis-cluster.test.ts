@@ -10,7 +10,7 @@ import { startPeerServer, startTestServer, type TestServer } from '../support/ha
 import { codeExchangeForm, createCodeClient, issueAuthorizationCode } from '../support/grants.ts';
 import { basicAuth, callApi, clientCredentialsToken, postForm, type TokenResponse } from '../support/oauth.ts';
 import { freePort } from '../support/processes.ts';
-import { startRedisCluster, type RedisClusterTopology } from '../support/redis-topology.ts';
+import { TOPOLOGY_PASSWORD, startRedisCluster, type RedisClusterTopology } from '../support/redis-topology.ts';
 import { expectRevocationToReachPeer } from '../support/two-instances.ts';
 import { DEMO_PASSWORD, login, loginAs, postJson, seedDemoUsers } from '../support/users.ts';
 
@@ -23,7 +23,7 @@ describe('Latchkey on a Redis Cluster of three masters', function () {
 
   before(async () => {
     cluster = await startRedisCluster();
-    const env = { REDIS_URL: '', REDIS_CLUSTER_NODES: cluster.clusterNodes };
+    const env = { REDIS_URL: '', REDIS_CLUSTER_NODES: cluster.clusterNodes, REDIS_PASSWORD: TOPOLOGY_PASSWORD };
     first = await startTestServer(env);
     second = await startPeerServer(first, env);
     await seedDemoUsers(first);
@@ -44,6 +44,13 @@ describe('Latchkey on a Redis Cluster of three masters', function () {
       .then(() => undefined, (caught: Error) => caught);
     expect(error).to.be.instanceOf(StoreUnavailableError);
     expect(error!.message).to.equal(`cannot connect to Redis Cluster at 127.0.0.1:${nodes[0]!.port}: None of startup nodes is available`);
+  });
+
+  it('refuses to start when the nodes do not take its password', async () => {
+    const nodes = cluster!.nodes.map((node) => ({ host: '127.0.0.1', port: node.port }));
+    const error = await RedisStore.connect({ mode: 'cluster', nodes, auth: { password: 'not-it' } }, 'unused:', createLogger({ logLevel: 'silent', env: 'test' }))
+      .then(() => undefined, (caught: Error) => caught);
+    expect(error).to.be.instanceOf(StoreUnavailableError);
   });
 
   it('is ready, and spreads its keys over every master instead of one slot', async () => {

@@ -10,7 +10,7 @@ import { StoreUnavailableError } from '../../src/platform/store.ts';
 import { startPeerServer, startTestServer, type TestServer } from '../support/harness.ts';
 import { basicAuth, callApi, clientCredentialsToken, postForm } from '../support/oauth.ts';
 import { freePort } from '../support/processes.ts';
-import { startRedisSentinel, type RedisSentinelTopology } from '../support/redis-topology.ts';
+import { TOPOLOGY_PASSWORD, startRedisSentinel, type RedisSentinelTopology } from '../support/redis-topology.ts';
 import { eventually, expectRevocationToReachPeer } from '../support/two-instances.ts';
 import { seedDemoUsers } from '../support/users.ts';
 
@@ -30,7 +30,10 @@ describe('Latchkey on a Sentinel-managed Redis', function () {
   before(async () => {
     topology = await startRedisSentinel();
     // The load below comes from one address; the token endpoint's rate limit is not under test.
-    const env = { REDIS_URL: '', REDIS_SENTINELS: topology.sentinelAddresses, REDIS_SENTINEL_NAME: topology.name, TOKEN_RATE_LIMIT: '0' };
+    const env = {
+      REDIS_URL: '', REDIS_SENTINELS: topology.sentinelAddresses, REDIS_SENTINEL_NAME: topology.name,
+      REDIS_PASSWORD: TOPOLOGY_PASSWORD, REDIS_SENTINEL_PASSWORD: TOPOLOGY_PASSWORD, TOKEN_RATE_LIMIT: '0',
+    };
     first = await startTestServer(env);
     second = await startPeerServer(first, env);
     await seedDemoUsers(first);
@@ -49,9 +52,23 @@ describe('Latchkey on a Sentinel-managed Redis', function () {
     expect(error).to.be.instanceOf(StoreUnavailableError);
     expect(error!.message).to.match(/^cannot connect to Redis master "latchkey" through the sentinels at 127\.0\.0\.1:\d+: All sentinels are unreachable/);
 
-    const unknown = { mode: 'sentinel' as const, sentinels: topology!.sentinels.map((sentinel) => ({ host: '127.0.0.1', port: sentinel.port })), name: 'no-such-master' };
+    const unknown = {
+      mode: 'sentinel' as const, sentinels: topology!.sentinels.map((sentinel) => ({ host: '127.0.0.1', port: sentinel.port })), name: 'no-such-master',
+      auth: { password: TOPOLOGY_PASSWORD }, sentinelPassword: TOPOLOGY_PASSWORD,
+    };
     const refused = await RedisStore.connect(unknown, 'unused:', logger).then(() => undefined, (caught: Error) => caught);
     expect(refused?.message).to.match(/^cannot connect to Redis master "no-such-master"/);
+  });
+
+  it('refuses to start when the sentinels or the primary do not take its password', async () => {
+    const logger = createLogger({ logLevel: 'silent', env: 'test' });
+    const sentinels = topology!.sentinels.map((sentinel) => ({ host: '127.0.0.1', port: sentinel.port }));
+    const wrongSentinelPassword = { mode: 'sentinel' as const, sentinels, name: topology!.name, auth: { password: TOPOLOGY_PASSWORD }, sentinelPassword: 'not-it' };
+    expect(await RedisStore.connect(wrongSentinelPassword, 'unused:', logger).then(() => undefined, (caught: Error) => caught))
+      .to.be.instanceOf(StoreUnavailableError);
+    const wrongPassword = { mode: 'sentinel' as const, sentinels, name: topology!.name, auth: { password: 'not-it' }, sentinelPassword: TOPOLOGY_PASSWORD };
+    expect(await RedisStore.connect(wrongPassword, 'unused:', logger).then(() => undefined, (caught: Error) => caught))
+      .to.be.instanceOf(StoreUnavailableError);
   });
 
   it('serves through the primary the sentinels name', async () => {

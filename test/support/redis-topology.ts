@@ -17,6 +17,11 @@ const run = promisify(execFile);
 const REDIS_SERVER = process.env.TEST_REDIS_SERVER_BIN ?? 'redis-server';
 const REDIS_CLI = process.env.TEST_REDIS_CLI_BIN ?? 'redis-cli';
 const HOST = '127.0.0.1';
+/**
+ * Every node and sentinel asks for this password (`requirepass`), as production setups do, so the
+ * tests go through Latchkey's REDIS_PASSWORD and REDIS_SENTINEL_PASSWORD.
+ */
+export const TOPOLOGY_PASSWORD = 'topology-password-for-tests';
 
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -43,7 +48,7 @@ async function freePorts(count: number): Promise<number[]> {
 
 /** One command on a short-lived connection; rejects at once when nothing listens. */
 async function command(port: number, name: string, ...args: string[]): Promise<unknown> {
-  const redis = new Redis({ host: HOST, port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 1000 });
+  const redis = new Redis({ host: HOST, port, password: TOPOLOGY_PASSWORD, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 1000 });
   redis.on('error', () => {});
   try {
     await redis.connect();
@@ -73,7 +78,7 @@ function infoField(info: string, field: string): string | undefined {
 
 async function startRedisProcess(directory: string, port: number, args: string[]): Promise<RedisProcess> {
   const logFile = path.join(directory, `redis-${port}.log`);
-  const child = spawn(REDIS_SERVER, [...args, '--port', String(port), '--bind', HOST, '--dir', directory, '--logfile', logFile, '--daemonize', 'no'], {
+  const child = spawn(REDIS_SERVER, [...args, '--requirepass', TOPOLOGY_PASSWORD, '--port', String(port), '--bind', HOST, '--dir', directory, '--logfile', logFile, '--daemonize', 'no'], {
     stdio: 'ignore',
   });
   running.add(child);
@@ -131,7 +136,7 @@ export async function startRedisCluster(): Promise<RedisClusterTopology> {
         '--cluster-node-timeout', '2000', '--save', '', '--appendonly', 'no',
       ]));
     }
-    await run(REDIS_CLI, ['--cluster', 'create', ...nodes.map((node) => `${HOST}:${node.port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
+    await run(REDIS_CLI, ['--no-auth-warning', '-a', TOPOLOGY_PASSWORD, '--cluster', 'create', ...nodes.map((node) => `${HOST}:${node.port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
     for (const node of nodes) {
       await until(`cluster_state:ok on port ${node.port}`, async () => infoField(String(await command(node.port, 'CLUSTER', 'INFO')), 'cluster_state') === 'ok');
     }
@@ -174,7 +179,8 @@ export async function startRedisSentinel(name = 'latchkey'): Promise<RedisSentin
   const started: RedisProcess[] = [];
   return withCleanup(directory, started, async () => {
     const [primaryPort, replicaPort, ...sentinelPorts] = await freePorts(5) as [number, number, number, number, number];
-    const data = ['--save', '', '--appendonly', 'no'];
+    // masterauth: the replica (and a promoted primary's new replica) authenticates to its primary.
+    const data = ['--save', '', '--appendonly', 'no', '--masterauth', TOPOLOGY_PASSWORD];
     const primary = await startRedisProcess(directory, primaryPort, data);
     started.push(primary);
     const replica = await startRedisProcess(directory, replicaPort, [...data, '--replicaof', HOST, String(primaryPort)]);
@@ -187,6 +193,9 @@ export async function startRedisSentinel(name = 'latchkey'): Promise<RedisSentin
       const file = path.join(directory, `sentinel-${port}.conf`);
       await writeFile(file, [
         `sentinel monitor ${name} ${HOST} ${primaryPort} 2`,
+        `sentinel auth-pass ${name} ${TOPOLOGY_PASSWORD}`,
+        // The sentinels ask one another for the same password (their own requirepass).
+        `sentinel sentinel-pass ${TOPOLOGY_PASSWORD}`,
         `sentinel down-after-milliseconds ${name} 1000`,
         `sentinel failover-timeout ${name} 5000`,
         `sentinel parallel-syncs ${name} 1`,
