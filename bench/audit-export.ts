@@ -14,9 +14,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 import { Redis } from 'ioredis';
-import pg from 'pg';
 
 import { READY_PREFIX } from './servers/lifecycle.ts';
+import { onPostgres } from './shared.ts';
 
 const ROWS = Number(process.env.BENCH_AUDIT_ROWS ?? 1_000_000);
 const PG_URL = (process.env.BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432').replace(/\/+$/, '');
@@ -26,15 +26,6 @@ const run = randomBytes(4).toString('hex');
 const database = `latchkey_bench_audit_${run}`;
 const env = { ...process.env, BENCH_DATABASE_URL: `${PG_URL}/${database}`, BENCH_REDIS_URL: REDIS_URL, BENCH_REDIS_PREFIX: `bench:${run}:` };
 
-async function onPostgres<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /** Runs latchkey-server.ts in `mode` and resolves with its report line. */
 function startChild(mode: 'prepare' | 'serve'): Promise<{ child: ChildProcess; info: Record<string, string> }> {

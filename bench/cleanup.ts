@@ -29,11 +29,10 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 
 import { ormOptions } from '../src/db/orm.ts';
 import { CLEANUP_TARGETS, DEFAULT_BATCH_SIZE, ExpiredRowsCleanup } from '../src/services/cleanup.service.ts';
-import { positiveInteger } from './shared.ts';
+import { onPostgres, positiveInteger } from './shared.ts';
 
 
 const DURATION = positiveInteger('BENCH_DURATION', 8);
@@ -92,15 +91,6 @@ const redisPrefix = `bench-cleanup:${runId}:`;
 const children = new Set<ChildProcess>();
 process.on('exit', () => { for (const child of children) child.kill('SIGKILL'); });
 
-async function onPostgres<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -1,5 +1,5 @@
-// Small helpers every bench script uses (run.ts through harness.ts, memory.ts, cleanup.ts), with no
-// side effects of their own.
+// Small helpers the bench scripts share (run.ts through harness.ts, memory.ts, cleanup.ts,
+// audit-export.ts), with no side effects of their own.
 import pg from 'pg';
 
 /** A setting from the environment that must be a positive whole number, or its default. */
@@ -11,13 +11,18 @@ export function positiveInteger(name: string, fallback: number): number {
   return value;
 }
 
-/** Runs `work` on a connection to the server's `postgres` database (to create and drop the run's own). */
-export async function withPostgres<T>(serverUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: `${serverUrl}/postgres` });
+/** Runs `work` on one connection to the database at `url`, closed afterwards whatever happens. */
+export async function onPostgres<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     return await work(client);
   } finally {
     await client.end();
   }
+}
+
+/** Runs `work` on the server's `postgres` database (to create and drop the run's own). */
+export function withPostgres<T>(serverUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  return onPostgres(`${serverUrl}/postgres`, work);
 }
