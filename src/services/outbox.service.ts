@@ -123,7 +123,7 @@ export class OutboxWorker {
     tick(Math.floor(Math.random() * intervalMs));
   }
 
-  /** Stops polling and waits for the batch in progress (SIGTERM drain). */
+  /** Stops polling and waits for the message being sent (SIGTERM drain); the rest of its batch goes back to pending. */
   async stop(): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#timer);
@@ -140,7 +140,13 @@ export class OutboxWorker {
     try {
       await this.#releaseExpiredLeases();
       const claimed = await this.#claim();
-      for (const message of claimed) await this.#deliver(message);
+      for (const [index, message] of claimed.entries()) {
+        if (this.#stopping) {
+          await this.#giveBack(claimed.slice(index));
+          break;
+        }
+        await this.#deliver(message);
+      }
       return claimed.length;
     } catch (error) {
       // The database is away, most likely: the next poll tries again, and claimed rows come back after their lease.
@@ -157,6 +163,13 @@ export class OutboxWorker {
         where status = 'sending' and next_attempt_at <= now() and kind = ?`,
       [this.#retry.maxAttempts, this.#options.kind]);
     if (released > 0) this.#options.logger?.warn({ kind: this.#options.kind, rows: released }, 'outbox messages taken back from an expired lease');
+  }
+
+  /** Shutdown: the claimed rows not yet tried go back as they were, due at once for another process. */
+  async #giveBack(messages: ClaimedMessage[]): Promise<void> {
+    await executeStatement(this.#orm.em,
+      `update outbox_message set status = 'pending', attempts = attempts - 1, next_attempt_at = now()
+        where id in (?) and status = 'sending'`, [messages.map((message) => message.id)]);
   }
 
   /** One statement claims due rows; SKIP LOCKED leaves the ones another process is claiming to it. */

@@ -16,7 +16,7 @@ import { executeStatement, queryOne } from '../../src/platform/database.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { createMailTransport, type MailMessage } from '../../src/platform/mail.ts';
 import { enqueueMail, MailDelivery } from '../../src/services/mail-delivery.ts';
-import { retryDelayMs, type DeliveryOutcome, type RetryPolicy } from '../../src/services/outbox.service.ts';
+import { OutboxWorker, retryDelayMs, type DeliveryOutcome, type RetryPolicy } from '../../src/services/outbox.service.ts';
 import { createTestDatabase, dropDatabase } from '../support/databases.ts';
 
 const FROM = 'Latchkey <no-reply@latchkey.test>';
@@ -266,6 +266,32 @@ describe('the outbox and mail delivery (API.md section 4, "Mail")', function () 
     await commitMails(mail(8));
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(catcher.received.map((each) => each.subject)).to.deep.equal(['Mail 7']);
+  });
+
+  it('on stop finishes the message being sent and gives the rest of its batch back, untried', async () => {
+    await commitMails(mail(10), mail(11), mail(12));
+    const delivered: string[] = [];
+    let stopped: Promise<void> | undefined;
+    const worker: OutboxWorker = new OutboxWorker(orm, {
+      kind: 'mail',
+      logger: silent,
+      deliver: async (message) => {
+        // SIGTERM arrives while the first mail is being sent.
+        stopped ??= worker.stop();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        delivered.push(String(message.payload.subject));
+      },
+    });
+
+    expect(await worker.run()).to.equal(3);
+    await stopped;
+
+    expect(delivered).to.have.length(1);
+    const rows = await orm.em.getConnection().execute<{ status: string; attempts: number; due: boolean }[]>(
+      `select status, attempts, next_attempt_at <= now() as due from outbox_message order by status`);
+    expect(rows).to.deep.equal([
+      { status: 'pending', attempts: 0, due: true }, { status: 'pending', attempts: 0, due: true }, { status: 'sent', attempts: 1, due: false },
+    ]);
   });
 
   it('without SMTP_URL writes the recipient, subject and link to the log, not the body', async () => {
