@@ -11,6 +11,7 @@ import { ProviderHolder, markProviderServerError } from './oidc/provider-holder.
 import type { Config } from './platform/config.ts';
 import { migrate, openDatabase, type Database } from './db/orm.ts';
 import type { Logger } from './platform/logger.ts';
+import { createMailTransport } from './platform/mail.ts';
 import { MemoryStore } from './platform/memory-store.ts';
 import { RedisStore } from './platform/redis-store.ts';
 import { Metrics, type PoolStats } from './platform/metrics.ts';
@@ -24,6 +25,7 @@ import { CrmStatisticsService } from './services/crm-statistics.service.ts';
 import { CustomersService } from './services/customers.service.ts';
 import { InteractionsService } from './services/crm-interactions.service.ts';
 import { LocationsService } from './services/locations.service.ts';
+import { MailDelivery } from './services/mail-delivery.ts';
 import { OrganizationsService } from './services/organizations.service.ts';
 import { createAdministrator, ensureFirstPartyClient, type CreatedAdmin } from './services/bootstrap.service.ts';
 import { ClientAuthThrottle } from './services/client-auth-throttle.ts';
@@ -57,6 +59,8 @@ export interface Dependencies {
   reads: ReadReplicas;
   /** Deletes expired grants, refresh tokens and retired keys every CLEANUP_INTERVAL_SECONDS. */
   cleanup: ExpiredRowsCleanup;
+  /** Sends the mail written to the outbox (SMTP_URL, or the log), polling every MAIL_POLL_INTERVAL_MS. */
+  mailDelivery: MailDelivery;
   /** Which permissions and API scopes a caller's roles give (cached, checked on every request). */
   permissionResolver: PermissionResolver;
   roles: RolesService;
@@ -146,6 +150,11 @@ export async function createDependencies(config: Config, logger: Logger, stores:
     onDeleted: (table, rows) => metrics.cleanupDeletedRows.inc({ table }, rows),
     onRun: (outcome, seconds) => { metrics.cleanupRuns.inc({ outcome }); metrics.cleanupRunSeconds.set(seconds); },
   });
+  const mailDelivery = new MailDelivery(orm, {
+    transport: createMailTransport(config.mail, logger),
+    logger,
+    onDelivery: (outcome) => metrics.outboxDeliveries.inc({ kind: 'mail', outcome }),
+  });
   const accounts = new AccountsService(orm, new SignInThrottle(store), (via) => metrics.signInFailures.inc({ via }));
   const revokeGrant = (grantId: string) => revokeGrantEverywhere({ store, orm, clientRegistry, revocation }, grantId);
   const selfService = new SelfService(orm, revocation, revokeGrant);
@@ -193,15 +202,16 @@ export async function createDependencies(config: Config, logger: Logger, stores:
     reloadSigningKeys().catch((error) => logger.warn({ err: (error as Error).message }, 'key refresh failed'));
   }, KEY_REFRESH_INTERVAL_MS).unref();
   cleanup.start(config.cleanupIntervalSeconds);
+  mailDelivery.start(config.mail.pollIntervalMs);
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, metrics, reads, cleanup, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
+    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, metrics, reads, cleanup, mailDelivery, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
     organizations, locations: new LocationsService(orm, reads), customers: new CustomersService(orm, reads), crmInteractions: new InteractionsService(orm, reads),
     crmStatistics: new CrmStatisticsService(reads), auditQuery: new AuditQueryService(orm, reads), consents: new ConsentsService(orm, revokeGrant),
     applications: new ApplicationsService({ orm, clientRegistry, revokeGrant, provider: providerClientModels(() => providers.current) }), providers, cookieKeys, verifier, reloadSigningKeys,
     async close() {
       clearInterval(refresher);
-      await cleanup.stop();
+      await Promise.all([cleanup.stop(), mailDelivery.stop()]);
       await store.close();
       await database.close();
     },

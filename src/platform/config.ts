@@ -85,6 +85,12 @@ const replicaUrlsSchema = z
     error: 'expected a comma-separated list of PostgreSQL URLs (postgresql://...)',
   });
 
+// `no-reply@example.com` or `Latchkey <no-reply@example.com>`: what a From header holds.
+const mailFromSchema = z.string().max(320).refine((value) => {
+  const address = /^[^<>]*<([^<>]+)>$/.exec(value.trim())?.[1] ?? value.trim();
+  return z.email().safeParse(address).success;
+}, { error: 'expected an address, or a name and an address: Latchkey <no-reply@example.com>' });
+
 const environmentSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: integer(0, 65535).default(3000),
@@ -130,6 +136,9 @@ const environmentSchema = z.object({
   CLIENT_AUTH_FAILURES_PER_ADDRESS: integer(0, 1_000_000).default(30),
   CLIENT_AUTH_FAILURES_PER_CLIENT: integer(0, 1_000_000).default(100),
   CLIENT_AUTH_FAILURE_WINDOW: integer(1, 86_400).default(60),
+  SMTP_URL: urlWithProtocols(['smtp:', 'smtps:'], 'SMTP').optional(),
+  MAIL_FROM: mailFromSchema.optional(),
+  MAIL_POLL_INTERVAL_MS: integer(0, 600_000).default(1000),
 });
 
 type Environment = z.infer<typeof environmentSchema>;
@@ -173,6 +182,11 @@ export interface Config {
   clientAuthThrottle: { perAddress: number; perClient: number; windowSeconds: number };
   /** Cookies get the Secure flag whenever the issuer is https (API.md section 1). */
   secureCookies: boolean;
+  /**
+   * `smtpUrl`: where mail goes (absent: into the log); `from`: the From of every mail;
+   * `pollIntervalMs`: how often each process looks for mail to send (0: never).
+   */
+  mail: { smtpUrl?: string; from: string; pollIntervalMs: number };
 }
 
 export class ConfigError extends Error {
@@ -196,7 +210,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'environment');
       const raw = relevant[name];
-      const shown = raw === undefined || /PASSWORD|KEYS|SECRET|URLS/.test(name) ? '' : ` (got "${raw}")`;
+      const shown = raw === undefined || /PASSWORD|KEYS|SECRET|URLS|SMTP_URL/.test(name) ? '' : ` (got "${raw}")`;
       return `${name}: ${issue.message}${shown}`;
     }));
   }
@@ -250,6 +264,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       windowSeconds: env.CLIENT_AUTH_FAILURE_WINDOW,
     },
     secureCookies: issuer.startsWith('https:'),
+    mail: {
+      smtpUrl: env.SMTP_URL,
+      from: env.MAIL_FROM ?? `Latchkey <no-reply@${new URL(issuer).hostname}>`,
+      pollIntervalMs: env.MAIL_POLL_INTERVAL_MS,
+    },
   };
 }
 

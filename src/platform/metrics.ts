@@ -40,6 +40,11 @@ export class Metrics {
   readonly cleanupRunSeconds = new Gauge({
     name: 'latchkey_cleanup_last_run_seconds', help: 'How long the last run of the cleanup job in this process took', registers: [this.registry],
   });
+  readonly outboxDeliveries = new Counter({
+    name: 'latchkey_outbox_deliveries_total',
+    help: 'Outbox delivery attempts by kind (mail) and outcome: sent, retry (failed, tried again later), failed (the last attempt failed)',
+    labelNames: ['kind', 'outcome'] as const, registers: [this.registry],
+  });
   readonly signInFailures = new Counter({
     name: 'latchkey_sign_in_failures_total', help: 'Failed sign-ins by path', labelNames: ['via'] as const, registers: [this.registry],
   });

@@ -31,6 +31,21 @@ describe('configuration (API.md section 1)', () => {
       .and.include('TRUST_PROXY: expected true or false');
   });
 
+  it('reads the mail settings: no SMTP_URL (mail goes to the log), a From on the issuer\'s host, a poll every second', () => {
+    expect(loadConfig({}).mail).to.deep.equal({ smtpUrl: undefined, from: 'Latchkey <no-reply@localhost>', pollIntervalMs: 1000 });
+    expect(loadConfig({ ISSUER: 'https://id.example.com' }).mail.from).to.equal('Latchkey <no-reply@id.example.com>');
+    const config = loadConfig({ SMTP_URL: 'smtps://user:pass@smtp.example.com:465', MAIL_FROM: 'Acme <accounts@acme.example>', MAIL_POLL_INTERVAL_MS: '250' });
+    expect(config.mail).to.deep.equal({ smtpUrl: 'smtps://user:pass@smtp.example.com:465', from: 'Acme <accounts@acme.example>', pollIntervalMs: 250 });
+    expect(loadConfig({ SMTP_URL: 'smtp://mailpit:1025', MAIL_FROM: 'accounts@acme.example' }).mail.from).to.equal('accounts@acme.example');
+  });
+
+  it('refuses an SMTP_URL that is not smtp:// or smtps:// without echoing it (it may hold a password), and a MAIL_FROM that is not an address', () => {
+    expect(problemsOf({ SMTP_URL: 'http://user:hunter2@smtp.example.com' })).to.deep.equal(['SMTP_URL: expected a SMTP URL (smtp: or smtps://...)']);
+    expect(problemsOf({ MAIL_FROM: 'Acme <not-an-address>' })).to.deep.equal(
+      ['MAIL_FROM: expected an address, or a name and an address: Latchkey <no-reply@example.com> (got "Acme <not-an-address>")']);
+    expect(problemsOf({ MAIL_POLL_INTERVAL_MS: '-1' })).to.have.length(1);
+  });
+
   it('reads the limits on failed client authentication, with defaults', () => {
     expect(loadConfig({}).clientAuthThrottle).to.deep.equal({ perAddress: 30, perClient: 100, windowSeconds: 60 });
     expect(loadConfig({ CLIENT_AUTH_FAILURES_PER_ADDRESS: '0', CLIENT_AUTH_FAILURES_PER_CLIENT: '500', CLIENT_AUTH_FAILURE_WINDOW: '300' }).clientAuthThrottle)

@@ -5,10 +5,11 @@ import { Location, UserLocation } from './location.entity.ts';
 import { OAuthClient } from './oauth-client.entity.ts';
 import { OidcArtifact } from './oidc-artifact.entity.ts';
 import { Organization } from './organization.entity.ts';
+import { OutboxMessage } from './outbox-message.entity.ts';
 import { Permission } from './permission.entity.ts';
 import { Role } from './role.entity.ts';
 import { ServerSecret } from './server-secret.entity.ts';
 import { SigningKey } from './signing-key.entity.ts';
 import { User } from './user.entity.ts';
 
-export const ENTITIES = [Organization, Permission, Role, User, OAuthClient, OidcArtifact, SigningKey, ServerSecret, AuditLog, Location, UserLocation, Customer, CustomerInteraction];
+export const ENTITIES = [Organization, Permission, Role, User, OAuthClient, OidcArtifact, SigningKey, ServerSecret, AuditLog, Location, UserLocation, Customer, CustomerInteraction, OutboxMessage];
