@@ -7,11 +7,12 @@
 import { randomBytes } from 'node:crypto';
 
 import { MikroORM } from '@mikro-orm/postgresql';
-import pg from 'pg';
+import type pg from 'pg';
 
 import { DEMO_ORGANIZATION, seedDemo } from '../src/cli/seeders/demo.seeder.ts';
 import { ormOptions } from '../src/db/orm.ts';
 import type { Prepared } from './types.ts';
+import { onPostgres } from './shared.ts';
 
 /** The organization size of the list row of the performance goals. */
 export const DEMO_CUSTOMERS = 200;
@@ -46,15 +47,6 @@ const INSERT_INTERACTIONS = `
   where c.organization_id = $1 and c.email like '%@bench.example'
     and not exists (select 1 from customer_interaction i where i.customer_id = c.id)`;
 
-async function withClient<T>(databaseUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 async function customerCount(client: pg.Client, organizationId: string): Promise<number> {
   const { rows: [row] } = await client.query<{ count: number }>('select count(*)::int as count from customer where organization_id = $1', [organizationId]);
@@ -64,7 +56,7 @@ async function customerCount(client: pg.Client, organizationId: string): Promise
 /** Adds bulk customers (and their interactions) until the organization holds `total`; returns the count. */
 export async function growOrganization(databaseUrl: string, organizationId: string, total: number): Promise<{ customers: number; interactions: number; seconds: number }> {
   const started = performance.now();
-  return withClient(databaseUrl, async (client) => {
+  return onPostgres(databaseUrl, async (client) => {
     const existing = await customerCount(client, organizationId);
     const { rows: [bulk] } = await client.query<{ count: number }>(
       `select count(*)::int as count from customer where organization_id = $1 and email like '%@bench.example'`, [organizationId]);
@@ -93,7 +85,7 @@ export async function seedBenchData(databaseUrl: string): Promise<Prepared['demo
   } finally {
     await orm.close();
   }
-  const ids = await withClient(databaseUrl, async (client) => {
+  const ids = await onPostgres(databaseUrl, async (client) => {
     const { rows: [organization] } = await client.query<{ id: string }>('select id from organization where slug = $1', [DEMO_ORGANIZATION.slug]);
     const { rows: [user] } = await client.query<{ id: string }>('select id from app_user where email = $1', [DEMO_EMAIL]);
     if (!organization || !user) throw new Error(`no organization "${DEMO_ORGANIZATION.slug}" or no ${DEMO_EMAIL} after seeding`);
@@ -106,7 +98,7 @@ export async function seedBenchData(databaseUrl: string): Promise<Prepared['demo
 
 /** Up to `limit` random bulk customers of the organization; the first has the most interactions. */
 export async function sampleCustomers(databaseUrl: string, organizationId: string, limit: number): Promise<string[]> {
-  return withClient(databaseUrl, async (client) => {
+  return onPostgres(databaseUrl, async (client) => {
     const { rows } = await client.query<{ id: string; interactions: number }>(
       `select c.id, (select count(*)::int from customer_interaction i where i.customer_id = c.id) as interactions
        from customer c where c.organization_id = $1 and c.email like '%@bench.example' order by random() limit $2`, [organizationId, limit]);

@@ -245,18 +245,17 @@ class LatencySamples {
   }
 }
 
+/** autocannon's options for `request`: one request in flight per connection (no pipelining). */
+function loadOptions(request: Request, durationSeconds: number, connections: number): autocannon.Options {
+  return {
+    url: request.url, method: request.method, headers: request.headers, body: request.body, requests: request.requests,
+    connections, pipelining: 1, duration: durationSeconds,
+  };
+}
+
 export function runAutocannon(request: Request, durationSeconds: number, connections: number): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
-    autocannon({
-      url: request.url,
-      method: request.method,
-      headers: request.headers,
-      body: request.body,
-      requests: request.requests,
-      connections,
-      pipelining: 1,
-      duration: durationSeconds,
-    }, (error, result) => (error ? reject(error) : resolve(result)));
+    autocannon(loadOptions(request, durationSeconds, connections), (error, result) => (error ? reject(error) : resolve(result)));
   });
 }
 
@@ -294,16 +293,7 @@ function loadSlice(request: Request, seconds: number, connections: number, pid: 
       cpuAtStart = processCpuSeconds(pid);
       windowStart = performance.now();
     }, RAMP_SECONDS * 1000);
-    const instance = autocannon({
-      url: request.url,
-      method: request.method,
-      headers: request.headers,
-      body: request.body,
-      requests: request.requests,
-      connections,
-      pipelining: 1,
-      duration: RAMP_SECONDS + seconds,
-    }, (error, result) => {
+    const instance = autocannon(loadOptions(request, RAMP_SECONDS + seconds, connections), (error, result) => {
       clearTimeout(ramp);
       if (error) return reject(error);
       const cpuAtEnd = processCpuSeconds(pid);
