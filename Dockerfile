@@ -13,8 +13,9 @@ USER node
 # that runs the server (the cache is per user): main.ts loads every module, then stops at the
 # config check (PORT is not a number). See docs/operations.md "Memory".
 ENV NODE_COMPILE_CACHE=/home/node/.cache/node-compile-cache
-RUN PORT=fill-compile-cache node src/main.ts >/dev/null 2>&1; test -d "$NODE_COMPILE_CACHE"
+# V8 keeps cached code only for the same flags, so the fill runs with the flags of CMD.
+RUN PORT=fill-compile-cache node --expose-gc --max-semi-space-size=16 --max-old-space-size=1536 --import ./src/preload.ts src/main.ts >/dev/null 2>&1; test -d "$NODE_COMPILE_CACHE"
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 CMD ["node", "-e", "fetch('http://127.0.0.1:3000/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The heap flags and the thread-pool preload are those of `npm start` (docs/operations.md).
-CMD ["node", "--max-semi-space-size=16", "--max-old-space-size=1536", "--import", "./src/preload.ts", "src/main.ts"]
+CMD ["node", "--expose-gc", "--max-semi-space-size=16", "--max-old-space-size=1536", "--import", "./src/preload.ts", "src/main.ts"]

@@ -175,12 +175,12 @@ export function latchkeyEnv(format: Format): Record<string, string> {
 }
 
 /**
- * The heap flags `npm start` gives Latchkey (read from package.json's start script), so that the
+ * The heap flags (and --expose-gc, for the start-up collection) `npm start` gives Latchkey (read from package.json's start script), so that the
  * Latchkey children run, and use memory, as users run it; the references run with node's defaults.
  */
 export const LATCHKEY_NODE_FLAGS: string[] = [
   ...(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } })
-    .scripts.start.matchAll(/--max-[a-z-]+-size=\d+/g),
+    .scripts.start.matchAll(/--max-[a-z-]+-size=\d+|--expose-gc/g),
 ].map((match) => match[0]);
 
 // ---------------------------------------------------------------------------------------------

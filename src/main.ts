@@ -7,6 +7,7 @@ import { createDependencies, describeStores, openStores, prepareDatabase } from 
 import { ConfigError, loadConfig, type Config } from './platform/config.ts';
 import { EmbeddedDatabaseBusyError } from './db/orm.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
+import { releaseStartupMemory } from './platform/startup-memory.ts';
 import { StoreUnavailableError } from './platform/store.ts';
 import type { CreatedAdmin } from './services/bootstrap.service.ts';
 
@@ -48,6 +49,7 @@ async function serve(config: Config, logger: Logger, options: { prepare: boolean
   const deps = await createDependencies(config, logger, stores);
   const app = buildApp(deps);
   const server = createServer(httpServerOptions(config), app.callback());
+  releaseStartupMemory();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

@@ -16,6 +16,7 @@ import { buildApp } from '../../src/app.ts';
 import { createDependencies, openStores, prepareDatabase } from '../../src/dependencies.ts';
 import { loadConfig } from '../../src/platform/config.ts';
 import { createLogger } from '../../src/platform/logger.ts';
+import { releaseStartupMemory } from '../../src/platform/startup-memory.ts';
 import { failAndExit, listenOnLoopback, report, stopOnSignal } from './lifecycle.ts';
 
 function required(name: string): string {
@@ -67,6 +68,8 @@ async function serve(): Promise<void> {
   const stores = await openStores(config, logger);
   const deps = await createDependencies(config, logger, stores);
   server.on('request', buildApp(deps).callback());
+  // As src/main.ts does before it listens (a no-op without npm start's --expose-gc).
+  releaseStartupMemory();
   stopOnSignal(server, () => deps.close());
   report({ port, issuer: config.issuer, format: config.tokens.accessTokenFormat, audience: config.apiAudience });
 }

@@ -1,7 +1,7 @@
 // Client secrets are 256-bit random values (API.md section 2). Being high-entropy, a fast digest
 // stores them safely (a slow password hash would only slow the token endpoint); the comparison is
 // constant-time over fixed-length digests.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const SCHEME = 'sha256';
 
@@ -10,7 +10,8 @@ export function generateClientSecret(): string {
 }
 
 export function hashClientSecret(secret: string): string {
-  return `${SCHEME}$${createHash('sha256').update(secret, 'utf8').digest('base64url')}`;
+  // crypto.hash: one-shot, without a Hash object per call (this runs on every token request).
+  return `${SCHEME}$${hash('sha256', secret, 'base64url')}`;
 }
 
 export function isHashedClientSecret(value: unknown): value is string {
