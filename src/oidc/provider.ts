@@ -199,8 +199,11 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       clientCredentials: { enabled: true },
       introspection: {
         enabled: true,
-        // A client may introspect its own tokens, or any token when it is a first-party client.
-        allowedPolicy: async (ctx, client, token) => client.clientId === (token as { clientId?: string }).clientId || !!client.first_party,
+        // A client may introspect its own tokens, or any token when it is a first-party client. A
+        // public client (`none`, such as the built-in `latchkey`) proves nothing about who calls:
+        // RFC 7662 section 4 wants the caller authenticated, so it introspects nothing.
+        allowedPolicy: async (ctx, client, token) => client.clientAuthMethod !== 'none'
+          && (client.clientId === (token as { clientId?: string }).clientId || !!client.first_party),
       },
       // RFC 7009 section 2.1: a client revokes only the tokens issued to it.
       revocation: { enabled: true, allowedPolicy: async (ctx, client, token) => client.clientId === (token as { clientId?: string }).clientId },

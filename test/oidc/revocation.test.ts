@@ -81,6 +81,14 @@ describe('introspection and revocation of opaque tokens', () => {
     expect((await response.json()).active).to.equal(false);
   });
 
+  it('does not let the public first-party client introspect another client\'s token without a secret', async () => {
+    const { access_token: token } = await clientCredentialsToken(server);
+    // The built-in `latchkey` client authenticates with `none`: anyone can send its client_id.
+    const response = await postForm(`${server.url}/oauth/introspect`, { token, client_id: 'latchkey' });
+    expect(response.status).to.equal(200);
+    expect(await response.json()).to.deep.equal({ active: false });
+  });
+
   it('ends a user grant when its refresh token is revoked', async () => {
     const client = await createCodeClient(server);
     const issued = await issueAuthorizationCode(server, { clientId: client.clientId, userId: server.admin.userId, scope: 'openid offline_access', apiScope: 'crm:read' });
