@@ -39,7 +39,7 @@ export function requestContext(logger: Logger) {
       enumerable: true,
       get: () => (log ??= logger.child({ reqId: requestId })),
     });
-    ctx.set('X-Request-Id', requestId);
+    ctx.res.setHeader('X-Request-Id', requestId);
     const started = logsRequests ? performance.now() : 0;
     await next();
     if (!logsRequests) return;
@@ -105,10 +105,13 @@ function toAppError(ctx: Context, error: unknown): AppError {
 export function securityHeaders(secureTransport: boolean) {
   return async function setSecurityHeaders(ctx: Context, next: Next) {
     await next();
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Referrer-Policy', 'no-referrer');
-    ctx.set('X-Frame-Options', 'DENY');
-    if (secureTransport) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    // Straight onto the response: Koa's ctx.set builds arrays for every header it sets.
+    const { res } = ctx;
+    if (res.headersSent) return;
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.setHeader('X-Frame-Options', 'DENY');
+    if (secureTransport) res.setHeader('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
     // Koa's `type` is the media type without parameters: no type-is parse on every answer.
     if (ctx.response.type === 'text/html' && !ctx.response.get('Content-Security-Policy')) {
       ctx.set('Content-Security-Policy', "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'");

@@ -275,12 +275,35 @@ function auditMachineTokenIssues(deps: ProviderDependencies) {
   };
 }
 
+/**
+ * node-oidc-provider's Client.find serializes and SHA-256-hashes the adapter's metadata on every
+ * call to notice a changed client (JSON.stringify + hash on every token request). The registry
+ * already knows: it replaces a client's cached record whenever the client, its owner or its
+ * organization changes (and at least every minute), so the provider's Client built from a record
+ * is reused for as long as that same record object is current.
+ */
+function memoizeClientInstances(provider: Provider, clientRegistry: ClientRegistry): void {
+  const findClient = provider.Client.find.bind(provider.Client);
+  const clientsByRecord = new WeakMap<object, Awaited<ReturnType<typeof findClient>>>();
+  provider.Client.find = async function findClientOfRecord(id: string) {
+    const record = typeof id === 'string' && id ? await clientRegistry.find(id) : undefined;
+    if (!record) return findClient(id);
+    let client = clientsByRecord.get(record);
+    if (!client) {
+      client = await findClient(id);
+      if (client) clientsByRecord.set(record, client);
+    }
+    return client;
+  };
+}
+
 export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.config.issuer, providerConfiguration(deps));
   provider.proxy = deps.config.trustProxy;
   defaultToRegisteredScope(provider);
   // Client secrets are stored as hashes (API.md section 2): compare the presented secret's hash
   // in constant time instead of the provider's plaintext comparison.
+  memoizeClientInstances(provider, deps.clientRegistry);
   provider.Client.prototype.compareClientSecret = async function compareHashedSecret(this: { clientSecret?: string }, actual: string) {
     return verifyClientSecret(actual, this.clientSecret);
   };
