@@ -26,6 +26,7 @@ import { CustomersService } from './services/customers.service.ts';
 import { InteractionsService } from './services/crm-interactions.service.ts';
 import { LocationsService } from './services/locations.service.ts';
 import { MailDelivery } from './services/mail-delivery.ts';
+import { MailComposer } from './services/mail-templates.ts';
 import { OrganizationsService } from './services/organizations.service.ts';
 import { createAdministrator, ensureFirstPartyClient, type CreatedAdmin } from './services/bootstrap.service.ts';
 import { ClientAuthThrottle } from './services/client-auth-throttle.ts';
@@ -61,6 +62,8 @@ export interface Dependencies {
   cleanup: ExpiredRowsCleanup;
   /** Sends the mail written to the outbox (SMTP_URL, or the log), polling every MAIL_POLL_INTERVAL_MS. */
   mailDelivery: MailDelivery;
+  /** Renders mails from views/mail/ with links absolute from ISSUER; services enqueue what it composes. */
+  mails: MailComposer;
   /** Which permissions and API scopes a caller's roles give (cached, checked on every request). */
   permissionResolver: PermissionResolver;
   roles: RolesService;
@@ -155,6 +158,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
     logger,
     onDelivery: (outcome) => metrics.outboxDeliveries.inc({ kind: 'mail', outcome }),
   });
+  const mails = new MailComposer({ issuer: config.issuer });
   const accounts = new AccountsService(orm, new SignInThrottle(store), (via) => metrics.signInFailures.inc({ via }));
   const revokeGrant = (grantId: string) => revokeGrantEverywhere({ store, orm, clientRegistry, revocation }, grantId);
   const selfService = new SelfService(orm, revocation, revokeGrant);
@@ -205,7 +209,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   mailDelivery.start(config.mail.pollIntervalMs);
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, metrics, reads, cleanup, mailDelivery, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
+    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, metrics, reads, cleanup, mailDelivery, mails, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
     organizations, locations: new LocationsService(orm, reads), customers: new CustomersService(orm, reads), crmInteractions: new InteractionsService(orm, reads),
     crmStatistics: new CrmStatisticsService(reads), auditQuery: new AuditQueryService(orm, reads), consents: new ConsentsService(orm, revokeGrant),
     applications: new ApplicationsService({ orm, clientRegistry, revokeGrant, provider: providerClientModels(() => providers.current) }), providers, cookieKeys, verifier, reloadSigningKeys,
