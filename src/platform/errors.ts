@@ -34,6 +34,13 @@ export const ERROR_CATALOGUE = {
   'permission.builtin': { status: 409, title: 'Built-in permission' },
   'client.builtin': { status: 409, title: 'Built-in client' },
   'client.no_secret': { status: 409, title: 'Client has no secret' },
+  // Single-use links (services/link-tokens.service.ts): 400 for a token that never was (or was
+  // altered), 410 Gone for one that was but is no more.
+  'link.invalid': { status: 400, title: 'Invalid link' },
+  'link.wrong_purpose': { status: 400, title: 'Link is for another purpose' },
+  'link.used': { status: 410, title: 'Link already used' },
+  'link.expired': { status: 410, title: 'Link expired' },
+  'link.revoked': { status: 410, title: 'Link replaced or withdrawn' },
   'resource.not_found': { status: 404, title: 'Not found' },
   'request.method_not_allowed': { status: 405, title: 'Method not allowed' },
   'request.conflict': { status: 409, title: 'Conflict' },
