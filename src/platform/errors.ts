@@ -17,6 +17,7 @@ export const ERROR_CATALOGUE = {
   'auth.invalid_refresh_token': { status: 401, title: 'Invalid refresh token', challenge: 'invalid_token' },
   'auth.client_not_allowed': { status: 403, title: 'Client not allowed' },
   'auth.wrong_password': { status: 403, title: 'Current password is wrong' },
+  'auth.email_not_verified': { status: 403, title: 'E-mail address not verified' },
   'user.email_taken': { status: 409, title: 'Email already registered' },
   'user.username_taken': { status: 409, title: 'Username already taken' },
   'user.last_super_admin': { status: 409, title: 'Last super admin' },

@@ -6,6 +6,7 @@ import { User } from '../db/entities/user.entity.ts';
 import { AppError, assertThat, fieldError } from '../platform/errors.ts';
 import { queryOne, queryRows } from '../platform/database.ts';
 import { auditEntry, recordAudit } from './audit.service.ts';
+import type { EmailVerificationService } from './email-verification.service.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { assertPasswordPolicy } from './password-policy.ts';
 import type { RevocationService } from './revocation.service.ts';
@@ -35,11 +36,13 @@ export class SelfService {
   readonly #orm: MikroORM;
   readonly #revocation: RevocationService;
   readonly #revokeGrant: GrantRevoker;
+  readonly #emailVerification: EmailVerificationService;
 
-  constructor(orm: MikroORM, revocation: RevocationService, revokeGrant: GrantRevoker) {
+  constructor(orm: MikroORM, revocation: RevocationService, revokeGrant: GrantRevoker, emailVerification: EmailVerificationService) {
     this.#orm = orm;
     this.#revocation = revocation;
     this.#revokeGrant = revokeGrant;
+    this.#emailVerification = emailVerification;
   }
 
   async updateProfile(actor: Actor, changes: ProfileChanges): Promise<void> {
@@ -59,7 +62,12 @@ export class SelfService {
         ...Object.keys(changes).filter((key) => key !== 'attributes' && changes[key as keyof ProfileChanges] !== undefined),
         ...Object.keys(attributes).filter((key) => attributes[key as keyof ProfileAttributes] !== undefined),
       ];
-      if (email) user.email = email;
+      if (email && email !== user.email) {
+        // A new address is unverified until the link mailed to it is followed.
+        user.email = email;
+        user.isVerified = false;
+        await this.#emailVerification.sendLink(em, { id: user.id, email, organizationId: user.organization.id, firstName: changes.firstName ?? user.firstName }, actor);
+      }
       if (changes.username !== undefined) user.username = changes.username;
       if (changes.firstName !== undefined) user.firstName = changes.firstName;
       if (changes.lastName !== undefined) user.lastName = changes.lastName;
