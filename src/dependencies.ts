@@ -143,7 +143,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   const { database, store } = stores;
   const orm = database.orm;
   const revocation = new RevocationService(store, config.tokens.accessTokenTtl);
-  const clientRegistry = new ClientRegistry(orm, store, revocation);
+  const clientRegistry = new ClientRegistry(orm, store, revocation, { requireVerifiedEmail: config.requireVerifiedEmail });
   const pool = await (orm.em.getConnection() as unknown as { getNativeClient(): Promise<PoolStats> }).getNativeClient();
   const metrics = new Metrics(() => pool);
   const reads = new ReadReplicas(orm, store, {
@@ -167,7 +167,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
     requireVerifiedEmail: config.requireVerifiedEmail, onFailure: (via) => metrics.signInFailures.inc({ via }),
   });
   const emailVerification = new EmailVerificationService({
-    orm, mails, throttle: new RequestThrottle(store, { name: 'verify-email-resend', ...VERIFICATION_RESEND_LIMITS }),
+    orm, mails, clients: clientRegistry, throttle: new RequestThrottle(store, { name: 'verify-email-resend', ...VERIFICATION_RESEND_LIMITS }),
   });
   const revokeGrant = (grantId: string) => revokeGrantEverywhere({ store, orm, clientRegistry, revocation }, grantId);
   const selfService = new SelfService(orm, revocation, revokeGrant, emailVerification);

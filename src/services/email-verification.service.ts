@@ -15,6 +15,7 @@ import { User } from '../db/entities/user.entity.ts';
 import { queryRows } from '../platform/database.ts';
 import { AppError } from '../platform/errors.ts';
 import { auditEntry, recordAudit, type AuditActor } from './audit.service.ts';
+import type { ClientRegistry } from './client-registry.service.ts';
 import { consumeLinkToken, issueLinkToken, peekLinkToken, revokeLinkTokens, type LinkTokenRecord } from './link-tokens.service.ts';
 import { enqueueMail } from './mail-delivery.ts';
 import type { MailComposer, MailTemplate } from './mail-templates.ts';
@@ -61,11 +62,21 @@ export class EmailVerificationService {
   readonly #orm: MikroORM;
   readonly #mails: MailComposer;
   readonly #throttle: RequestThrottle;
+  readonly #clients: Pick<ClientRegistry, 'invalidate'>;
 
-  constructor(deps: { orm: MikroORM; mails: MailComposer; throttle: RequestThrottle }) {
+  constructor(deps: { orm: MikroORM; mails: MailComposer; throttle: RequestThrottle; clients: Pick<ClientRegistry, 'invalidate'> }) {
     this.#orm = deps.orm;
     this.#mails = deps.mails;
     this.#throttle = deps.throttle;
+    this.#clients = deps.clients;
+  }
+
+  /**
+   * After a change of address has committed: personal clients are cached with their owner's
+   * standing, which (with REQUIRE_VERIFIED_EMAIL) includes a verified address.
+   */
+  async addressChanged(): Promise<void> {
+    await this.#clients.invalidate();
   }
 
   /**
@@ -98,7 +109,7 @@ export class EmailVerificationService {
 
   /** Uses the link: the account's address is verified, with its audit row, in one transaction. */
   async verify(token: unknown, actor: Pick<AuditActor, 'ip' | 'userAgent'>): Promise<VerifiedEmail> {
-    return this.#orm.em.fork().transactional(async (em) => {
+    const verified = await this.#orm.em.fork().transactional(async (em) => {
       const link = await consumeLinkToken(em, token, 'verify_email');
       const user = await this.#linkedUser(em, link);
       const wasVerified = user.isVerified;
@@ -109,6 +120,8 @@ export class EmailVerificationService {
       }));
       return { userId: user.id, email: user.email, organizationId: user.organization.id };
     });
+    await this.addressChanged();
+    return verified;
   }
 
   /**

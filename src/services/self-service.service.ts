@@ -47,7 +47,7 @@ export class SelfService {
 
   async updateProfile(actor: Actor, changes: ProfileChanges): Promise<void> {
     const userId = actingUser(actor);
-    await this.#orm.em.fork().transactional(async (em) => {
+    const addressChanged = await this.#orm.em.fork().transactional(async (em) => {
       const user = await em.findOne(User, { id: userId, isActive: true });
       assertThat(user, 'resource.not_found', 'Your account no longer exists');
       const email = changes.email?.trim().toLowerCase();
@@ -62,7 +62,8 @@ export class SelfService {
         ...Object.keys(changes).filter((key) => key !== 'attributes' && changes[key as keyof ProfileChanges] !== undefined),
         ...Object.keys(attributes).filter((key) => attributes[key as keyof ProfileAttributes] !== undefined),
       ];
-      if (email && email !== user.email) {
+      const newAddress = !!email && email !== user.email;
+      if (email && newAddress) {
         // A new address is unverified until the link mailed to it is followed.
         user.email = email;
         user.isVerified = false;
@@ -76,7 +77,9 @@ export class SelfService {
         action: 'user.profile_update', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id,
         details: { fields: changed },
       }));
+      return newAddress;
     });
+    if (addressChanged) await this.#emailVerification.addressChanged();
   }
 
   /**

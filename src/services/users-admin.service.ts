@@ -213,6 +213,7 @@ export class UsersAdminService {
    * stays); one that repeats the status changes nothing.
    */
   async update(actor: Actor, userId: string, changes: UserChanges): Promise<UserProfile> {
+    let verificationChanged = false;
     const statusChange = await this.#orm.em.fork().transactional(async (em) => {
       const user = await this.#target(em, actor, userId);
       if (actor.userId !== user.id) await this.#assertMayManage(actor, user);
@@ -228,8 +229,10 @@ export class UsersAdminService {
       if (names.firstName !== undefined) user.firstName = names.firstName;
       if (names.lastName !== undefined) user.lastName = names.lastName;
       // A new address is unverified until its link is followed, unless the admin vouches for it in the same request.
+      const wasVerified = user.isVerified;
       if (changes.is_verified !== undefined) user.isVerified = changes.is_verified;
       else if (emailChanged) user.isVerified = false;
+      verificationChanged = emailChanged || user.isVerified !== wasVerified;
       if (emailChanged && !user.isVerified) {
         await this.#emailVerification.sendLink(em, { id: user.id, email: user.email, organizationId: user.organization.id, firstName: user.firstName }, actor);
       }
@@ -238,6 +241,7 @@ export class UsersAdminService {
       return statusChange;
     });
     await this.#afterStatusChange(userId, statusChange);
+    if (verificationChanged) await this.#emailVerification.addressChanged();
     return this.get(actor, userId);
   }
 

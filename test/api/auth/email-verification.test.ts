@@ -14,7 +14,7 @@ import { FIRST_PARTY_CLIENT_ID } from '../../../src/services/bootstrap.service.t
 import { jsonRequest, ROOT_PASSWORD } from '../../support/admin.ts';
 import { startTestServer, type TestServer } from '../../support/harness.ts';
 import { MailCatcher, linkIn, waitFor } from '../../support/mail.ts';
-import { postForm } from '../../support/oauth.ts';
+import { basicAuth, postForm } from '../../support/oauth.ts';
 import { DEMO_PASSWORD, login, loginAs, postJson, seedDemoUsers } from '../../support/users.ts';
 
 const PASSWORD = 'lantern-orbit-quartz-71';
@@ -105,6 +105,27 @@ describe('e-mail verification through the API (issue 14 part 4)', function () {
       const signedIn = await login(server, { email: 'ada@example.test', password: PASSWORD });
       expect(signedIn.status).to.equal(200);
       expect((await signedIn.json()).user).to.include({ is_verified: true });
+    });
+
+    it('keeps the personal client handed out at registration from authenticating until the address is verified', async () => {
+      const registered = await (await register('client@example.test')).json();
+      const { client_id: clientId, client_secret: secret } = registered.client;
+      const machineToken = () => postForm(`${server.issuer}/oauth/token`, { grant_type: 'client_credentials', scope: 'crm:read' },
+        { authorization: basicAuth(clientId, secret) });
+      const refused = await machineToken();
+      expect(refused.status).to.equal(401);
+      expect((await refused.json()).error).to.equal('invalid_client');
+
+      const token = tokenOf(await catcher.waitForMail('client@example.test'));
+      expect((await postJson(server, '/auth/verify-email', { token })).status).to.equal(200);
+      expect((await machineToken()).status).to.equal(200);
+
+      // A new address makes it wait again, until that one is verified.
+      const { access_token: userToken } = await loginAs(server, 'client@example.test', PASSWORD);
+      expect((await jsonRequest(server, 'PATCH', '/me', userToken, { email: 'client.new@example.test' })).status).to.equal(200);
+      expect((await machineToken()).status).to.equal(401);
+      expect((await postJson(server, '/auth/verify-email', { token: tokenOf(await catcher.waitForMail('client.new@example.test')) })).status).to.equal(200);
+      expect((await machineToken()).status).to.equal(200);
     });
 
     it('sends nothing when the registration fails', async () => {
@@ -242,12 +263,17 @@ describe('e-mail verification with REQUIRE_VERIFIED_EMAIL off (the default), and
     await catcher?.stop();
   });
 
-  it('still mails the link on registration, and lets the unverified user sign in', async () => {
-    expect((await postJson(server, '/auth/register', { email: 'free@example.test', password: PASSWORD, full_name: 'Free User' })).status).to.equal(201);
+  it('still mails the link on registration, and lets the unverified user sign in and use their personal client', async () => {
+    const registered = await postJson(server, '/auth/register', { email: 'free@example.test', password: PASSWORD, full_name: 'Free User' });
+    expect(registered.status).to.equal(201);
+    const { client } = await registered.json();
     await catcher.waitForMail('free@example.test');
     const response = await login(server, { email: 'free@example.test', password: PASSWORD });
     expect(response.status).to.equal(200);
     expect((await response.json()).user).to.include({ is_verified: false });
+    const machine = await postForm(`${server.issuer}/oauth/token`, { grant_type: 'client_credentials', scope: 'crm:read' },
+      { authorization: basicAuth(client.client_id, client.client_secret) });
+    expect(machine.status).to.equal(200);
   });
 
   it('allows 3 resends an hour for one address, then 429 with Retry-After, whether or not the address has an account', async () => {
