@@ -11,17 +11,25 @@ import { isUnstorableText } from '../platform/database.ts';
 
 const FORM_LIMIT = '16kb';
 
-/** A failure the user sees as a page with this status, title and explanation. */
+/** Where a page of failure can send the user on: a link on this server. */
+export interface PageLink {
+  href: string;
+  label: string;
+}
+
+/** A failure the user sees as a page with this status, title and explanation (and maybe a way on). */
 export class PageError extends Error {
   readonly status: number;
   readonly title: string;
   readonly headers: Record<string, string>;
-  constructor(status: number, title: string, message: string, headers: Record<string, string> = {}) {
+  readonly next?: PageLink;
+  constructor(status: number, title: string, message: string, headers: Record<string, string> = {}, next?: PageLink) {
     super(message);
     this.name = 'PageError';
     this.status = status;
     this.title = title;
     this.headers = headers;
+    this.next = next;
   }
 }
 
@@ -34,7 +42,7 @@ export async function showErrorsAsPages(ctx: Context, next: Next) {
     await next();
   } catch (error) {
     const page = asPageError(ctx, error);
-    renderPage(ctx, 'error', { title: page.title, message: page.message }, { status: page.status, headers: page.headers });
+    renderPage(ctx, 'error', { title: page.title, message: page.message, next: page.next }, { status: page.status, headers: page.headers });
   }
 }
 

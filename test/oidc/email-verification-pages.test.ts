@@ -10,6 +10,7 @@ import { expect } from 'chai';
 import type * as client from 'openid-client';
 import type { Browser } from 'playwright-core';
 
+import { VERIFICATION_LINK_SENT_MESSAGE } from '../../src/oidc/account/account-pages.ts';
 import {
   EMAIL_NOT_VERIFIED_MESSAGE, VERIFICATION_RESENT_MESSAGE, WRONG_CREDENTIALS_MESSAGE,
 } from '../../src/oidc/interactions/interaction.routes.ts';
@@ -207,6 +208,45 @@ describe('e-mail verification pages (issue 14 part 4)', function () {
     const garbage = await session.post('/account/verify-email', { csrf: hiddenField(html, 'csrf'), token: 'x\u0000y' });
     expect(garbage.status).to.equal(400);
     expect(await isVerified('broken@example.test')).to.equal(false);
+  });
+
+  it('leads from a dead link to a page that sends a new one, alike for any address, throttled', async () => {
+    const link = await register('stale@example.test');
+    await executeStatement(server.deps.orm.em, `update link_token set expires_at = now() - interval '1 second' where token_hash = ?`,
+      [createHash('sha256').update(link.searchParams.get('token')!).digest('hex')]);
+    const session = new PageSession(server);
+    const dead = await session.get(link.pathname + link.search);
+    expect(dead.status).to.equal(410);
+    expect(await dead.text()).to.include('<a href="/account/verify-email/resend">Send me a new link</a>');
+
+    const form = await session.get('/account/verify-email/resend');
+    expect(form.status).to.equal(200);
+    const html = await form.text();
+    expect(html).to.include('<label for="email">').and.not.match(/<script/i);
+    const csrf = hiddenField(html, 'csrf');
+    const answers: string[] = [];
+    for (const email of ['stale@example.test', 'nobody-at-all@example.test']) {
+      const posted = await session.post('/account/verify-email/resend', { csrf, email, organization: '' });
+      expect(posted.status).to.equal(303);
+      expect(posted.headers.get('location')).to.equal('/account/verify-email/resend?sent=1');
+      const shown = decodeHtml(await (await session.follow(posted)).text());
+      expect(shown).to.include(VERIFICATION_LINK_SENT_MESSAGE);
+      answers.push(shown.replace(/value="[^"]*"/g, ''));
+    }
+    expect(answers[1]).to.equal(answers[0]);
+    const fresh = linkIn(await catcher.waitForMail('stale@example.test', 2), verifyPrefix());
+    expect((await session.get(fresh.pathname + fresh.search)).status).to.equal(200);
+    expect(catcher.to('nobody-at-all@example.test')).to.have.length(0);
+
+    expect((await new PageSession(server).post('/account/verify-email/resend', { csrf, email: 'stale@example.test' })).status).to.equal(403);
+    expect((await session.post('/account/verify-email/resend', { csrf, email: '' })).status).to.equal(400);
+    expect((await session.post('/account/verify-email/resend', { csrf, email: 'x'.repeat(300) })).status).to.equal(400);
+    expect((await session.post('/account/verify-email/resend', { csrf, email: 'a\u0000b@example.test' })).status).to.be.within(400, 499);
+    for (let n = 0; n < 2; n += 1) expect((await session.post('/account/verify-email/resend', { csrf, email: 'stale@example.test' })).status).to.equal(303);
+    const throttled = await session.post('/account/verify-email/resend', { csrf, email: 'stale@example.test' });
+    expect(throttled.status).to.equal(429);
+    expect(Number(throttled.headers.get('retry-after'))).to.be.greaterThan(0);
+    expect(decodeHtml(await throttled.text())).to.include('Too many links asked for');
   });
 
   it('on the sign-in page, answers a resend alike for any identifier, and throttles it per address', async () => {
