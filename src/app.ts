@@ -11,6 +11,7 @@ import { parseJsonBody } from './http/json-body.ts';
 import { problemHandler, requestContext, securityHeaders } from './http/middleware.ts';
 import { docsRoutes } from './http/docs.ts';
 import { operationsRoutes } from './http/operations.ts';
+import { accountPages } from './oidc/account/account-pages.ts';
 import { interactionPages } from './oidc/interactions/interaction.routes.ts';
 import { challengeEveryUnauthorized } from './oidc/oauth-challenge.ts';
 import { rateLimit } from './http/rate-limits.ts';
@@ -75,6 +76,8 @@ export function buildApp(deps: Dependencies): Koa {
     (ctx, next) => (ctx.path.startsWith('/oauth/') ? next() : operationsRouter(ctx, next)),
     limitTokenRequests,
     limitSignInRequests,
+    // The pages mailed links open (/account/*).
+    accountPages(deps),
     // Sign-in and consent pages, their stylesheet, and the policy of the pages the provider renders.
     interactionPages(deps),
     challengeEveryUnauthorized(config.issuer),

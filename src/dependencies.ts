@@ -26,6 +26,9 @@ import { CustomersService } from './services/customers.service.ts';
 import { InteractionsService } from './services/crm-interactions.service.ts';
 import { LocationsService } from './services/locations.service.ts';
 import { MailDelivery } from './services/mail-delivery.ts';
+import { MailComposer } from './services/mail-templates.ts';
+import { EmailVerificationService, VERIFICATION_RESEND_LIMITS } from './services/email-verification.service.ts';
+import { RequestThrottle } from './services/request-throttle.ts';
 import { OrganizationsService } from './services/organizations.service.ts';
 import { createAdministrator, ensureFirstPartyClient, type CreatedAdmin } from './services/bootstrap.service.ts';
 import { ClientAuthThrottle } from './services/client-auth-throttle.ts';
@@ -61,6 +64,10 @@ export interface Dependencies {
   cleanup: ExpiredRowsCleanup;
   /** Sends the mail written to the outbox (SMTP_URL, or the log), polling every MAIL_POLL_INTERVAL_MS. */
   mailDelivery: MailDelivery;
+  /** Renders mails from views/mail/ with links absolute from ISSUER; services enqueue what it composes. */
+  mails: MailComposer;
+  /** Verification links: sent on sign-up, admin creation and address changes; followed at /account/verify-email. */
+  emailVerification: EmailVerificationService;
   /** Which permissions and API scopes a caller's roles give (cached, checked on every request). */
   permissionResolver: PermissionResolver;
   roles: RolesService;
@@ -136,7 +143,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   const { database, store } = stores;
   const orm = database.orm;
   const revocation = new RevocationService(store, config.tokens.accessTokenTtl);
-  const clientRegistry = new ClientRegistry(orm, store, revocation);
+  const clientRegistry = new ClientRegistry(orm, store, revocation, { requireVerifiedEmail: config.requireVerifiedEmail });
   const pool = await (orm.em.getConnection() as unknown as { getNativeClient(): Promise<PoolStats> }).getNativeClient();
   const metrics = new Metrics(() => pool);
   const reads = new ReadReplicas(orm, store, {
@@ -155,13 +162,19 @@ export async function createDependencies(config: Config, logger: Logger, stores:
     logger,
     onDelivery: (outcome) => metrics.outboxDeliveries.inc({ kind: 'mail', outcome }),
   });
-  const accounts = new AccountsService(orm, new SignInThrottle(store), (via) => metrics.signInFailures.inc({ via }));
+  const mails = new MailComposer({ issuer: config.issuer });
+  const accounts = new AccountsService(orm, new SignInThrottle(store), {
+    requireVerifiedEmail: config.requireVerifiedEmail, onFailure: (via) => metrics.signInFailures.inc({ via }),
+  });
+  const emailVerification = new EmailVerificationService({
+    orm, mails, clients: clientRegistry, throttle: new RequestThrottle(store, { name: 'verify-email-resend', ...VERIFICATION_RESEND_LIMITS }),
+  });
   const revokeGrant = (grantId: string) => revokeGrantEverywhere({ store, orm, clientRegistry, revocation }, grantId);
-  const selfService = new SelfService(orm, revocation, revokeGrant);
+  const selfService = new SelfService(orm, revocation, revokeGrant, emailVerification);
   const permissionResolver = new PermissionResolver(orm, store);
   const roles = new RolesService(orm, permissionResolver);
   const permissions = new PermissionsService(orm, permissionResolver);
-  const usersAdmin = new UsersAdminService({ orm, reads, clientRegistry, revocation, roles, revokeGrant });
+  const usersAdmin = new UsersAdminService({ orm, reads, clientRegistry, revocation, roles, revokeGrant, emailVerification });
   const organizations = new OrganizationsService({ orm, revocation, clientRegistry, permissionResolver, revokeGrant });
   const clientAuthThrottle = new ClientAuthThrottle(store, config.clientAuthThrottle);
   await Promise.all([revocation.start(), clientRegistry.start(), permissionResolver.start(), clientAuthThrottle.start()]);
@@ -205,7 +218,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   mailDelivery.start(config.mail.pollIntervalMs);
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, metrics, reads, cleanup, mailDelivery, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
+    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, metrics, reads, cleanup, mailDelivery, mails, emailVerification, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
     organizations, locations: new LocationsService(orm, reads), customers: new CustomersService(orm, reads), crmInteractions: new InteractionsService(orm, reads),
     crmStatistics: new CrmStatisticsService(reads), auditQuery: new AuditQueryService(orm, reads), consents: new ConsentsService(orm, revokeGrant),
     applications: new ApplicationsService({ orm, clientRegistry, revokeGrant, provider: providerClientModels(() => providers.current) }), providers, cookieKeys, verifier, reloadSigningKeys,

@@ -1,15 +1,11 @@
 // Server-rendered pages (API.md section 2: login and consent "server-rendered from views/").
 // Templates are Eta files under views/, escaped by default; every page gets a strict policy.
-import { Eta } from 'eta';
 import type { Context } from 'koa';
 
-import { VIEWS_DIRECTORY } from '../platform/paths.ts';
+import { htmlTemplates as templates, PRODUCT_NAME, VIEWS_DIRECTORY } from '../platform/templates.ts';
 
-export const PRODUCT_NAME = 'Latchkey';
-export { VIEWS_DIRECTORY };
+export { PRODUCT_NAME, VIEWS_DIRECTORY };
 export const STYLESHEET_PATH = '/static/latchkey.css';
-
-const templates = new Eta({ views: VIEWS_DIRECTORY, autoEscape: true, cache: true });
 
 /**
  * Content-Security-Policy of a page: no scripts at all, styles from /static only, never framed.

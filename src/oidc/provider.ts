@@ -15,6 +15,7 @@ import { recordAudit } from '../services/audit.service.ts';
 import { verifyClientSecret } from '../services/client-secrets.ts';
 import type { PermissionResolver } from '../services/rbac.service.ts';
 import type { RevocationService } from '../services/revocation.service.ts';
+import type { EmailVerificationService } from '../services/email-verification.service.ts';
 import { API_SCOPES, OIDC_SCOPES } from '../services/scopes.ts';
 import { ACCESS_TOKEN_ALG, ID_TOKEN_ALG } from '../services/signing-keys.service.ts';
 import { findAccount } from './accounts.ts';
@@ -60,6 +61,8 @@ export interface ProviderDependencies {
 /** What the sign-in pages (interactions/interaction.routes.ts) use: some of the provider's own dependencies and the live provider. */
 export interface InteractionPagesDependencies extends Pick<ProviderDependencies, 'config' | 'orm' | 'accounts' | 'permissionResolver'> {
   providers: ProviderHolder;
+  /** "Send the link again" on the sign-in page (REQUIRE_VERIFIED_EMAIL). */
+  emailVerification: EmailVerificationService;
 }
 
 async function userFacts(orm: MikroORM, userId: string): Promise<{ organizationId: string; roles: string[] } | undefined> {

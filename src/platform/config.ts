@@ -139,6 +139,7 @@ const environmentSchema = z.object({
   SMTP_URL: urlWithProtocols(['smtp:', 'smtps:'], 'SMTP').optional(),
   MAIL_FROM: mailFromSchema.optional(),
   MAIL_POLL_INTERVAL_MS: integer(0, 600_000).default(1000),
+  REQUIRE_VERIFIED_EMAIL: booleanFlag.default(false),
 });
 
 type Environment = z.infer<typeof environmentSchema>;
@@ -187,6 +188,8 @@ export interface Config {
    * `pollIntervalMs`: how often each process looks for mail to send (0: never).
    */
   mail: { smtpUrl?: string; from: string; pollIntervalMs: number };
+  /** Sign-in (login page, JSON login, password grant) is refused until the user's e-mail address is verified. */
+  requireVerifiedEmail: boolean;
 }
 
 export class ConfigError extends Error {
@@ -269,6 +272,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       from: env.MAIL_FROM ?? `Latchkey <no-reply@${new URL(issuer).hostname}>`,
       pollIntervalMs: env.MAIL_POLL_INTERVAL_MS,
     },
+    requireVerifiedEmail: env.REQUIRE_VERIFIED_EMAIL,
   };
 }
 

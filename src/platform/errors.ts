@@ -17,6 +17,7 @@ export const ERROR_CATALOGUE = {
   'auth.invalid_refresh_token': { status: 401, title: 'Invalid refresh token', challenge: 'invalid_token' },
   'auth.client_not_allowed': { status: 403, title: 'Client not allowed' },
   'auth.wrong_password': { status: 403, title: 'Current password is wrong' },
+  'auth.email_not_verified': { status: 403, title: 'E-mail address not verified' },
   'user.email_taken': { status: 409, title: 'Email already registered' },
   'user.username_taken': { status: 409, title: 'Username already taken' },
   'user.last_super_admin': { status: 409, title: 'Last super admin' },
@@ -34,6 +35,13 @@ export const ERROR_CATALOGUE = {
   'permission.builtin': { status: 409, title: 'Built-in permission' },
   'client.builtin': { status: 409, title: 'Built-in client' },
   'client.no_secret': { status: 409, title: 'Client has no secret' },
+  // Single-use links (services/link-tokens.service.ts): 400 for a token that never was (or was
+  // altered), 410 Gone for one that was but is no more.
+  'link.invalid': { status: 400, title: 'Invalid link' },
+  'link.wrong_purpose': { status: 400, title: 'Link is for another purpose' },
+  'link.used': { status: 410, title: 'Link already used' },
+  'link.expired': { status: 410, title: 'Link expired' },
+  'link.revoked': { status: 410, title: 'Link replaced or withdrawn' },
   'resource.not_found': { status: 404, title: 'Not found' },
   'request.method_not_allowed': { status: 405, title: 'Method not allowed' },
   'request.conflict': { status: 409, title: 'Conflict' },

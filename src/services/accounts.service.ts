@@ -32,12 +32,32 @@ export class SignInFailed extends Error {
   }
 }
 
+/**
+ * REQUIRE_VERIFIED_EMAIL: the credentials were right, but the account's address is not verified
+ * yet. Only told to a caller who gave the right password, so it reveals nothing to a guesser.
+ */
+export class EmailNotVerified extends Error {
+  readonly userId: string;
+  constructor(userId: string) {
+    super('the e-mail address is not verified');
+    this.name = 'EmailNotVerified';
+    this.userId = userId;
+  }
+}
+
 interface CandidateRow {
   id: string;
   organization_id: string;
   password_hash: string;
   is_active: boolean;
+  is_verified: boolean;
   organization_active: boolean;
+}
+
+export interface AccountsOptions {
+  /** REQUIRE_VERIFIED_EMAIL: refuse an unverified account with EmailNotVerified. */
+  requireVerifiedEmail?: boolean;
+  onFailure?: (via: SignInAttempt['via']) => void;
 }
 
 // Verified against when no user matches, so an unknown identifier costs the same argon2 time.
@@ -51,11 +71,13 @@ export class AccountsService {
   readonly #orm: MikroORM;
   readonly #throttle: SignInThrottle;
   readonly #onFailure: (via: SignInAttempt['via']) => void;
+  readonly #requireVerifiedEmail: boolean;
 
-  constructor(orm: MikroORM, throttle: SignInThrottle, onFailure: (via: SignInAttempt['via']) => void = () => {}) {
+  constructor(orm: MikroORM, throttle: SignInThrottle, options: AccountsOptions = {}) {
     this.#orm = orm;
     this.#throttle = throttle;
-    this.#onFailure = onFailure;
+    this.#onFailure = options.onFailure ?? (() => {});
+    this.#requireVerifiedEmail = options.requireVerifiedEmail ?? false;
   }
 
   async signIn(attempt: SignInAttempt): Promise<SignedInUser> {
@@ -65,7 +87,7 @@ export class AccountsService {
 
     const candidates = await queryRows<CandidateRow>(
       this.#orm.em,
-      `select u.id, u.organization_id, u.password_hash, u.is_active, o.is_active as organization_active
+      `select u.id, u.organization_id, u.password_hash, u.is_active, u.is_verified, o.is_active as organization_active
          from app_user u join organization o on o.id = u.organization_id
         where (lower(u.email) = ? or lower(u.username) = ?) and (?::text is null or o.slug = ?)
         limit 2`,
@@ -88,6 +110,15 @@ export class AccountsService {
     }
 
     await this.#throttle.recordSuccess(throttleKey, standing);
+    if (this.#requireVerifiedEmail && !user.is_verified) {
+      this.#onFailure(attempt.via);
+      const audit = auditRow(auditEntry({ clientId: attempt.clientId, ip: attempt.ip, userAgent: attempt.userAgent }, {
+        action: 'auth.login', resource: 'session', status: 'failure', organizationId: user.organization_id, targetId: user.id,
+        details: { via: attempt.via, reason: 'email_not_verified' },
+      }));
+      await executeStatement(this.#orm.em, `insert into audit_log (${audit.columns}) values (${audit.values})`, audit.params);
+      throw new EmailNotVerified(user.id);
+    }
     // The last sign-in and its audit row in one statement, so in one transaction and one round trip.
     const audit = auditRow(auditEntry({ userId: user.id, clientId: attempt.clientId, ip: attempt.ip, userAgent: attempt.userAgent }, {
       action: 'auth.login', resource: 'session', organizationId: user.organization_id, targetId: user.id, details: { via: attempt.via },

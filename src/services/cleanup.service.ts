@@ -12,6 +12,8 @@
 //   store)                    and their consumption markers, device codes, PAR requests, sign-in
 //                             and client-authentication throttle keys, the revocation marks: all
 //                             written with a TTL, so the store expires them by itself.
+//   PostgreSQL link_token     single-use links (link-tokens.service.ts): kept a week past expires_at,
+//                             so an old link still reads "expired" rather than "invalid", then deleted.
 //   PostgreSQL audit_log      kept: it is the record, not an artefact (retention is the operator's).
 //
 // Every process runs the job on an interval; a transaction-scoped advisory lock around each batch
@@ -52,6 +54,12 @@ export const CLEANUP_TARGETS: readonly CleanupTarget[] = [
     table: 'signing_key',
     deleteBatch: `delete from signing_key where ctid = any(array(
         select ctid from signing_key where retire_at < now() limit ?)) and retire_at < now()`,
+  },
+  {
+    table: 'link_token',
+    deleteBatch: `delete from link_token where ctid = any(array(
+        select ctid from link_token where expires_at < now() - interval '7 days' order by expires_at limit ?))
+        and expires_at < now() - interval '7 days'`,
   },
 ];
 

@@ -94,10 +94,18 @@ export class ClientRegistry {
   // `null` caches "no such client", so probing unknown ids does not reach the database each time.
   readonly #cache = boundedLruCache<string, ClientRecord | 'absent'>({ maxEntries: 10_000, ttlMs: 60_000 });
 
-  constructor(orm: MikroORM, store: KeyValueStore, revocation: RevocationService) {
+  readonly #requireVerifiedEmail: boolean;
+
+  /**
+   * `requireVerifiedEmail` (REQUIRE_VERIFIED_EMAIL): a personal client authenticates only once its
+   * owner's address is verified, so the client handed out at registration does not get round the
+   * rule that refuses the owner's sign-in.
+   */
+  constructor(orm: MikroORM, store: KeyValueStore, revocation: RevocationService, options: { requireVerifiedEmail?: boolean } = {}) {
     this.#orm = orm;
     this.#store = store;
     this.#revocation = revocation;
+    this.#requireVerifiedEmail = options.requireVerifiedEmail ?? false;
   }
 
   async start(): Promise<void> {
@@ -121,8 +129,9 @@ export class ClientRegistry {
       this.#orm.em,
       `select c.client_id, c.metadata, c.kind, c.first_party, c.organization_id, c.owner_id,
               u.organization_id as owner_organization_id,
-              -- An owner counts as active only while their organization is too.
-              (u.is_active and ou.is_active) as owner_active,
+              -- An owner counts as active only while their organization is too (and, when the
+              -- configuration requires it, once their address is verified).
+              (u.is_active and ou.is_active and (u.is_verified or not ?::boolean)) as owner_active,
               coalesce(co.is_active, true) as organization_active,
               coalesce(array_agg(r.key order by r.key) filter (where r.key is not null), '{}') as owner_roles
          from oauth_client c
@@ -133,7 +142,7 @@ export class ClientRegistry {
          left join role r on r.id = ur.role_id
         where c.client_id = ?
         group by c.client_id, u.id, ou.id, co.id`,
-      [clientId],
+      [this.#requireVerifiedEmail, clientId],
     );
     const record: ClientRecord | undefined = row && {
       clientId: row.client_id,

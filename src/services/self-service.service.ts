@@ -6,6 +6,7 @@ import { User } from '../db/entities/user.entity.ts';
 import { AppError, assertThat, fieldError } from '../platform/errors.ts';
 import { queryOne, queryRows } from '../platform/database.ts';
 import { auditEntry, recordAudit } from './audit.service.ts';
+import type { EmailVerificationService } from './email-verification.service.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { assertPasswordPolicy } from './password-policy.ts';
 import type { RevocationService } from './revocation.service.ts';
@@ -35,16 +36,18 @@ export class SelfService {
   readonly #orm: MikroORM;
   readonly #revocation: RevocationService;
   readonly #revokeGrant: GrantRevoker;
+  readonly #emailVerification: EmailVerificationService;
 
-  constructor(orm: MikroORM, revocation: RevocationService, revokeGrant: GrantRevoker) {
+  constructor(orm: MikroORM, revocation: RevocationService, revokeGrant: GrantRevoker, emailVerification: EmailVerificationService) {
     this.#orm = orm;
     this.#revocation = revocation;
     this.#revokeGrant = revokeGrant;
+    this.#emailVerification = emailVerification;
   }
 
   async updateProfile(actor: Actor, changes: ProfileChanges): Promise<void> {
     const userId = actingUser(actor);
-    await this.#orm.em.fork().transactional(async (em) => {
+    const addressChanged = await this.#orm.em.fork().transactional(async (em) => {
       const user = await em.findOne(User, { id: userId, isActive: true });
       assertThat(user, 'resource.not_found', 'Your account no longer exists');
       const email = changes.email?.trim().toLowerCase();
@@ -59,7 +62,13 @@ export class SelfService {
         ...Object.keys(changes).filter((key) => key !== 'attributes' && changes[key as keyof ProfileChanges] !== undefined),
         ...Object.keys(attributes).filter((key) => attributes[key as keyof ProfileAttributes] !== undefined),
       ];
-      if (email) user.email = email;
+      const newAddress = !!email && email !== user.email;
+      if (email && newAddress) {
+        // A new address is unverified until the link mailed to it is followed.
+        user.email = email;
+        user.isVerified = false;
+        await this.#emailVerification.sendLink(em, { id: user.id, email, organizationId: user.organization.id, firstName: changes.firstName ?? user.firstName }, actor);
+      }
       if (changes.username !== undefined) user.username = changes.username;
       if (changes.firstName !== undefined) user.firstName = changes.firstName;
       if (changes.lastName !== undefined) user.lastName = changes.lastName;
@@ -68,7 +77,9 @@ export class SelfService {
         action: 'user.profile_update', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id,
         details: { fields: changed },
       }));
+      return newAddress;
     });
+    if (addressChanged) await this.#emailVerification.addressChanged();
   }
 
   /**

@@ -9,6 +9,7 @@ import { AppError, fieldError } from '../platform/errors.ts';
 import { auditEntry, recordAudit } from './audit.service.ts';
 import { ensureBuiltinRoles, personalClientMetadata } from './bootstrap.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
+import type { EmailVerificationService } from './email-verification.service.ts';
 import { assertOrganizationHasRoom } from './organization-capacity.ts';
 import { hashPassword } from './passwords.ts';
 import { assertPasswordPolicy } from './password-policy.ts';
@@ -43,7 +44,8 @@ async function joinableOrganization(em: MikroORM['em'], input: Pick<SignUp, 'org
   return organization;
 }
 
-export async function signUp(orm: MikroORM, clients: ClientRegistry, input: SignUp): Promise<{ user: UserProfile; clientId: string; clientSecret: string }> {
+/** A new account starts unverified; its verification link is mailed in the sign-up's transaction. */
+export async function signUp(orm: MikroORM, clients: ClientRegistry, emailVerification: EmailVerificationService, input: SignUp): Promise<{ user: UserProfile; clientId: string; clientSecret: string }> {
   const email = input.email.trim().toLowerCase();
   await assertPasswordPolicy(input.password, { email, username: input.username, firstName: input.firstName, lastName: input.lastName }, 'password');
   const passwordHash = await hashPassword(input.password);
@@ -69,6 +71,8 @@ export async function signUp(orm: MikroORM, clients: ClientRegistry, input: Sign
       action: 'user.register', resource: 'user', resourceId: user.id, organizationId: organization.id,
       targetId: user.id, details: { client_id: client.clientId },
     }));
+    await emailVerification.sendLink(em, { id: user.id, email, organizationId: organization.id, firstName: input.firstName },
+      { userId: user.id, ip: input.ip, userAgent: input.userAgent });
     await em.flush();
     return { userId: user.id, clientId: client.clientId, clientSecret: client.clientSecret! };
   });

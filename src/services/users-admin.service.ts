@@ -12,6 +12,7 @@ import type { ReadReplicas } from '../platform/read-replicas.ts';
 import { auditEntry, recordAudit } from './audit.service.ts';
 import { personalClientMetadata } from './bootstrap.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
+import type { EmailVerificationService } from './email-verification.service.ts';
 import { generatePassword, hashPassword } from './passwords.ts';
 import { assertPasswordPolicy } from './password-policy.ts';
 import { SUPER_ADMIN } from './rbac.service.ts';
@@ -39,6 +40,8 @@ export interface NewUser extends PersonName, ProfileAttributes {
   role?: string;
   organization_id?: string;
   create_client?: boolean;
+  /** true: the admin vouches for the address, no mail. Otherwise the user starts unverified and gets a verification link. */
+  is_verified?: boolean;
 }
 
 export interface UserChanges extends PersonName, ProfileAttributes {
@@ -55,9 +58,14 @@ export class UsersAdminService {
   readonly #roles: RolesService;
   readonly #revokeGrant: (grantId: string) => Promise<void>;
   readonly #reads: ReadReplicas;
+  readonly #emailVerification: EmailVerificationService;
 
-  constructor(deps: { orm: MikroORM; reads: ReadReplicas; clientRegistry: ClientRegistry; revocation: RevocationService; roles: RolesService; revokeGrant: (grantId: string) => Promise<void> }) {
+  constructor(deps: {
+    orm: MikroORM; reads: ReadReplicas; clientRegistry: ClientRegistry; revocation: RevocationService; roles: RolesService;
+    revokeGrant: (grantId: string) => Promise<void>; emailVerification: EmailVerificationService;
+  }) {
     this.#orm = deps.orm;
+    this.#emailVerification = deps.emailVerification;
     this.#reads = deps.reads;
     this.#clients = deps.clientRegistry;
     this.#revocation = deps.revocation;
@@ -177,11 +185,12 @@ export class UsersAdminService {
       if (await em.findOne(User, { organization, email })) throw new AppError('user.email_taken', 'A user with this email exists in the organization');
       if (input.username && await em.findOne(User, { organization, username: input.username })) throw new AppError('user.username_taken', 'This username is taken');
       const user = em.create(User, {
-        organization, email, username: input.username ?? null, firstName, lastName, passwordHash, isVerified: true,
+        organization, email, username: input.username ?? null, firstName, lastName, passwordHash, isVerified: input.is_verified === true,
       });
       applyProfileAttributes(user, input);
       user.roles.add(role);
       await em.flush();
+      if (!user.isVerified) await this.#emailVerification.sendLink(em, { id: user.id, email, organizationId: organization.id, firstName }, actor);
       const client = input.create_client
         ? await this.#clients.create({ kind: 'personal', ownerId: user.id, organizationId: organization.id, metadata: personalClientMetadata(`Personal client of ${email}`) }, em)
         : undefined;
@@ -204,6 +213,7 @@ export class UsersAdminService {
    * stays); one that repeats the status changes nothing.
    */
   async update(actor: Actor, userId: string, changes: UserChanges): Promise<UserProfile> {
+    let verificationChanged = false;
     const statusChange = await this.#orm.em.fork().transactional(async (em) => {
       const user = await this.#target(em, actor, userId);
       if (actor.userId !== user.id) await this.#assertMayManage(actor, user);
@@ -212,17 +222,26 @@ export class UsersAdminService {
       const email = changes.email?.trim().toLowerCase();
       if (email && email !== user.email && await em.findOne(User, { organization: user.organization, email })) throw new AppError('user.email_taken', 'A user with this email exists in the organization');
       if (changes.username && changes.username !== user.username && await em.findOne(User, { organization: user.organization, username: changes.username })) throw new AppError('user.username_taken', 'This username is taken');
+      const emailChanged = !!email && email !== user.email;
       if (email) user.email = email;
       if (changes.username !== undefined) user.username = changes.username;
       const names = nameChanges(changes);
       if (names.firstName !== undefined) user.firstName = names.firstName;
       if (names.lastName !== undefined) user.lastName = names.lastName;
+      // A new address is unverified until its link is followed, unless the admin vouches for it in the same request.
+      const wasVerified = user.isVerified;
       if (changes.is_verified !== undefined) user.isVerified = changes.is_verified;
+      else if (emailChanged) user.isVerified = false;
+      verificationChanged = emailChanged || user.isVerified !== wasVerified;
+      if (emailChanged && !user.isVerified) {
+        await this.#emailVerification.sendLink(em, { id: user.id, email: user.email, organizationId: user.organization.id, firstName: user.firstName }, actor);
+      }
       applyProfileAttributes(user, changes);
       recordAudit(em, auditEntry(actor, { action: 'user.update', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, details: { fields: Object.keys(changes) } }));
       return statusChange;
     });
     await this.#afterStatusChange(userId, statusChange);
+    if (verificationChanged) await this.#emailVerification.addressChanged();
     return this.get(actor, userId);
   }
 

@@ -119,8 +119,9 @@ describe('PUT on organizations, roles, permissions, locations, users and /me', (
       email: 'put.me@demo.example', username: 'updateduser', first_name: 'Updated', last_name: 'User', full_name: 'Updated User',
       is_active: true, is_verified: true, industry: null, contact_phone: null,
     }).and.nested.include({ 'organization.slug': 'demo' });
-    // is_active went through POST /enable's rules and audit, in the same request as the update.
-    expect(await auditActions(id)).to.deep.equal(['user.create', 'user.disable', 'user.update', 'user.enable', 'user.update']);
+    // is_active went through POST /enable's rules and audit, in the same request as the update
+    // (the user, created unverified, was mailed a verification link).
+    expect(await auditActions(id)).to.deep.equal(['user.create', 'user.verification_sent', 'user.disable', 'user.update', 'user.enable', 'user.update']);
     expect((await loginAs(server, 'put.me@demo.example', 'A-long-enough-password-1')).user.id).to.equal(id);
 
     // Seed 000 names users by full_name; status and verification left out are kept, the username too.

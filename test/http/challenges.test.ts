@@ -22,6 +22,8 @@ const PUBLIC_BODIES: Record<string, unknown> = {
   'POST /auth/login': { email: 'nobody@demo.example', password: 'not-the-password-at-all' },
   'POST /auth/refresh': { refresh_token: UNKNOWN_TOKEN },
   'POST /auth/register': {},
+  'POST /auth/verify-email': { token: UNKNOWN_TOKEN },
+  'POST /auth/verify-email/resend': { email: 'nobody@demo.example' },
 };
 
 /** RFC 9110 section 11.6.1: the auth-schemes a WWW-Authenticate value challenges with. */

@@ -46,6 +46,12 @@ describe('configuration (API.md section 1)', () => {
     expect(problemsOf({ MAIL_POLL_INTERVAL_MS: '-1' })).to.have.length(1);
   });
 
+  it('reads REQUIRE_VERIFIED_EMAIL, off by default', () => {
+    expect(loadConfig({}).requireVerifiedEmail).to.equal(false);
+    expect(loadConfig({ REQUIRE_VERIFIED_EMAIL: 'true' }).requireVerifiedEmail).to.equal(true);
+    expect(problemsOf({ REQUIRE_VERIFIED_EMAIL: 'sometimes' })).to.deep.equal(['REQUIRE_VERIFIED_EMAIL: expected true or false (got "sometimes")']);
+  });
+
   it('reads the limits on failed client authentication, with defaults', () => {
     expect(loadConfig({}).clientAuthThrottle).to.deep.equal({ perAddress: 30, perClient: 100, windowSeconds: 60 });
     expect(loadConfig({ CLIENT_AUTH_FAILURES_PER_ADDRESS: '0', CLIENT_AUTH_FAILURES_PER_CLIENT: '500', CLIENT_AUTH_FAILURE_WINDOW: '300' }).clientAuthThrottle)

@@ -3,13 +3,10 @@
 // commits and never when it rolls back, a refusal is retried later and a mail that keeps failing is
 // marked failed, a lease left by a dead process is taken back, two processes send each mail once,
 // and without SMTP_URL the mail goes to the log.
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 
 import { expect } from 'chai';
 import { MikroORM } from '@mikro-orm/postgresql';
-import { simpleParser, type ParsedMail } from 'mailparser';
-import { SMTPServer } from 'smtp-server';
 
 import { ormOptions } from '../../src/db/orm.ts';
 import { executeStatement, queryOne } from '../../src/platform/database.ts';
@@ -18,55 +15,15 @@ import { createMailTransport, type MailMessage } from '../../src/platform/mail.t
 import { enqueueMail, MailDelivery } from '../../src/services/mail-delivery.ts';
 import { OutboxWorker, retryDelayMs, type DeliveryOutcome, type RetryPolicy } from '../../src/services/outbox.service.ts';
 import { createTestDatabase, dropDatabase } from '../support/databases.ts';
+import { MailCatcher, waitFor } from '../support/mail.ts';
 
 const FROM = 'Latchkey <no-reply@latchkey.test>';
 const silent = createLogger({ logLevel: 'silent', env: 'test' });
 // Fast retries, so a test sees a second attempt within milliseconds.
 const FAST_RETRY: RetryPolicy = { maxAttempts: 8, baseDelayMs: 40, maxDelayMs: 200 };
 
-/** A real SMTP server on a free loopback port that keeps what it receives, and can refuse recipients. */
-class MailCatcher {
-  readonly received: ParsedMail[] = [];
-  refuse = false;
-  readonly #server: SMTPServer;
-  port = 0;
-
-  constructor() {
-    this.#server = new SMTPServer({
-      // Plain SMTP on loopback: no TLS upgrade, no login.
-      disabledCommands: ['STARTTLS', 'AUTH'],
-      logger: false,
-      onRcptTo: (_address, _session, callback) => {
-        if (!this.refuse) { callback(); return; }
-        const error = Object.assign(new Error('mailbox temporarily unavailable'), { responseCode: 450 });
-        callback(error);
-      },
-      onData: (stream, _session, callback) => {
-        simpleParser(stream).then((mail) => { this.received.push(mail); callback(); }, callback);
-      },
-    });
-  }
-
-  async start(port = 0): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.listen(port, '127.0.0.1', resolve));
-    this.port = (this.#server.server.address() as AddressInfo).port;
-  }
-
-  stop(): Promise<void> {
-    return new Promise((resolve) => this.#server.close(() => resolve()));
-  }
-}
-
 function mail(n: number | string, extra: Partial<MailMessage> = {}): MailMessage {
   return { to: `user${n}@example.test`, subject: `Mail ${n}`, text: `Hello ${n}`, ...extra };
-}
-
-async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe('the outbox and mail delivery (API.md section 4, "Mail")', function () {

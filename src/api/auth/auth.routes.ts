@@ -9,18 +9,25 @@ import { defineRoute } from '../../http/define-route.ts';
 import { RETRY_AFTER_SECONDS } from '../../http/middleware.ts';
 import { AppError, assertThat, fieldError } from '../../platform/errors.ts';
 import type { Config } from '../../platform/config.ts';
+import { EMAIL_NOT_VERIFIED_DESCRIPTION } from '../../oidc/grants/password.ts';
 import { OIDC_ROUTES } from '../../oidc/provider.ts';
 import type { ProviderHolder } from '../../oidc/provider-holder.ts';
 import { callTokenEndpoint, type ClientCredentials, type TokenEndpointAnswer } from '../../oidc/token-endpoint.ts';
 import { FIRST_PARTY_CLIENT_ID } from '../../services/bootstrap.service.ts';
 import type { ClientRegistry } from '../../services/client-registry.service.ts';
+import type { EmailVerificationService } from '../../services/email-verification.service.ts';
+import { LINK_TOKEN_ERRORS } from '../../services/link-tokens.service.ts';
+import { RequestThrottled } from '../../services/request-throttle.ts';
 import type { RevocationService } from '../../services/revocation.service.ts';
 import type { GrantRevoker, SelfService } from '../../services/self-service.service.ts';
 import { signUp } from '../../services/sign-up.service.ts';
 import { IP_FAILURE_WINDOW_SECONDS } from '../../services/sign-in-throttle.ts';
 import { signOut } from '../../services/sign-out.service.ts';
 import { findActiveProfile, nameChanges } from '../../services/users.service.ts';
-import { ChangePasswordBody, LoginBody, LoginResponse, LogoutBody, RefreshBody, RegisterBody, RegisterResponse, TokenPairResponse } from './auth.schemas.ts';
+import {
+  AcceptedResponse, ChangePasswordBody, LoginBody, LoginResponse, LogoutBody, RefreshBody, RegisterBody, RegisterResponse, TokenPairResponse,
+  VerificationResendBody, VerifyEmailBody, VerifyEmailResponse,
+} from './auth.schemas.ts';
 
 /** Client credentials from Basic auth or X-Client-ID / X-Client-Secret; else the built-in first-party client. */
 export function callerClient(ctx: Context): ClientCredentials {
@@ -58,6 +65,9 @@ function problemFor(answer: TokenEndpointAnswer, grant: 'password' | 'refresh_to
   if (answer.status === 503) return new AppError('server.unavailable', description, { headers: { 'Retry-After': answer.retryAfter ?? String(RETRY_AFTER_SECONDS) } });
   if (error === 'invalid_client') return new AppError('auth.invalid_client', 'The client credentials are not valid');
   if (error === 'unauthorized_client') return new AppError('auth.client_not_allowed', 'This client may not sign users in with a password (not first-party)');
+  if (error === 'invalid_grant' && grant === 'password' && description === EMAIL_NOT_VERIFIED_DESCRIPTION) {
+    return new AppError('auth.email_not_verified', 'The e-mail address of this account is not verified yet: follow the link mailed to it, or ask for a new one (POST /api/v1/auth/verify-email/resend)');
+  }
   if (error === 'invalid_grant') {
     return grant === 'password'
       ? new AppError('auth.invalid_credentials', 'The email, username or password is not right')
@@ -87,6 +97,7 @@ export interface AuthRoutesDependencies {
   revokeGrant: GrantRevoker;
   clientRegistry: ClientRegistry;
   selfService: SelfService;
+  emailVerification: EmailVerificationService;
 }
 
 export function authRoutes(deps: AuthRoutesDependencies) {
@@ -119,7 +130,7 @@ export function authRoutes(deps: AuthRoutesDependencies) {
       method: 'post', path: '/auth/login', tag: 'Auth', authenticated: false,
       summary: 'Sign in with email or username and password (the password grant of a first-party client)',
       body: LoginBody, responses: { 200: LoginResponse },
-      errors: ['auth.invalid_credentials', 'auth.invalid_client', 'auth.client_not_allowed', 'request.rate_limited'],
+      errors: ['auth.invalid_credentials', 'auth.invalid_client', 'auth.client_not_allowed', 'auth.email_not_verified', 'request.rate_limited'],
       handler: async ({ body, ctx }) => {
         const form: Record<string, string> = { grant_type: 'password', username: (body.email ?? body.username)!, password: body.password, resource: config.apiAudience };
         if (body.organization_slug) form.organization = body.organization_slug;
@@ -165,7 +176,7 @@ export function authRoutes(deps: AuthRoutesDependencies) {
       handler: async ({ body, ctx }) => {
         const { email, password, username, full_name, first_name, last_name, organization_slug, organization_id, ...attributes } = body;
         const names = nameChanges({ full_name, first_name, last_name });
-        const registered = await signUp(deps.orm, deps.clientRegistry, {
+        const registered = await signUp(deps.orm, deps.clientRegistry, deps.emailVerification, {
           email, password, username, firstName: names.firstName ?? '', lastName: names.lastName ?? '', attributes,
           organizationSlug: organization_slug, organizationId: organization_id, ip: ctx.ip, userAgent: ctx.get('user-agent'),
         });
@@ -174,6 +185,37 @@ export function authRoutes(deps: AuthRoutesDependencies) {
           body: { user: registered.user, client: { client_id: registered.clientId, client_secret: registered.clientSecret } },
           headers: { 'Cache-Control': 'no-store' },
         };
+      },
+    }),
+
+    defineRoute({
+      method: 'post', path: '/auth/verify-email', tag: 'Auth', authenticated: false,
+      summary: 'Verify an e-mail address with the token of the link mailed to it (the link works once)',
+      body: VerifyEmailBody, responses: { 200: VerifyEmailResponse },
+      errors: [...LINK_TOKEN_ERRORS],
+      handler: async ({ body, ctx }) => {
+        const verified = await deps.emailVerification.verify(body.token, { ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined });
+        return { status: 200, body: { user_id: verified.userId, email: verified.email, is_verified: true as const }, headers: { 'Cache-Control': 'no-store' } };
+      },
+    }),
+
+    defineRoute({
+      method: 'post', path: '/auth/verify-email/resend', tag: 'Auth', authenticated: false,
+      summary: 'Mail a new verification link to an unverified account (always 202: the answer never tells whether the address has an account)',
+      body: VerificationResendBody, responses: { 202: AcceptedResponse },
+      errors: ['request.rate_limited'],
+      handler: async ({ body, ctx }) => {
+        try {
+          await deps.emailVerification.resend({
+            identifier: body.email, organizationSlug: body.organization_slug, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined,
+          });
+        } catch (error) {
+          if (error instanceof RequestThrottled) {
+            throw new AppError('request.rate_limited', 'Too many links asked for; wait before asking again', { headers: { 'Retry-After': String(error.retryAfterSeconds) } });
+          }
+          throw error;
+        }
+        return { status: 202, body: { detail: 'If an unverified account has this address, a new link is on its way.' } };
       },
     }),
 

@@ -54,3 +54,23 @@ export const RegisterResponse = z.object({
   user: UserProfileResponse,
   client: z.object({ client_id: z.string(), client_secret: z.string() }),
 }).meta({ id: 'RegisterResponse' });
+
+/** A verification link's token, as the mail's link carries it (`?token=`). */
+export const VerifyEmailBody = z.strictObject({
+  token: z.string().min(1, { error: 'is required' }).max(512, { error: 'must be at most 512 characters' }),
+}).meta({ id: 'VerifyEmailRequest' });
+
+export const VerifyEmailResponse = z.object({
+  user_id: z.uuid(),
+  email: z.string(),
+  is_verified: z.literal(true),
+}).meta({ id: 'VerifyEmailResponse' });
+
+export const VerificationResendBody = z.strictObject({
+  email: z.email({ error: 'expected an email address' }).max(254),
+  // Where the address has accounts in several organizations: only this one's. Default: each unverified one.
+  organization_slug: organizationSlug.optional(),
+}).meta({ id: 'VerificationResendRequest' });
+
+/** A request taken in: the same answer whatever it led to (API.md section 4: no account enumeration). */
+export const AcceptedResponse = z.object({ detail: z.string() }).meta({ id: 'Accepted' });

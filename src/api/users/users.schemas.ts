@@ -29,6 +29,8 @@ export const UserCreateBody = z.strictObject({
   role: roleName.optional(),
   organization_id: z.uuid().optional(),
   create_client: z.boolean().optional(),
+  is_verified: z.boolean().optional()
+    .describe('true: the admin vouches for the address and no mail is sent; otherwise the user starts unverified and is mailed a verification link'),
   ...profileAttributeFields,
 }).superRefine(oneWayToName).superRefine(contactNameFitsAsName).meta({ id: 'UserCreate' });
 

@@ -3,7 +3,7 @@
 // provider's own models, saved through its adapter, exactly as its built-in grants do.
 import { errors, type KoaContextWithOIDC, type Provider, type ResourceServer } from 'oidc-provider';
 
-import { SignInFailed, type AccountsService } from '../../services/accounts.service.ts';
+import { EmailNotVerified, SignInFailed, type AccountsService } from '../../services/accounts.service.ts';
 import { SignInThrottled } from '../../services/sign-in-throttle.ts';
 import { API_SCOPES, OIDC_SCOPES } from '../../services/scopes.ts';
 
@@ -17,6 +17,9 @@ class TooManyAttempts extends errors.CustomOIDCProviderError {
     this.statusCode = 429;
   }
 }
+
+/** The error_description of the invalid_grant that REQUIRE_VERIFIED_EMAIL answers to an unverified account's right password. */
+export const EMAIL_NOT_VERIFIED_DESCRIPTION = 'the e-mail address of this account is not verified; follow the link mailed to it';
 
 export interface PasswordGrantDependencies {
   accounts: AccountsService;
@@ -53,6 +56,8 @@ export function registerPasswordGrant(provider: Provider, deps: PasswordGrantDep
       return userId;
     } catch (error) {
       if (error instanceof SignInFailed) throw new errors.InvalidGrant('invalid credentials');
+      // RFC 6749 section 5.2 has no code of its own for this: invalid_grant, with a description that says why.
+      if (error instanceof EmailNotVerified) throw new errors.CustomOIDCProviderError('invalid_grant', EMAIL_NOT_VERIFIED_DESCRIPTION);
       if (error instanceof SignInThrottled) {
         ctx.set('Retry-After', String(error.retryAfterSeconds));
         throw new TooManyAttempts(error.retryAfterSeconds);

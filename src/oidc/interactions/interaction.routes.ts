@@ -3,18 +3,17 @@
 // token and answers 303 (API.md "Operations").
 import Router from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
-import { koaBody } from 'koa-body';
 import compose from 'koa-compose';
-import { errors, type Client, type InteractionResults, type Provider } from 'oidc-provider';
+import { type Client, type InteractionResults, type Provider } from 'oidc-provider';
 
 import type { InteractionPagesDependencies as Dependencies } from '../provider.ts';
-import { RETRY_AFTER_SECONDS, isStoreOutage } from '../../http/middleware.ts';
 import { staticAssets } from '../../http/static-assets.ts';
-import { isUnstorableText } from '../../platform/database.ts';
 import { auditEntry, recordAudit } from '../../services/audit.service.ts';
-import { SignInFailed } from '../../services/accounts.service.ts';
+import { EmailNotVerified, SignInFailed } from '../../services/accounts.service.ts';
+import { RequestThrottled } from '../../services/request-throttle.ts';
 import { SignInThrottled } from '../../services/sign-in-throttle.ts';
 import { findActiveProfile } from '../../services/users.service.ts';
+import { PageError, expiredInteraction, formField, formParser, showErrorsAsPages } from '../page-steps.ts';
 import { OIDC_ROUTES } from '../provider.ts';
 import { SCOPE_DESCRIPTIONS, allowedApiScopes, consentRequest, isFirstParty, saveConsent, type ConsentRequest } from './consent.ts';
 import { FormTokens } from './form-tokens.ts';
@@ -22,64 +21,15 @@ import { VIEWS_DIRECTORY, describeWait, renderPage } from '../../http/pages.ts';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
-const FORM_LIMIT = '16kb';
 const MAX_IDENTIFIER_LENGTH = 254;
 const MAX_ORGANIZATION_LENGTH = 64;
 // argon2 hashes whatever it is given; a cap keeps one request from costing seconds.
 const MAX_PASSWORD_LENGTH = 1024;
 
 export const WRONG_CREDENTIALS_MESSAGE = 'The email, username or password is not right.';
-
-/** A failure the user sees as a page with this status, title and explanation. */
-class PageError extends Error {
-  readonly status: number;
-  readonly title: string;
-  readonly headers: Record<string, string>;
-  constructor(status: number, title: string, message: string, headers: Record<string, string> = {}) {
-    super(message);
-    this.name = 'PageError';
-    this.status = status;
-    this.title = title;
-    this.headers = headers;
-  }
-}
-
-const expiredInteraction = () => new PageError(400, 'This sign-in has expired',
-  'Go back to the application and start signing in again.');
-
-/** Errors become pages here: the outer problem+json handler is for the JSON API. */
-async function showErrorsAsPages(ctx: Context, next: Next) {
-  try {
-    await next();
-  } catch (error) {
-    const page = asPageError(ctx, error);
-    renderPage(ctx, 'error', { title: page.title, message: page.message }, { status: page.status, headers: page.headers });
-  }
-}
-
-function asPageError(ctx: Context, error: unknown): PageError {
-  if (error instanceof PageError) return error;
-  if (error instanceof errors.SessionNotFound) return expiredInteraction();
-  if (isStoreOutage(error)) {
-    ctx.state.log.warn({ err: (error as Error).message }, 'backing store unavailable');
-    return new PageError(503, 'Latchkey is briefly unavailable', 'Please try again in a few seconds.',
-      { 'Retry-After': String(RETRY_AFTER_SECONDS) });
-  }
-  if (isUnstorableText(error)) {
-    return new PageError(400, 'The form could not be read', 'It holds a character that is not allowed (such as NUL). Go back and try again.');
-  }
-  // koa-body refusals (a form over the limit, a malformed body) carry their own 4xx status.
-  const status = (error as { status?: number }).status;
-  if (status === 413) return new PageError(413, 'The form was too large', 'Go back and try again.');
-  if (status && status >= 400 && status < 500) return new PageError(400, 'The form could not be read', 'Go back and try again.');
-  ctx.state.log.error({ err: error }, 'interaction page failed');
-  return new PageError(500, 'Something went wrong', 'Go back to the application and try again.');
-}
-
-function formField(body: Record<string, unknown>, name: string): string {
-  const value = body[name];
-  return typeof value === 'string' ? value : '';
-}
+export const EMAIL_NOT_VERIFIED_MESSAGE = 'Your e-mail address is not verified yet. Follow the link in the mail we sent you, or have a new one sent.';
+// The same words whether or not an unverified account answers to the identifier.
+export const VERIFICATION_RESENT_MESSAGE = 'If this account\'s address is waiting for verification, a new link is on its way. Follow it, then sign in.';
 
 /** Where a page's forms may lead: this server, and the client's redirect_uri at the end. */
 function formTargets(interaction: Interaction): string[] {
@@ -95,20 +45,7 @@ function clientName(client: Client): string {
 export function interactionPages(deps: Dependencies): Middleware {
   const { config, orm } = deps;
   const formTokens = new FormTokens(orm);
-  const readForm = koaBody({ json: false, urlencoded: true, text: false, multipart: false, formLimit: FORM_LIMIT });
-  /** A form that cannot be read (zlib's errors for a body that is not the gzip it claims, carrying no status) is the client's: 400. */
-  const parseForm: Middleware = async (ctx, next) => {
-    let read = false;
-    try {
-      await readForm(ctx, () => {
-        read = true;
-        return next();
-      });
-    } catch (error) {
-      if (read || typeof (error as { status?: unknown }).status === 'number') throw error;
-      throw new PageError(400, 'The form could not be read', 'Go back and try again.');
-    }
-  };
+  const parseForm = formParser();
 
   /** The interaction behind this URL, from the live provider (a key rotation may have replaced it). */
   async function loadInteraction(ctx: Context): Promise<{ provider: Provider; interaction: Interaction; client: Client }> {
@@ -144,7 +81,9 @@ export function interactionPages(deps: Dependencies): Middleware {
   }
 
   async function showLogin(ctx: Context, interaction: Interaction, client: Client,
-    form: { identifier?: string; organization?: string; error?: string; status?: number; headers?: Record<string, string> } = {}) {
+    form: {
+      identifier?: string; organization?: string; error?: string; notice?: string; offerResend?: boolean; status?: number; headers?: Record<string, string>;
+    } = {}) {
     const loginHint = typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : '';
     renderPage(ctx, 'login', {
       title: 'Sign in',
@@ -155,6 +94,8 @@ export function interactionPages(deps: Dependencies): Middleware {
       identifier: form.identifier ?? loginHint,
       organization: form.organization ?? '',
       error: form.error,
+      notice: form.notice,
+      resendAction: form.offerResend ? `/interaction/${interaction.uid}/resend-verification` : undefined,
     }, { status: form.status, headers: form.headers, formTargets: formTargets(interaction) });
   }
 
@@ -235,6 +176,9 @@ export function interactionPages(deps: Dependencies): Middleware {
       if (error instanceof SignInFailed) {
         return showLogin(ctx, interaction, client, { ...retry, error: WRONG_CREDENTIALS_MESSAGE });
       }
+      if (error instanceof EmailNotVerified) {
+        return showLogin(ctx, interaction, client, { ...retry, status: 403, error: EMAIL_NOT_VERIFIED_MESSAGE, offerResend: true });
+      }
       if (error instanceof SignInThrottled) {
         return showLogin(ctx, interaction, client, {
           ...retry, status: 429, headers: { 'Retry-After': String(error.retryAfterSeconds) },
@@ -243,6 +187,34 @@ export function interactionPages(deps: Dependencies): Middleware {
       }
       throw error;
     }
+  });
+
+  // "Send the link again" (REQUIRE_VERIFIED_EMAIL): offered after a refused sign-in, answered alike
+  // whatever the identifier names, throttled per address and per IP.
+  router.post('/interaction/:uid/resend-verification', showErrorsAsPages, parseForm, requireFormToken, async (ctx) => {
+    const { interaction, client } = await loadInteraction(ctx);
+    if (interaction.prompt.name !== 'login') return showCurrentStep(ctx);
+    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+    const identifier = formField(body, 'identifier').trim();
+    const organization = formField(body, 'organization').trim();
+    const retry = { identifier: identifier.slice(0, MAX_IDENTIFIER_LENGTH), organization: organization.slice(0, MAX_ORGANIZATION_LENGTH) };
+    if (!identifier || identifier.length > MAX_IDENTIFIER_LENGTH || organization.length > MAX_ORGANIZATION_LENGTH) {
+      return showLogin(ctx, interaction, client, { ...retry, status: 400, error: 'Enter your email or username, then ask for the link again.' });
+    }
+    try {
+      await deps.emailVerification.resend({
+        identifier, organizationSlug: organization || undefined, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined,
+      });
+    } catch (error) {
+      if (error instanceof RequestThrottled) {
+        return showLogin(ctx, interaction, client, {
+          ...retry, status: 429, headers: { 'Retry-After': String(error.retryAfterSeconds) },
+          error: `Too many links asked for. Wait ${describeWait(error.retryAfterSeconds)} and try again.`,
+        });
+      }
+      throw error;
+    }
+    return showLogin(ctx, interaction, client, { ...retry, notice: VERIFICATION_RESENT_MESSAGE });
   });
 
   router.post('/interaction/:uid/consent', showErrorsAsPages, parseForm, requireFormToken, async (ctx) => {
