@@ -4,6 +4,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 
 import { executeStatement, queryRows } from '../platform/database.ts';
 import { auditEntry, auditRow } from './audit.service.ts';
+import { secondFactorStandingColumns, type SecondFactorStanding } from './mfa.service.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { SignInThrottle } from './sign-in-throttle.ts';
 
@@ -22,6 +23,8 @@ export interface SignInAttempt {
 export interface SignedInUser {
   userId: string;
   organizationId: string;
+  /** Whether a second factor must follow the password (the user has one), or be enrolled first (a policy asks for one). */
+  secondFactor: SecondFactorStanding;
 }
 
 /** The one answer for every credential failure: it never says which part was wrong. */
@@ -38,6 +41,8 @@ interface CandidateRow {
   password_hash: string;
   is_active: boolean;
   organization_active: boolean;
+  has_factor: boolean;
+  mfa_required: boolean;
 }
 
 // Verified against when no user matches, so an unknown identifier costs the same argon2 time.
@@ -51,11 +56,13 @@ export class AccountsService {
   readonly #orm: MikroORM;
   readonly #throttle: SignInThrottle;
   readonly #onFailure: (via: SignInAttempt['via']) => void;
+  readonly #standingColumns: string;
 
-  constructor(orm: MikroORM, throttle: SignInThrottle, onFailure: (via: SignInAttempt['via']) => void = () => {}) {
+  constructor(orm: MikroORM, throttle: SignInThrottle, onFailure: (via: SignInAttempt['via']) => void = () => {}, options: { mfaRequiredForAdmins?: boolean } = {}) {
     this.#orm = orm;
     this.#throttle = throttle;
     this.#onFailure = onFailure;
+    this.#standingColumns = secondFactorStandingColumns(options.mfaRequiredForAdmins ?? false);
   }
 
   async signIn(attempt: SignInAttempt): Promise<SignedInUser> {
@@ -65,7 +72,7 @@ export class AccountsService {
 
     const candidates = await queryRows<CandidateRow>(
       this.#orm.em,
-      `select u.id, u.organization_id, u.password_hash, u.is_active, o.is_active as organization_active
+      `select u.id, u.organization_id, u.password_hash, u.is_active, o.is_active as organization_active, ${this.#standingColumns}
          from app_user u join organization o on o.id = u.organization_id
         where (lower(u.email) = ? or lower(u.username) = ?) and (?::text is null or o.slug = ?)
         limit 2`,
@@ -88,9 +95,11 @@ export class AccountsService {
     }
 
     await this.#throttle.recordSuccess(throttleKey, standing);
+    const secondFactor = { hasFactor: user.has_factor, required: user.mfa_required };
+    const step = secondFactor.hasFactor ? { second_factor: 'pending' } : secondFactor.required ? { second_factor: 'enrolment_required' } : {};
     // The last sign-in and its audit row in one statement, so in one transaction and one round trip.
     const audit = auditRow(auditEntry({ userId: user.id, clientId: attempt.clientId, ip: attempt.ip, userAgent: attempt.userAgent }, {
-      action: 'auth.login', resource: 'session', organizationId: user.organization_id, targetId: user.id, details: { via: attempt.via },
+      action: 'auth.login', resource: 'session', organizationId: user.organization_id, targetId: user.id, details: { via: attempt.via, ...step },
     }));
     await executeStatement(
       this.#orm.em,
@@ -98,6 +107,6 @@ export class AccountsService {
        insert into audit_log (${audit.columns}) select ${audit.values} from signed_in`,
       [user.id, ...audit.params],
     );
-    return { userId: user.id, organizationId: user.organization_id };
+    return { userId: user.id, organizationId: user.organization_id, secondFactor };
   }
 }
