@@ -410,20 +410,28 @@ export class MfaService {
     return token;
   }
 
-  /** The pending sign-in behind a token, while it lives and is unspent; a wrong code leaves it so. */
-  async readMfaToken(token: string): Promise<MfaTokenPayload | undefined> {
+  /**
+   * Takes the token for one completion attempt, atomically: of concurrent attempts one gets the
+   * pending sign-in, the others nothing (so a racing attempt cannot spend a code for nothing).
+   * The attempt then ends with finishMfaToken (signed in) or releaseMfaToken (a wrong code, which
+   * leaves the token usable until it expires).
+   */
+  async claimMfaToken(token: string): Promise<MfaTokenPayload | undefined> {
     if (!/^[\w-]{43}$/.test(token)) return undefined;
     const hash = hashToken(token);
-    const [payload, spent] = await this.#store.getMany([`mfa-token:${hash}`, `mfa-token-spent:${hash}`]);
-    if (!payload || spent) return undefined;
-    return JSON.parse(payload) as MfaTokenPayload;
+    if (!await this.#store.setIfAbsent(`mfa-token-claim:${hash}`, '1', MFA_TOKEN_TTL_SECONDS)) return undefined;
+    const payload = await this.#store.get(`mfa-token:${hash}`);
+    if (payload) return JSON.parse(payload) as MfaTokenPayload;
+    // Unknown or expired: the claim stays, as a spent token's does.
+    return undefined;
   }
 
-  /** Atomic: of any number of completions of one token, exactly one gets true. */
-  async spendMfaToken(token: string): Promise<boolean> {
-    const hash = hashToken(token);
-    const won = await this.#store.setIfAbsent(`mfa-token-spent:${hash}`, '1', MFA_TOKEN_TTL_SECONDS);
-    if (won) await this.#store.delete(`mfa-token:${hash}`);
-    return won;
+  async releaseMfaToken(token: string): Promise<void> {
+    await this.#store.delete(`mfa-token-claim:${hashToken(token)}`);
+  }
+
+  /** The token is spent: its claim stays until it would have expired, so it never works again. */
+  async finishMfaToken(token: string): Promise<void> {
+    await this.#store.delete(`mfa-token:${hashToken(token)}`);
   }
 }

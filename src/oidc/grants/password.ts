@@ -198,18 +198,23 @@ export function registerPasswordGrant(provider: Provider, deps: PasswordGrantDep
       throw new errors.UnauthorizedClient('the MFA grant is only for first-party clients');
     }
     if (!params.mfa_token || !params.code) throw new errors.InvalidRequest('mfa_token and code are required');
-    const pending = await deps.mfa.readMfaToken(params.mfa_token);
-    // The token is bound to the client that asked for it.
-    if (!pending || pending.clientId !== client.clientId) throw new MfaGrantRefused(INVALID_MFA_TOKEN);
+    const pending = await deps.mfa.claimMfaToken(params.mfa_token);
+    if (!pending) throw new MfaGrantRefused(INVALID_MFA_TOKEN);
+    let signedIn = false;
     try {
+      // The token is bound to the client that asked for it.
+      if (pending.clientId !== client.clientId) throw new MfaGrantRefused(INVALID_MFA_TOKEN);
       await deps.mfa.verifySignInCode({
         userId: pending.userId, code: params.code, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, clientId: client.clientId, via: 'password_grant',
       });
+      signedIn = true;
     } catch (error) {
       if (error instanceof SecondFactorRejected) throw new MfaGrantRefused(INVALID_MFA_CODE);
       throw asThrottled(ctx, error);
+    } finally {
+      // A wrong code does not spend the token; a good one does.
+      await (signedIn ? deps.mfa.finishMfaToken(params.mfa_token) : deps.mfa.releaseMfaToken(params.mfa_token));
     }
-    if (!await deps.mfa.spendMfaToken(params.mfa_token)) throw new MfaGrantRefused(INVALID_MFA_TOKEN);
     const scopes = await grantedScopes(ctx, client, pending.params, pending.userId);
     answerTokens(ctx, await issueTokens(ctx, client, pending.userId, scopes, { amr: [AMR_PASSWORD, AMR_OTP, AMR_MFA], acr: ACR_MFA, authTime: now() }));
   }

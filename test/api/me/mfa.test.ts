@@ -225,6 +225,15 @@ describe('Multi-factor authentication: TOTP, recovery codes and the API sign-in'
       expect((await postJson(server, '/auth/mfa', { mfa_token: mfaToken, code: totpCode(server, secret) })).status).to.equal(200);
     });
 
+    it('lets one of several concurrent completions of one mfa_token win', async () => {
+      const mfaToken = await mfaRequired(server, 'agent2@demo.example');
+      const unused = async () => (await queryRows(server.deps.orm.em, 'select 1 from recovery_code where user_id = ? and used_at is null', [userId])).length;
+      const before = await unused();
+      const completions = await Promise.all(recoveryCodes.slice(3, 6).map((code) => postJson(server, '/auth/mfa', { mfa_token: mfaToken, code })));
+      expect(completions.map((response) => response.status).sort()).to.deep.equal([200, 401, 401]);
+      expect(await unused(), 'the losers spent no recovery code').to.equal(before - 1);
+    });
+
     it('binds the mfa_token to the client that asked for it', async () => {
       const firstParty = await createClient(server, { grant_types: ['password', 'refresh_token'], scope: 'openid crm:read' }, { firstParty: true });
       const mfaToken = await mfaRequired(server, 'agent2@demo.example', { authorization: basicAuth(firstParty.clientId, firstParty.secret) });
@@ -337,5 +346,23 @@ describe('Multi-factor authentication: TOTP, recovery codes and the API sign-in'
       expect(response.status).to.equal(200);
       expect((await response.json()).factors).to.deep.equal([]);
     });
+  });
+});
+
+describe('Multi-factor sign-in on the in-process store (no Redis)', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ REDIS_URL: '' });
+    await seedDemoUsers(server);
+  });
+  after(async () => { await server.close(); });
+
+  it('keeps the mfa_token single use under concurrent completions with different good codes', async () => {
+    expect(server.deps.store.kind).to.equal('memory');
+    freezeClock(server);
+    const { recoveryCodes } = await enrolTotp(server, (await loginAs(server, 'agent1@demo.example')).access_token);
+    const mfaToken = await mfaRequired(server, 'agent1@demo.example');
+    const completions = await Promise.all(recoveryCodes.slice(0, 3).map((code) => postJson(server, '/auth/mfa', { mfa_token: mfaToken, code })));
+    expect(completions.map((response) => response.status).sort()).to.deep.equal([200, 401, 401]);
   });
 });
