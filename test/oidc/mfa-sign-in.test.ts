@@ -29,7 +29,7 @@ describe('the second factor in the browser sign-in (interaction pages)', () => {
     // First-party: no consent page, so each flow is sign-in only.
     registered = await createClient(server, {
       client_name: 'Field Notes', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
-      redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'client_secret_basic', scope: 'openid profile email crm:read',
+      redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'client_secret_basic', scope: 'openid profile email offline_access crm:read',
     }, { firstParty: true });
     config = await discoverClient(server, registered, REDIRECT_URI);
   });
@@ -86,6 +86,28 @@ describe('the second factor in the browser sign-in (interaction pages)', () => {
       expect(claims.auth_time).to.be.a('number');
       const failures = await queryRows(server.deps.orm.em, `select 1 from audit_log where action = 'auth.mfa' and status = 'failure' and details->>'via' = 'login_page'`);
       expect(failures).to.have.length.at.least(1);
+    });
+
+    it('gives the API token of a fresh sign-in its auth_time, which a refresh keeps: removing the factor needs it recent', async () => {
+      move(TOTP_PERIOD_MS);
+      const session = new PageSession(server);
+      const flow = await codeFlowRequest(config, REDIRECT_URI, { scope: 'openid offline_access crm:read', prompt: 'consent', resource: server.config.apiAudience });
+      const interaction = await openInteraction(session, flow.url);
+      const page = await currentPage(session, await submitLogin(session, interaction, { identifier: 'agent1@demo.example', password: DEMO_PASSWORD }));
+      const done = await session.follow(await postCode(session, page, totpCode(server, secret)), REDIRECT_URI);
+      const tokens = await client.authorizationCodeGrant(config, new URL(done.headers.get('location')!),
+        { pkceCodeVerifier: flow.codeVerifier, expectedState: flow.state, expectedNonce: flow.nonce }, { resource: server.config.apiAudience });
+      const principal = await server.deps.verifier.verify({ scheme: 'Bearer', value: tokens.access_token, method: 'GET', url: server.issuer });
+      expect(principal.authTime).to.equal(tokens.claims()!.auth_time);
+
+      move(6 * 60_000);
+      const stale = await fetch(`${server.url}/api/v1/me/mfa/totp`, { method: 'DELETE', headers: { authorization: `Bearer ${tokens.access_token}` } });
+      expect(stale.status).to.equal(403);
+      expect((await stale.json()).code).to.equal('auth.recent_sign_in_required');
+      move(-6 * 60_000);
+      const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!, { resource: server.config.apiAudience });
+      const again = await server.deps.verifier.verify({ scheme: 'Bearer', value: refreshed.access_token, method: 'GET', url: server.issuer });
+      expect(again.authTime, 'a refreshed token keeps the sign-in time').to.equal(principal.authTime);
     });
 
     it('takes a recovery code on the same page', async () => {
