@@ -286,6 +286,16 @@ export class MfaService {
     });
   }
 
+  /**
+   * Refuses (403 auth.recent_sign_in_required) a token that no sign-in stands behind (an API key:
+   * a personal client's token has no auth_time), which may not change second factors at all.
+   */
+  assertSignedIn(authTime: number | undefined): void {
+    if (authTime === undefined) {
+      throw new AppError('auth.recent_sign_in_required', 'Second factors are managed with the token of a sign-in (password, code flow), not with an API key');
+    }
+  }
+
   /** Refuses (403 auth.recent_sign_in_required) unless the sign-in behind the token is recent. */
   assertRecentSignIn(authTime: number | undefined): void {
     const age = authTime === undefined ? Number.POSITIVE_INFINITY : this.#clock.now() / 1000 - authTime;
@@ -294,8 +304,12 @@ export class MfaService {
     }
   }
 
-  /** A new set of recovery codes, answered once; the old set stops working. Needs a confirmed factor. */
-  async newRecoveryCodes(actor: AuditActor & { userId: string }): Promise<string[]> {
+  /**
+   * A new set of recovery codes, answered once; the old set stops working. Needs a confirmed factor
+   * and, as they pass for one, a sign-in of the last RECENT_SIGN_IN_SECONDS (`authTime`, seconds).
+   */
+  async newRecoveryCodes(actor: AuditActor & { userId: string }, authTime: number | undefined): Promise<string[]> {
+    this.assertRecentSignIn(authTime);
     return this.#orm.em.fork().transactional(async (em) => {
       const user = await queryOne<{ organization_id: string; has_factor: boolean }>(em,
         `select organization_id, exists(select 1 from mfa_factor f where f.user_id = u.id and f.confirmed_at is not null) as has_factor

@@ -5,7 +5,7 @@ import { queryRows } from '../../../src/platform/database.ts';
 import { startTestServer, type TestServer } from '../../support/harness.ts';
 import { createOtherOrganization, jsonRequest } from '../../support/admin.ts';
 import { enrolTotp, freezeClock, totpCode, TOTP_PERIOD_MS } from '../../support/mfa.ts';
-import { basicAuth, callApi, createClient, discoverWithOauth4webapi, postForm } from '../../support/oauth.ts';
+import { basicAuth, callApi, clientCredentialsToken, createClient, discoverWithOauth4webapi, postForm } from '../../support/oauth.ts';
 import { DEMO_PASSWORD, login, loginAs, postJson, seedDemoUsers } from '../../support/users.ts';
 
 async function auditActions(server: TestServer, userId: string): Promise<string[]> {
@@ -336,6 +336,30 @@ describe('Multi-factor authentication: TOTP, recovery codes and the API sign-in'
       expect((await login(server, { email: 'admin1@demo.example', password: DEMO_PASSWORD })).status).to.equal(200);
       const gone = await jsonRequest(server, 'DELETE', '/me/mfa/totp', freshToken);
       expect(gone.status).to.equal(404);
+    });
+  });
+
+  describe('who may change factors', () => {
+    it('refuses an API key (a personal client\'s token, no sign-in behind it) and an application\'s machine token', async () => {
+      const apiKey = await clientCredentialsToken(server, { scope: 'crm:read' });
+      expect((await callApi(server, '/me/mfa', apiKey.access_token)).status).to.equal(200);
+      const refused = await postJson(server, '/me/mfa/totp', {}, apiKey.access_token);
+      expect(refused.status).to.equal(403);
+      expect((await refused.json()).code).to.equal('auth.recent_sign_in_required');
+      const application = await createClient(server);
+      const machine = await clientCredentialsToken(server, { clientId: application.clientId, secret: application.secret, scope: 'crm:read' });
+      const noUser = await postJson(server, '/me/mfa/totp', {}, machine.access_token);
+      expect(noUser.status).to.equal(403);
+      expect((await noUser.json()).code).to.equal('auth.user_required');
+    });
+
+    it('needs a sign-in of the last 5 minutes for a new set of recovery codes', async () => {
+      const signedIn = await loginAs(server, 'premium1@demo.example');
+      await enrolTotp(server, signedIn.access_token);
+      move(6 * 60_000);
+      const stale = await postJson(server, '/me/recovery-codes', {}, signedIn.access_token);
+      expect(stale.status).to.equal(403);
+      expect((await stale.json()).code).to.equal('auth.recent_sign_in_required');
     });
   });
 
