@@ -220,7 +220,7 @@ describe('the second factor in the browser sign-in (interaction pages)', () => {
       const flow = await request();
       const interaction = await openInteraction(session, flow.url);
       const page = await currentPage(session, await submitLogin(session, interaction, { identifier: 'backoffice1@demo.example', password: DEMO_PASSWORD }));
-      expect(page.html).to.include('Your organization requires two-step verification').and.include('<svg');
+      expect(page.html).to.include('Your account must have two-step verification').and.include('<svg');
       const secret = /data-secret>([A-Z2-7]+)</.exec(page.html)![1]!;
       const reloaded = await session.get(page.path);
       expect(await reloaded.text(), 'a reload shows the same secret').to.include(secret);

@@ -220,7 +220,7 @@ export function interactionPages(deps: Dependencies): Middleware {
       clientName: clientName(client),
       reason: pending.reason === 'step_up'
         ? `${clientName(client)} asks for two-step verification, and your account has none yet.`
-        : 'Your organization requires two-step verification before you go on.',
+        : 'Your account must have two-step verification before you go on.',
       qrSvg: enrolment.qr_svg,
       secret: enrolment.secret,
       action: `/interaction/${interaction.uid}/mfa/enrol`,
