@@ -189,7 +189,8 @@ export class MfaService {
    * removed first (409), so an enrolment never silently replaces a working authenticator.
    */
   async startTotp(actor: AuditActor & { userId: string }): Promise<TotpEnrolment> {
-    const secret = new Secret({ buffer: randomBytes(TOTP_SECRET_BYTES).buffer });
+    // otpauth draws exactly these bytes from node:crypto randomBytes.
+    const secret = new Secret({ size: TOTP_SECRET_BYTES });
     const sealed = await this.#secrets.seal(secret.base32, actor.userId);
     const factorId = await this.#orm.em.fork().transactional(async (em) => {
       const user = await queryOne<{ organization_id: string }>(em, 'select organization_id from app_user where id = ? for update', [actor.userId]);
