@@ -144,18 +144,23 @@ function authTimeOf(ctx: KoaContextWithOIDC): number | undefined {
 }
 
 /**
- * The sign-in policy: the provider's own prompts, and one more login check. A request with
- * `acr_values=urn:latchkey:mfa` from a session that has not passed a second factor asks for one
- * (step-up); the sign-in page then asks only for the factor (interactions/interaction.routes.ts).
+ * The sign-in policy: the provider's own prompts, and one more login check. A browser session
+ * that has not passed a second factor is asked for one (the sign-in page then asks for the factor
+ * alone, interactions/interaction.routes.ts) when the request says `acr_values=urn:latchkey:mfa`
+ * (step-up), and when its user has a factor or a policy requires one: a session from before the
+ * user enrolled, or before their organization turned on `mfa_required`. Only sessions without the
+ * MFA acr pay the lookup.
  */
 export const STEP_UP_REASON = 'mfa_step_up';
 
-function interactionPolicyWithStepUp() {
+function interactionPolicyWithStepUp(mfa: MfaService) {
   const policy = interactionPolicy.base();
-  policy.get('login')!.checks.add(new interactionPolicy.Check(STEP_UP_REASON, 'a second factor is required', 'login_required', (ctx) => {
-    const asked = String(ctx.oidc.params?.acr_values ?? '').split(' ').includes(ACR_MFA);
-    if (!asked || !ctx.oidc.session?.accountId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-    return ctx.oidc.acr === ACR_MFA ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
+  policy.get('login')!.checks.add(new interactionPolicy.Check(STEP_UP_REASON, 'a second factor is required', 'login_required', async (ctx) => {
+    const accountId = ctx.oidc.session?.accountId;
+    if (!accountId || ctx.oidc.acr === ACR_MFA) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    if (String(ctx.oidc.params?.acr_values ?? '').split(' ').includes(ACR_MFA)) return interactionPolicy.Check.REQUEST_PROMPT;
+    const standing = await mfa.standing(accountId);
+    return standing.hasFactor || standing.required ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
   }));
   return policy;
 }
@@ -231,7 +236,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
         }
       },
     },
-    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithStepUp() },
+    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithStepUp(deps.mfa) },
     // RFC 8176 amr values and these acr values reach ID tokens from the sign-in (interaction.routes.ts, grants/password.ts).
     acrValues: [ACR_PASSWORD, ACR_MFA],
     // A consent is remembered per client across sessions (src/oidc/interactions/consent.ts).

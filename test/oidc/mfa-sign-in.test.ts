@@ -203,6 +203,17 @@ describe('the second factor in the browser sign-in (interaction pages)', () => {
       await executeStatement(server.deps.orm.em, `update organization set mfa_required = false where slug = 'demo'`);
     });
 
+    it('asks a session from before the policy to enrol at its next authorization, without the password', async () => {
+      await executeStatement(server.deps.orm.em, `update organization set mfa_required = false where slug = 'demo'`);
+      const session = new PageSession(server);
+      const flow = await request();
+      const interaction = await openInteraction(session, flow.url);
+      await exchange(await session.follow(await submitLogin(session, interaction, { identifier: 'basic1@demo.example', password: DEMO_PASSWORD }), REDIRECT_URI), flow);
+      await executeStatement(server.deps.orm.em, `update organization set mfa_required = true where slug = 'demo'`);
+      const next = await openInteraction(session, (await request()).url);
+      expect(next.html).to.include('Set up two-step verification').and.include('Your account must have').and.not.include('name="password"');
+    });
+
     it('refuses API tokens to a member without a factor with 403 auth.mfa_enrollment_required', async () => {
       const response = await login(server, { email: 'backoffice1@demo.example', password: DEMO_PASSWORD });
       expect(response.status).to.equal(403);

@@ -231,15 +231,19 @@ export function interactionPages(deps: Dependencies): Middleware {
   }
 
   /**
-   * A login prompt whose only reason is the step-up check: the session's user has given a
-   * password already and is asked for the second factor alone (enrolling one if they have none).
+   * A login prompt whose only reason is the second-factor check (provider.ts): the session's user
+   * has given a password already and is asked for the factor alone (enrolling one if they have
+   * none). Any other reason (no session, max_age, prompt=login) asks for the password first.
    */
   async function stepUpOf(interaction: Interaction): Promise<PendingSecondFactor | undefined> {
     const accountId = interaction.session?.accountId;
     const reasons = interaction.prompt.reasons as string[];
     if (!accountId || !reasons.includes(STEP_UP_REASON) || reasons.some((reason) => reason !== STEP_UP_REASON)) return undefined;
     const standing = await deps.mfa.standing(accountId);
-    const pending: PendingSecondFactor = standing.hasFactor ? { userId: accountId, step: 'verify' } : { userId: accountId, step: 'enrol', reason: 'step_up' };
+    const stepUp = String(interaction.params.acr_values ?? '').split(' ').includes(ACR_MFA) && !standing.required;
+    const pending: PendingSecondFactor = standing.hasFactor
+      ? { userId: accountId, step: 'verify' }
+      : { userId: accountId, step: 'enrol', reason: stepUp ? 'step_up' : 'policy' };
     await savePending(interaction.uid, pending);
     return pending;
   }
