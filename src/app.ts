@@ -25,7 +25,7 @@ function chain(steps: (Middleware | undefined)[]): Middleware {
   return compose(steps.filter((step): step is Middleware => step !== undefined));
 }
 // Endpoints that take a password or mint a session from one.
-const SIGN_IN_PATHS = new Set([`${API_PREFIX}/auth/login`, `${API_PREFIX}/auth/register`, `${API_PREFIX}/auth/refresh`]);
+const SIGN_IN_PATHS = new Set([`${API_PREFIX}/auth/login`, `${API_PREFIX}/auth/mfa`, `${API_PREFIX}/auth/register`, `${API_PREFIX}/auth/refresh`]);
 export function buildApp(deps: Dependencies): Koa {
   const { config } = deps;
   const app = new Koa({ proxy: config.trustProxy });

@@ -18,6 +18,8 @@ import { Metrics, type PoolStats } from './platform/metrics.ts';
 import { ReadReplicas } from './platform/read-replicas.ts';
 import type { KeyValueStore } from './platform/store.ts';
 import { AccountsService } from './services/accounts.service.ts';
+import { MfaService } from './services/mfa.service.ts';
+import { systemClock, type Clock } from './platform/clock.ts';
 import { ApplicationsService } from './services/applications.service.ts';
 import { AuditQueryService } from './services/audit-query.service.ts';
 import { ExpiredRowsCleanup } from './services/cleanup.service.ts';
@@ -57,6 +59,10 @@ export interface Dependencies {
   /** Every OAuth client in PostgreSQL (applications, personal and dynamic clients), cached. */
   clientRegistry: ClientRegistry;
   accounts: AccountsService;
+  /** Second factors: TOTP, recovery codes, the mfa_token of a password sign-in waiting for one. */
+  mfa: MfaService;
+  /** The time as TOTP and "recent sign-in" rules read it (tests move it). */
+  clock: Clock;
   metrics: Metrics;
   /** Where list and report reads go: a read replica (DATABASE_REPLICA_URLS) or the primary. */
   reads: ReadReplicas;
@@ -163,8 +169,14 @@ export async function createDependencies(config: Config, logger: Logger, stores:
     onDelivery: (outcome) => metrics.outboxDeliveries.inc({ kind: 'mail', outcome }),
   });
   const mails = new MailComposer({ issuer: config.issuer });
-  const accounts = new AccountsService(orm, new SignInThrottle(store), {
-    requireVerifiedEmail: config.requireVerifiedEmail, onFailure: (via) => metrics.signInFailures.inc({ via }),
+  const signInThrottle = new SignInThrottle(store);
+  const clock = systemClock();
+  const accounts = new AccountsService(orm, signInThrottle, {
+    requireVerifiedEmail: config.requireVerifiedEmail, mfaRequiredForAdmins: config.mfaRequiredForAdmins,
+    onFailure: (via) => metrics.signInFailures.inc({ via }),
+  });
+  const mfa = new MfaService({
+    orm, store, throttle: signInThrottle, clock, issuerLabel: `Latchkey (${new URL(config.issuer).host})`, mfaRequiredForAdmins: config.mfaRequiredForAdmins,
   });
   const emailVerification = new EmailVerificationService({
     orm, mails, clients: clientRegistry, throttle: new RequestThrottle(store, { name: 'verify-email-resend', ...VERIFICATION_RESEND_LIMITS }),
@@ -183,10 +195,11 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   let keys = await loadSigningKeys(orm);
   const buildProvider = () => {
     const provider = createProvider({
-      config, orm, store, clientRegistry, accounts, permissionResolver, revocation, clientAuthThrottle, logger, signingKeys: keys.privateKeys, cookieKeys,
+      config, orm, store, clientRegistry, accounts, mfa, clock, permissionResolver, revocation, clientAuthThrottle, logger, signingKeys: keys.privateKeys, cookieKeys,
     });
     provider.on('server_error', (ctx, error) => { markProviderServerError(ctx, error); });
-    provider.on('grant.success', (ctx) => { metrics.tokensIssued.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }); });
+    // A password sign-in answering mfa_required returns from its grant without tokens.
+    provider.on('grant.success', (ctx) => { if (ctx.status === 200) metrics.tokensIssued.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }); });
     return provider;
   };
   const providers = new ProviderHolder(buildProvider());
@@ -218,7 +231,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   mailDelivery.start(config.mail.pollIntervalMs);
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, metrics, reads, cleanup, mailDelivery, mails, emailVerification, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
+    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, mfa, clock, metrics, reads, cleanup, mailDelivery, mails, emailVerification, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
     organizations, locations: new LocationsService(orm, reads), customers: new CustomersService(orm, reads), crmInteractions: new InteractionsService(orm, reads),
     crmStatistics: new CrmStatisticsService(reads), auditQuery: new AuditQueryService(orm, reads), consents: new ConsentsService(orm, revokeGrant),
     applications: new ApplicationsService({ orm, clientRegistry, revokeGrant, provider: providerClientModels(() => providers.current) }), providers, cookieKeys, verifier, reloadSigningKeys,

@@ -9,13 +9,14 @@ import { interactionsRoutes } from './interactions/interactions.routes.ts';
 import { locationsRoutes } from './locations/locations.routes.ts';
 import { consentsRoutes } from './me/consents.routes.ts';
 import { meRoutes } from './me/me.routes.ts';
+import { mfaRoutes } from './me/mfa.routes.ts';
 import { organizationsRoutes } from './organizations/organizations.routes.ts';
 import { permissionsRoutes } from './permissions/permissions.routes.ts';
 import { rolesRoutes } from './roles/roles.routes.ts';
 import { usersRoutes } from './users/users.routes.ts';
 
 /** What the route files together use: the composition root's Dependencies satisfies it. */
-export type ApiDependencies = Parameters<typeof authRoutes>[0] & Parameters<typeof meRoutes>[0] & Parameters<typeof consentsRoutes>[0]
+export type ApiDependencies = Parameters<typeof authRoutes>[0] & Parameters<typeof meRoutes>[0] & Parameters<typeof mfaRoutes>[0] & Parameters<typeof consentsRoutes>[0]
   & Parameters<typeof usersRoutes>[0] & Parameters<typeof rolesRoutes>[0] & Parameters<typeof permissionsRoutes>[0]
   & Parameters<typeof clientsRoutes>[0] & Parameters<typeof auditRoutes>[0] & Parameters<typeof organizationsRoutes>[0]
   & Parameters<typeof locationsRoutes>[0] & Parameters<typeof customersRoutes>[0] & Parameters<typeof interactionsRoutes>[0]
@@ -35,6 +36,6 @@ function withScope(route: RouteDefinition): RouteDefinition {
 
 /** Every /api/v1 route, in one list: the router and the OpenAPI document are built from it. */
 export function apiRoutes(deps: ApiDependencies): RouteDefinition[] {
-  return [...authRoutes(deps), ...meRoutes(deps), ...consentsRoutes(deps), ...usersRoutes(deps), ...rolesRoutes(deps), ...permissionsRoutes(deps), ...clientsRoutes(deps), ...auditRoutes(deps),
+  return [...authRoutes(deps), ...meRoutes(deps), ...mfaRoutes(deps), ...consentsRoutes(deps), ...usersRoutes(deps), ...rolesRoutes(deps), ...permissionsRoutes(deps), ...clientsRoutes(deps), ...auditRoutes(deps),
     ...organizationsRoutes(deps), ...locationsRoutes(deps), ...customersRoutes(deps), ...interactionsRoutes(deps), ...crmRoutes(deps)].map(withScope);
 }

@@ -19,6 +19,8 @@ export interface AccessTokenPrincipal {
   grantId?: string;
   jti?: string;
   expiresAt: number;
+  /** When the user signed in (seconds; the token's `auth_time`), for actions that need a recent sign-in. */
+  authTime?: number;
 }
 
 /** Why a presented token is refused; `dpop` failures get the DPoP challenge. */

@@ -28,6 +28,9 @@ const PROBLEM_SCHEMA: JsonSchema = {
         properties: { path: { type: 'array', items: { type: ['string', 'integer'] } }, message: { type: 'string' }, code: { type: 'string' } },
       },
     },
+    // Extension members (RFC 9457 section 3.2) of the sign-in answers that need a second factor.
+    error: { type: 'string', description: 'auth.mfa_required and auth.mfa_enrollment_required: the same refusal in OAuth\'s words (mfa_required, mfa_enrollment_required)' },
+    mfa_token: { type: 'string', description: 'auth.mfa_required: send it with a code to POST /api/v1/auth/mfa within 5 minutes' },
   },
 };
 

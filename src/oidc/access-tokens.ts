@@ -123,6 +123,7 @@ export class AccessTokenVerifier implements TokenVerifier {
       grantId,
       jti: facts.jti,
       expiresAt: facts.exp,
+      ...(typeof extra.auth_time === 'number' ? { authTime: extra.auth_time } : {}),
     };
   }
 

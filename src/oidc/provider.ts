@@ -1,8 +1,9 @@
 // node-oidc-provider, configured for API.md section 2. All tokens are minted here.
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { Provider, errors, type Configuration, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
+import { Provider, errors, interactionPolicy, type Configuration, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 import type { JWK } from 'jose';
 
+import type { Clock } from '../platform/clock.ts';
 import type { Config } from '../platform/config.ts';
 import { queryOne } from '../platform/database.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -12,6 +13,7 @@ import { CLIENT_AUTH_SIGNING_ALGS, ID_TOKEN_SIGNING_ALGS, SOFTWARE_METADATA } fr
 import type { ClientAuthThrottle } from '../services/client-auth-throttle.ts';
 import type { ClientRegistry } from '../services/client-registry.service.ts';
 import { recordAudit } from '../services/audit.service.ts';
+import { ACR_MFA, ACR_PASSWORD, type MfaService } from '../services/mfa.service.ts';
 import { verifyClientSecret } from '../services/client-secrets.ts';
 import type { PermissionResolver } from '../services/rbac.service.ts';
 import type { RevocationService } from '../services/revocation.service.ts';
@@ -19,7 +21,7 @@ import type { EmailVerificationService } from '../services/email-verification.se
 import { API_SCOPES, OIDC_SCOPES } from '../services/scopes.ts';
 import { ACCESS_TOKEN_ALG, ID_TOKEN_ALG } from '../services/signing-keys.service.ts';
 import { findAccount } from './accounts.ts';
-import { registerPasswordGrant } from './grants/password.ts';
+import { MFA_GRANT, PASSWORD_GRANT, registerPasswordGrant } from './grants/password.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { throttleClientAuthentication } from './client-auth-throttle.ts';
 import { defaultToRegisteredScope } from './default-scope.ts';
@@ -50,6 +52,8 @@ export interface ProviderDependencies {
   store: KeyValueStore;
   clientRegistry: ClientRegistry;
   accounts: AccountsService;
+  mfa: MfaService;
+  clock: Clock;
   permissionResolver: PermissionResolver;
   revocation: RevocationService;
   clientAuthThrottle: ClientAuthThrottle;
@@ -59,7 +63,7 @@ export interface ProviderDependencies {
 }
 
 /** What the sign-in pages (interactions/interaction.routes.ts) use: some of the provider's own dependencies and the live provider. */
-export interface InteractionPagesDependencies extends Pick<ProviderDependencies, 'config' | 'orm' | 'accounts' | 'permissionResolver'> {
+export interface InteractionPagesDependencies extends Pick<ProviderDependencies, 'config' | 'orm' | 'accounts' | 'mfa' | 'store' | 'permissionResolver'> {
   providers: ProviderHolder;
   /** "Send the link again" on the sign-in page (REQUIRE_VERIFIED_EMAIL). */
   emailVerification: EmailVerificationService;
@@ -112,7 +116,11 @@ async function tokenClaims(deps: ProviderDependencies, ctx: KoaContextWithOIDC, 
     organizationId = client?.organizationId ?? undefined;
   }
   const generations = await deps.revocation.currentGenerations({ userId, clientId: token.clientId });
+  const authTime = token.accountId ? authTimeOf(ctx) : undefined;
   return {
+    // When the user signed in (OIDC Core section 2 auth_time; RFC 9068 section 2.2.1): how
+    // /api/v1 knows that a sign-in is recent enough to remove a factor.
+    ...(authTime !== undefined ? { auth_time: authTime } : {}),
     // RFC 9068 JWTs carry no grant id of their own; the resource server needs it to honour grant revocation.
     ...(token.grantId ? { grant_id: token.grantId } : {}),
     ...(token.kind === 'ClientCredentials' && userId ? { user_id: userId } : {}),
@@ -121,6 +129,43 @@ async function tokenClaims(deps: ProviderDependencies, ctx: KoaContextWithOIDC, 
     ...(generations.userGeneration !== undefined ? { user_gen: generations.userGeneration } : {}),
     ...(generations.clientGeneration !== undefined ? { client_gen: generations.clientGeneration } : {}),
   };
+}
+
+/**
+ * The sign-in time behind a user's token: the code's, device code's or refresh token's own
+ * `authTime` (the provider copies the session's into each), or, for the password and MFA grants,
+ * the moment they checked the credentials (set on the request's state).
+ */
+function authTimeOf(ctx: KoaContextWithOIDC): number | undefined {
+  const entities = (ctx.oidc?.entities ?? {}) as Record<string, { authTime?: unknown } | undefined>;
+  for (const name of ['AuthorizationCode', 'DeviceCode', 'RefreshToken']) {
+    const value = entities[name]?.authTime;
+    if (typeof value === 'number') return value;
+  }
+  const signedIn = (ctx.state as { authTime?: unknown } | undefined)?.authTime;
+  return typeof signedIn === 'number' ? signedIn : undefined;
+}
+
+/**
+ * The sign-in policy: the provider's own prompts, and one more login check. A browser session
+ * that has not passed a second factor is asked for one (the sign-in page then asks for the factor
+ * alone, interactions/interaction.routes.ts) when the request says `acr_values=urn:latchkey:mfa`
+ * (step-up), and when its user has a factor or a policy requires one: a session from before the
+ * user enrolled, or before their organization turned on `mfa_required`. Only sessions without the
+ * MFA acr pay the lookup.
+ */
+export const STEP_UP_REASON = 'mfa_step_up';
+
+function interactionPolicyWithStepUp(mfa: MfaService) {
+  const policy = interactionPolicy.base();
+  policy.get('login')!.checks.add(new interactionPolicy.Check(STEP_UP_REASON, 'a second factor is required', 'login_required', async (ctx) => {
+    const accountId = ctx.oidc.session?.accountId;
+    if (!accountId || ctx.oidc.acr === ACR_MFA) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    if (String(ctx.oidc.params?.acr_values ?? '').split(' ').includes(ACR_MFA)) return interactionPolicy.Check.REQUEST_PROMPT;
+    const standing = await mfa.standing(accountId);
+    return standing.hasFactor || standing.required ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+  }));
+  return policy;
 }
 
 /** The built-in API, `ISSUER/api` (API.md section 2, "Audience"). */
@@ -149,7 +194,9 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     routes: OIDC_ROUTES,
     scopes: [...OIDC_SCOPES, ...API_SCOPES],
     claims: {
-      openid: ['sub'],
+      // Every ID token says how and when the user signed in (RFC 8176 amr, acr, auth_time), not
+      // only one that asked for them with the claims parameter.
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
       profile: ['name', 'given_name', 'family_name', 'preferred_username', 'updated_at'],
       email: ['email', 'email_verified'],
     },
@@ -192,7 +239,9 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
         }
       },
     },
-    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithStepUp(deps.mfa) },
+    // RFC 8176 amr values and these acr values reach ID tokens from the sign-in (interaction.routes.ts, grants/password.ts).
+    acrValues: [ACR_PASSWORD, ACR_MFA],
     // A consent is remembered per client across sessions (src/oidc/interactions/consent.ts).
     loadExistingGrant: loadExistingGrant({ orm: deps.orm, scopePolicy: deps.permissionResolver, apiAudience: config.apiAudience }),
     // Back-channel logout and jwks_uri calls refuse private addresses unless allowed (API.md section 1).
@@ -316,6 +365,11 @@ export function createProvider(deps: ProviderDependencies): Provider {
   provider.Client.prototype.includeSid = function includeSidAlways() {
     return true;
   };
+  // The MFA grant is the second half of a password sign-in: a client allowed the one may complete it.
+  const grantTypeAllowed = provider.Client.prototype.grantTypeAllowed;
+  provider.Client.prototype.grantTypeAllowed = function allowMfaWithPassword(this: InstanceType<Provider['Client']>, type: string) {
+    return grantTypeAllowed.call(this, type === MFA_GRANT ? PASSWORD_GRANT : type);
+  };
   provider.on('server_error', (ctx, error) => deps.logger.error({ err: error, route: ctx.oidc?.route }, 'oidc provider error'));
   // A client that misses a logout notification keeps its own session: say so in the log.
   provider.on('backchannel.error', (ctx, error, client) => deps.logger.warn({ err: (error as Error).message, clientId: client.clientId }, 'back-channel logout failed'));
@@ -325,6 +379,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
   provider.use(registrationSteps(provider, OIDC_ROUTES.registration, deps));
   registerPasswordGrant(provider, {
     accounts: deps.accounts,
+    mfa: deps.mfa,
+    clock: deps.clock,
     apiAudience: deps.config.apiAudience,
     apiResource: apiResourceServer(deps.config),
     apiScopesOf: async (ctx, userId) => {

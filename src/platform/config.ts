@@ -123,6 +123,7 @@ const environmentSchema = z.object({
   TRUST_PROXY: booleanFlag.default(false),
   OUTBOUND_ALLOW_PRIVATE: booleanFlag.default(false),
   AUDIT_TOKEN_ISSUES: booleanFlag.default(false),
+  MFA_REQUIRED_FOR_ADMINS: booleanFlag.default(false),
   SEED_PASSWORD: z.string().min(12, { error: 'expected at least 12 characters' }).max(128, { error: 'expected at most 128 characters' }).optional(),
   SHUTDOWN_TIMEOUT_MS: integer(0, 600_000).default(10_000),
   DATABASE_ACQUIRE_TIMEOUT_MS: integer(100, 600_000).default(5000),
@@ -174,6 +175,8 @@ export interface Config {
   trustProxy: boolean;
   outboundAllowPrivate: boolean;
   auditTokenIssues: boolean;
+  /** Every super admin must have a second factor: one without enrols right after the password (API.md "Multi-factor authentication"). */
+  mfaRequiredForAdmins: boolean;
   shutdownTimeoutMs: number;
   /** Node's http server limits: a slow or silent client is cut off with 408 (see docs/operations.md). */
   http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
@@ -258,6 +261,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: env.TRUST_PROXY,
     outboundAllowPrivate: env.OUTBOUND_ALLOW_PRIVATE,
     auditTokenIssues: env.AUDIT_TOKEN_ISSUES,
+    mfaRequiredForAdmins: env.MFA_REQUIRED_FOR_ADMINS,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     http: { headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS },
     rateLimits: { token: env.TOKEN_RATE_LIMIT, login: env.LOGIN_RATE_LIMIT },

@@ -18,6 +18,15 @@ export const ERROR_CATALOGUE = {
   'auth.client_not_allowed': { status: 403, title: 'Client not allowed' },
   'auth.wrong_password': { status: 403, title: 'Current password is wrong' },
   'auth.email_not_verified': { status: 403, title: 'E-mail address not verified' },
+  'auth.mfa_required': { status: 403, title: 'A second factor is required' },
+  'auth.mfa_enrollment_required': { status: 403, title: 'A second factor must be enrolled first' },
+  'auth.invalid_mfa_token': { status: 401, title: 'Invalid MFA token' },
+  'auth.invalid_mfa_code': { status: 401, title: 'Invalid second-factor code' },
+  'auth.recent_sign_in_required': { status: 403, title: 'A recent sign-in is required' },
+  'mfa.totp_exists': { status: 409, title: 'TOTP already enrolled' },
+  'mfa.no_pending_totp': { status: 409, title: 'No TOTP enrolment in progress' },
+  'mfa.invalid_code': { status: 422, title: 'Invalid code' },
+  'mfa.no_factor': { status: 409, title: 'No second factor enrolled' },
   'user.email_taken': { status: 409, title: 'Email already registered' },
   'user.username_taken': { status: 409, title: 'Username already taken' },
   'user.last_super_admin': { status: 409, title: 'Last super admin' },
@@ -68,6 +77,8 @@ export interface Problem {
   detail?: string;
   code: ErrorCode;
   errors?: ValidationIssue[];
+  /** RFC 9457 section 3.2 extension members (`mfa_token` of an `auth.mfa_required` answer). */
+  [extension: string]: unknown;
 }
 
 export class AppError extends Error {
@@ -75,14 +86,19 @@ export class AppError extends Error {
   readonly status: number;
   readonly errors?: ValidationIssue[];
   readonly headers: Record<string, string>;
+  readonly extensions: Record<string, unknown>;
 
-  constructor(code: ErrorCode, detail?: string, options: { errors?: ValidationIssue[]; headers?: Record<string, string> } = {}) {
+  constructor(
+    code: ErrorCode, detail?: string,
+    options: { errors?: ValidationIssue[]; headers?: Record<string, string>; extensions?: Record<string, unknown> } = {},
+  ) {
     super(detail ?? ERROR_CATALOGUE[code].title);
     this.name = 'AppError';
     this.code = code;
     this.status = ERROR_CATALOGUE[code].status;
     this.errors = options.errors;
     this.headers = options.headers ?? {};
+    this.extensions = options.extensions ?? {};
   }
 
   /** Whether the caller presented a token and it was refused (RFC 6750 section 3.1 `invalid_token`). */
@@ -94,6 +110,7 @@ export class AppError extends Error {
   toProblem(): Problem {
     const { title } = ERROR_CATALOGUE[this.code];
     return {
+      ...this.extensions,
       type: `urn:latchkey:problem:${this.code}`,
       title,
       status: this.status,

@@ -4,6 +4,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 
 import { executeStatement, queryRows } from '../platform/database.ts';
 import { auditEntry, auditRow } from './audit.service.ts';
+import { secondFactorStandingColumns, type SecondFactorStanding } from './mfa.service.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { SignInThrottle } from './sign-in-throttle.ts';
 
@@ -22,6 +23,8 @@ export interface SignInAttempt {
 export interface SignedInUser {
   userId: string;
   organizationId: string;
+  /** Whether a second factor must follow the password (the user has one), or be enrolled first (a policy asks for one). */
+  secondFactor: SecondFactorStanding;
 }
 
 /** The one answer for every credential failure: it never says which part was wrong. */
@@ -52,11 +55,15 @@ interface CandidateRow {
   is_active: boolean;
   is_verified: boolean;
   organization_active: boolean;
+  has_factor: boolean;
+  mfa_required: boolean;
 }
 
 export interface AccountsOptions {
   /** REQUIRE_VERIFIED_EMAIL: refuse an unverified account with EmailNotVerified. */
   requireVerifiedEmail?: boolean;
+  /** MFA_REQUIRED_FOR_ADMINS: a super admin without a factor must enrol one. */
+  mfaRequiredForAdmins?: boolean;
   onFailure?: (via: SignInAttempt['via']) => void;
 }
 
@@ -72,12 +79,14 @@ export class AccountsService {
   readonly #throttle: SignInThrottle;
   readonly #onFailure: (via: SignInAttempt['via']) => void;
   readonly #requireVerifiedEmail: boolean;
+  readonly #standingColumns: string;
 
   constructor(orm: MikroORM, throttle: SignInThrottle, options: AccountsOptions = {}) {
     this.#orm = orm;
     this.#throttle = throttle;
     this.#onFailure = options.onFailure ?? (() => {});
     this.#requireVerifiedEmail = options.requireVerifiedEmail ?? false;
+    this.#standingColumns = secondFactorStandingColumns(options.mfaRequiredForAdmins ?? false);
   }
 
   async signIn(attempt: SignInAttempt): Promise<SignedInUser> {
@@ -87,7 +96,7 @@ export class AccountsService {
 
     const candidates = await queryRows<CandidateRow>(
       this.#orm.em,
-      `select u.id, u.organization_id, u.password_hash, u.is_active, u.is_verified, o.is_active as organization_active
+      `select u.id, u.organization_id, u.password_hash, u.is_active, u.is_verified, o.is_active as organization_active, ${this.#standingColumns}
          from app_user u join organization o on o.id = u.organization_id
         where (lower(u.email) = ? or lower(u.username) = ?) and (?::text is null or o.slug = ?)
         limit 2`,
@@ -119,9 +128,11 @@ export class AccountsService {
       await executeStatement(this.#orm.em, `insert into audit_log (${audit.columns}) values (${audit.values})`, audit.params);
       throw new EmailNotVerified(user.id);
     }
+    const secondFactor = { hasFactor: user.has_factor, required: user.mfa_required };
+    const step = secondFactor.hasFactor ? { second_factor: 'pending' } : secondFactor.required ? { second_factor: 'enrolment_required' } : {};
     // The last sign-in and its audit row in one statement, so in one transaction and one round trip.
     const audit = auditRow(auditEntry({ userId: user.id, clientId: attempt.clientId, ip: attempt.ip, userAgent: attempt.userAgent }, {
-      action: 'auth.login', resource: 'session', organizationId: user.organization_id, targetId: user.id, details: { via: attempt.via },
+      action: 'auth.login', resource: 'session', organizationId: user.organization_id, targetId: user.id, details: { via: attempt.via, ...step },
     }));
     await executeStatement(
       this.#orm.em,
@@ -129,6 +140,6 @@ export class AccountsService {
        insert into audit_log (${audit.columns}) select ${audit.values} from signed_in`,
       [user.id, ...audit.params],
     );
-    return { userId: user.id, organizationId: user.organization_id };
+    return { userId: user.id, organizationId: user.organization_id, secondFactor };
   }
 }

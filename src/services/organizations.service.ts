@@ -20,6 +20,8 @@ export interface OrganizationView {
   description: string | null;
   max_users: number | null;
   is_active: boolean;
+  /** Every member must have a second factor (API.md "Multi-factor authentication"). */
+  mfa_required: boolean;
   user_count: number;
   created_at: string;
   updated_at: string;
@@ -35,6 +37,7 @@ export interface NewOrganization {
   name: string;
   description?: string | null;
   max_users?: number | null;
+  mfa_required?: boolean;
 }
 
 export interface OrganizationChanges {
@@ -42,6 +45,7 @@ export interface OrganizationChanges {
   description?: string | null;
   max_users?: number | null;
   is_active?: boolean;
+  mfa_required?: boolean;
 }
 
 /** An organization as PostgreSQL answers it: the view's fields with real dates. */
@@ -54,7 +58,7 @@ interface Sessions {
   clientIds: string[];
 }
 
-const COLUMNS = `o.id, o.slug, o.name, o.description, o.max_users, o.is_active, o.created_at, o.updated_at,
+const COLUMNS = `o.id, o.slug, o.name, o.description, o.max_users, o.is_active, o.mfa_required, o.created_at, o.updated_at,
   (select count(*)::int from app_user u where u.organization_id = o.id) as user_count`;
 
 // Revocations fan out to the store; a bounded batch keeps a large organization from opening
@@ -129,12 +133,13 @@ export class OrganizationsService {
       if (await em.findOne(Organization, { slug: input.slug })) throw slugTaken(input.slug);
       const organization = em.create(Organization, {
         slug: input.slug, name: input.name, description: input.description ?? null, maxUsers: input.max_users ?? null,
+        mfaRequired: input.mfa_required ?? false,
       });
       await em.flush();
       await ensureBuiltinRoles(em, organization);
       recordAudit(em, auditEntry(actor, {
         action: 'organization.create', resource: 'organization', resourceId: organization.id, organizationId: organization.id,
-        details: { slug: organization.slug, name: organization.name, max_users: organization.maxUsers ?? null },
+        details: { slug: organization.slug, name: organization.name, max_users: organization.maxUsers ?? null, mfa_required: organization.mfaRequired },
       }));
       return organization.id;
     }).catch((error: unknown) => {
@@ -147,7 +152,8 @@ export class OrganizationsService {
 
   /**
    * PUT: every field replaced; description and max_users left out are cleared (no limit), while
-   * is_active left out is kept: a PUT never switches an organization off or on by omission.
+   * is_active and mfa_required left out are kept: a PUT never switches an organization off or on,
+   * nor its MFA policy, by omission.
    */
   async replace(actor: Actor, organizationId: string, fields: OrganizationChanges & { name: string }): Promise<OrganizationView> {
     return this.update(actor, organizationId, { description: null, max_users: null, ...fields });
@@ -164,6 +170,7 @@ export class OrganizationsService {
       if (changes.description !== undefined) organization.description = changes.description;
       if (changes.max_users !== undefined) organization.maxUsers = changes.max_users;
       if (changes.is_active !== undefined) organization.isActive = changes.is_active;
+      if (changes.mfa_required !== undefined) organization.mfaRequired = changes.mfa_required;
       recordAudit(em, auditEntry(actor, {
         action: disabling ? 'organization.disable' : enabling ? 'organization.enable' : 'organization.update',
         resource: 'organization', resourceId: organization.id, organizationId: organization.id,

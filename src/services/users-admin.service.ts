@@ -7,7 +7,7 @@ import { Organization } from '../db/entities/organization.entity.ts';
 import { Role } from '../db/entities/role.entity.ts';
 import { User } from '../db/entities/user.entity.ts';
 import { AppError, assertThat } from '../platform/errors.ts';
-import { containsPattern, queryOne, queryRows } from '../platform/database.ts';
+import { containsPattern, executeStatement, queryOne, queryRows } from '../platform/database.ts';
 import type { ReadReplicas } from '../platform/read-replicas.ts';
 import { auditEntry, recordAudit } from './audit.service.ts';
 import { personalClientMetadata } from './bootstrap.service.ts';
@@ -309,6 +309,27 @@ export class UsersAdminService {
     });
     await this.#endTokens(userId, { grants: true });
     return newPassword ? {} : { temporary_password: password };
+  }
+
+  /**
+   * Removes every second factor of the user and their recovery codes (a lost phone), audited in
+   * the same transaction, and ends their grants: the next sign-in asks for the password alone, or
+   * for enrolment under a policy. Not on oneself (sign in and use /me/mfa), nor on someone who
+   * holds more than the actor.
+   */
+  async resetMfa(actor: Actor, userId: string): Promise<void> {
+    await this.#orm.em.fork().transactional(async (em) => {
+      const user = await this.#target(em, actor, userId);
+      UsersAdminService.#notSelf(actor, user, 'reset the second factors of');
+      await this.#assertMayManage(actor, user);
+      const factors = await executeStatement(em, 'delete from mfa_factor where user_id = ?', [user.id]);
+      const codes = await executeStatement(em, 'delete from recovery_code where user_id = ?', [user.id]);
+      recordAudit(em, auditEntry(actor, {
+        action: 'user.mfa_reset', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id,
+        details: { factors_removed: factors, recovery_codes_removed: codes },
+      }));
+    });
+    await this.#endTokens(userId, { grants: true });
   }
 
   /** Replaces the user's roles with one role (API.md `promote`). */

@@ -28,6 +28,10 @@ const USER_STEPS: { line: RegExp; replacement: string }[] = [
     replacement: `CODE=$(node ${PLAY_USER} code "$AUTHORIZE_URL" https://app.example.com/callback agent1@demo.example "$SEED_PASSWORD")`,
   },
   {
+    line: /^CODE='the 6 digits your authenticator app shows'$/m,
+    replacement: `CODE=$(node ${PLAY_USER} totp "$SECRET")`,
+  },
+  {
     line: /^sleep 5$/m,
     replacement: `node ${PLAY_USER} device "$(jq -r .verification_uri_complete /tmp/device.json)" agent1@demo.example "$SEED_PASSWORD"; sleep 5`,
   },

@@ -3,6 +3,8 @@
 //
 //   node test/docs/play-user.ts code URL REDIRECT_URI EMAIL PASSWORD   prints the callback's code
 //   node test/docs/play-user.ts device URL EMAIL PASSWORD              confirms a device code
+//   node test/docs/play-user.ts totp SECRET                            prints the code an authenticator app shows now
+import { Secret, TOTP } from 'otpauth';
 import type { Page } from 'playwright-core';
 
 import { captureCallback, launchBrowser } from '../support/browser.ts';
@@ -14,6 +16,10 @@ async function signIn(page: Page, email: string, password: string): Promise<void
 }
 
 const [mode, url, ...rest] = process.argv.slice(2);
+if (mode === 'totp' && url) {
+  process.stdout.write(`${TOTP.generate({ secret: Secret.fromBase32(url) })}\n`);
+  process.exit(0);
+}
 const browser = await launchBrowser();
 try {
   const context = await browser.newContext();

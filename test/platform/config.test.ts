@@ -59,6 +59,12 @@ describe('configuration (API.md section 1)', () => {
     expect(problemsOf({ CLIENT_AUTH_FAILURE_WINDOW: '0' })).to.deep.equal(['CLIENT_AUTH_FAILURE_WINDOW: expected at least 1 (got "0")']);
   });
 
+  it('requires a second factor of super admins only when MFA_REQUIRED_FOR_ADMINS says so', () => {
+    expect(loadConfig({}).mfaRequiredForAdmins).to.equal(false);
+    expect(loadConfig({ MFA_REQUIRED_FOR_ADMINS: 'true' }).mfaRequiredForAdmins).to.equal(true);
+    expect(problemsOf({ MFA_REQUIRED_FOR_ADMINS: 'always' })).to.deep.equal(['MFA_REQUIRED_FOR_ADMINS: expected true or false (got "always")']);
+  });
+
   it('never echoes a password back in its message', () => {
     const [problem] = problemsOf({ ADMIN_PASSWORD: 'short' });
     expect(problem).to.equal('ADMIN_PASSWORD: expected at least 12 characters');

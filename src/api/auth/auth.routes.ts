@@ -9,10 +9,11 @@ import { defineRoute } from '../../http/define-route.ts';
 import { RETRY_AFTER_SECONDS } from '../../http/middleware.ts';
 import { AppError, assertThat, fieldError } from '../../platform/errors.ts';
 import type { Config } from '../../platform/config.ts';
-import { EMAIL_NOT_VERIFIED_DESCRIPTION } from '../../oidc/grants/password.ts';
 import { OIDC_ROUTES } from '../../oidc/provider.ts';
 import type { ProviderHolder } from '../../oidc/provider-holder.ts';
+import { EMAIL_NOT_VERIFIED_DESCRIPTION, INVALID_MFA_CODE, INVALID_MFA_TOKEN, MFA_GRANT } from '../../oidc/grants/password.ts';
 import { callTokenEndpoint, type ClientCredentials, type TokenEndpointAnswer } from '../../oidc/token-endpoint.ts';
+import { classifyCode } from '../../services/mfa.service.ts';
 import { FIRST_PARTY_CLIENT_ID } from '../../services/bootstrap.service.ts';
 import type { ClientRegistry } from '../../services/client-registry.service.ts';
 import type { EmailVerificationService } from '../../services/email-verification.service.ts';
@@ -25,7 +26,7 @@ import { IP_FAILURE_WINDOW_SECONDS } from '../../services/sign-in-throttle.ts';
 import { signOut } from '../../services/sign-out.service.ts';
 import { findActiveProfile, nameChanges } from '../../services/users.service.ts';
 import {
-  AcceptedResponse, ChangePasswordBody, LoginBody, LoginResponse, LogoutBody, RefreshBody, RegisterBody, RegisterResponse, TokenPairResponse,
+  AcceptedResponse, ChangePasswordBody, LoginBody, LoginResponse, LogoutBody, MfaLoginBody, RefreshBody, RegisterBody, RegisterResponse, TokenPairResponse,
   VerificationResendBody, VerifyEmailBody, VerifyEmailResponse,
 } from './auth.schemas.ts';
 
@@ -53,7 +54,7 @@ export function callerClient(ctx: Context): ClientCredentials {
  * Retry-After waits out the window of the throttle that refused: client authentication's
  * (configured) or the sign-in address limit's.
  */
-function problemFor(answer: TokenEndpointAnswer, grant: 'password' | 'refresh_token', clientAuthWindowSeconds: number): AppError {
+function problemFor(answer: TokenEndpointAnswer, grant: 'password' | 'mfa' | 'refresh_token', clientAuthWindowSeconds: number): AppError {
   const error = String(answer.body.error ?? '');
   const description = String(answer.body.error_description ?? error);
   if (answer.status === 429) {
@@ -64,6 +65,22 @@ function problemFor(answer: TokenEndpointAnswer, grant: 'password' | 'refresh_to
   }
   if (answer.status === 503) return new AppError('server.unavailable', description, { headers: { 'Retry-After': answer.retryAfter ?? String(RETRY_AFTER_SECONDS) } });
   if (error === 'invalid_client') return new AppError('auth.invalid_client', 'The client credentials are not valid');
+  // A user with a second factor: the mfa_token goes to POST /api/v1/auth/mfa with a code.
+  if (answer.status === 403 && error === 'mfa_required') {
+    return new AppError('auth.mfa_required', 'A second factor is required: send this mfa_token and a code (authenticator app or recovery code) to POST /api/v1/auth/mfa within 5 minutes', {
+      extensions: { error, mfa_token: String(answer.body.mfa_token) }, headers: { 'Cache-Control': 'no-store' },
+    });
+  }
+  if (answer.status === 403 && error === 'mfa_enrollment_required') {
+    return new AppError('auth.mfa_enrollment_required', 'This account must enrol a second factor first: sign in once through the browser sign-in page to set one up', {
+      extensions: { error },
+    });
+  }
+  if (error === 'invalid_grant' && grant === 'mfa') {
+    return description === INVALID_MFA_CODE
+      ? new AppError('auth.invalid_mfa_code', 'The code is not right (a TOTP code is accepted once; a recovery code once)')
+      : new AppError('auth.invalid_mfa_token', description === INVALID_MFA_TOKEN ? 'The mfa_token is invalid, expired or already used: sign in again' : description);
+  }
   if (error === 'unauthorized_client') return new AppError('auth.client_not_allowed', 'This client may not sign users in with a password (not first-party)');
   if (error === 'invalid_grant' && grant === 'password' && description === EMAIL_NOT_VERIFIED_DESCRIPTION) {
     return new AppError('auth.email_not_verified', 'The e-mail address of this account is not verified yet: follow the link mailed to it, or ask for a new one (POST /api/v1/auth/verify-email/resend)');
@@ -117,6 +134,15 @@ export function authRoutes(deps: AuthRoutesDependencies) {
     return typeof scope === 'string' ? scope.split(' ').filter((name) => name && name !== 'openid').join(' ') : undefined;
   };
 
+  /** The answer of a completed sign-in: the tokens and the user they act for. */
+  const signedIn = async (answer: TokenEndpointAnswer) => {
+    // The token just minted names its user; reading it back keeps the grant the single source.
+    const principal = await deps.verifier.verify({ scheme: 'Bearer', value: String(answer.body.access_token), method: 'POST', url: config.issuer });
+    const user = principal.userId ? await findActiveProfile(deps.orm, principal.userId) : undefined;
+    assertThat(user, 'auth.invalid_credentials', 'The email, username or password is not right');
+    return { status: 200, body: { ...tokenPair(answer.body), user }, headers: { 'Cache-Control': 'no-store' } };
+  };
+
   const signOutDeps = {
     orm: deps.orm, revocation: deps.revocation, revokeGrant: deps.revokeGrant,
     tokens: {
@@ -130,7 +156,7 @@ export function authRoutes(deps: AuthRoutesDependencies) {
       method: 'post', path: '/auth/login', tag: 'Auth', authenticated: false,
       summary: 'Sign in with email or username and password (the password grant of a first-party client)',
       body: LoginBody, responses: { 200: LoginResponse },
-      errors: ['auth.invalid_credentials', 'auth.invalid_client', 'auth.client_not_allowed', 'auth.email_not_verified', 'request.rate_limited'],
+      errors: ['auth.invalid_credentials', 'auth.invalid_client', 'auth.client_not_allowed', 'auth.email_not_verified', 'auth.mfa_required', 'auth.mfa_enrollment_required', 'request.rate_limited'],
       handler: async ({ body, ctx }) => {
         const form: Record<string, string> = { grant_type: 'password', username: (body.email ?? body.username)!, password: body.password, resource: config.apiAudience };
         if (body.organization_slug) form.organization = body.organization_slug;
@@ -138,11 +164,22 @@ export function authRoutes(deps: AuthRoutesDependencies) {
         if (scope) form.scope = scope;
         const answer = await drive(ctx, form);
         if (answer.status !== 200) throw problemFor(answer, 'password', config.clientAuthThrottle.windowSeconds);
-        // The token just minted names its user; reading it back keeps the grant the single source.
-        const principal = await deps.verifier.verify({ scheme: 'Bearer', value: String(answer.body.access_token), method: 'POST', url: config.issuer });
-        const user = principal.userId ? await findActiveProfile(deps.orm, principal.userId) : undefined;
-        assertThat(user, 'auth.invalid_credentials', 'The email, username or password is not right');
-        return { status: 200, body: { ...tokenPair(answer.body), user }, headers: { 'Cache-Control': 'no-store' } };
+        return signedIn(answer);
+      },
+    }),
+
+    defineRoute({
+      method: 'post', path: '/auth/mfa', tag: 'Auth', authenticated: false,
+      summary: 'Complete a sign-in that answered auth.mfa_required: its mfa_token and a TOTP or recovery code (same answer as /auth/login)',
+      body: MfaLoginBody, responses: { 200: LoginResponse },
+      errors: ['auth.invalid_mfa_token', 'auth.invalid_mfa_code', 'auth.invalid_client', 'auth.client_not_allowed', 'request.rate_limited'],
+      handler: async ({ body, ctx }) => {
+        if (!classifyCode(body.code)) {
+          throw fieldError(['body', 'code'], 'must be the 6 digits of an authenticator app or a recovery code (xxxx-xxxx-xxxx)', 'invalid_code');
+        }
+        const answer = await drive(ctx, { grant_type: MFA_GRANT, mfa_token: body.mfa_token, code: body.code });
+        if (answer.status !== 200) throw problemFor(answer, 'mfa', config.clientAuthThrottle.windowSeconds);
+        return signedIn(answer);
       },
     }),
 

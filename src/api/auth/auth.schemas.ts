@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 import { uuidParam } from '../../http/define-route.ts';
+import { SecondFactorCode } from '../me/mfa.schemas.ts';
 import { NAME_REQUIRED, nameFields, oneWayToName, profileAttributeFields, UserProfileResponse } from '../me/me.schemas.ts';
 
 const password = z.string().min(1, { error: 'is required' }).max(128, { error: 'must be at most 128 characters' });
@@ -15,6 +16,11 @@ export const LoginBody = z.strictObject({
 }).refine((body) => (body.email === undefined) !== (body.username === undefined), {
   error: 'give either email or username', path: ['email'],
 }).meta({ id: 'LoginRequest' });
+
+export const MfaLoginBody = z.strictObject({
+  mfa_token: z.string().min(1, { error: 'is required' }).max(256),
+  code: SecondFactorCode,
+}).meta({ id: 'MfaLoginRequest' });
 
 export const RefreshBody = z.strictObject({
   refresh_token: z.string().min(1).max(512),

@@ -86,6 +86,15 @@ export function usersRoutes(deps: UsersRoutesDependencies) {
       handler: async (input) => ({ status: 200, body: await users.resetPassword(input.actor, input.params.id, input.body.new_password), headers: { 'Cache-Control': 'no-store' } }),
     }),
     defineRoute({
+      method: 'delete', path: '/users/:id/mfa', tag: 'Users', ...WRITE,
+      summary: 'Reset a user\'s second factors (authenticator app, recovery codes); every session of the user ends',
+      params: UserIdParams, responses: { 204: null }, errors: ['resource.not_found', 'auth.forbidden'],
+      handler: async (input) => {
+        await users.resetMfa(input.actor, input.params.id);
+        return { status: 204 };
+      },
+    }),
+    defineRoute({
       method: 'get', path: '/users/:id/clients', tag: 'Users', ...READ, summary: 'A user\'s OAuth clients: ids and dates, never secrets',
       params: UserIdParams, responses: { 200: UserClient.array() }, errors: ['resource.not_found'],
       handler: async (input) => ({ status: 200, body: await users.clientsOf(input.actor, input.params.id) }),

@@ -10,6 +10,8 @@ export const Organization = defineEntity({
     description: p.text().nullable(),
     maxUsers: p.integer().nullable(),
     isActive: p.boolean().default(true),
+    /** Every member must have a second factor (API.md "Multi-factor authentication"). */
+    mfaRequired: p.boolean().default(false),
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
   },

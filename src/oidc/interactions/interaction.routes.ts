@@ -6,10 +6,11 @@ import type { Context, Middleware, Next } from 'koa';
 import compose from 'koa-compose';
 import { type Client, type InteractionResults, type Provider } from 'oidc-provider';
 
-import type { InteractionPagesDependencies as Dependencies } from '../provider.ts';
+import { STEP_UP_REASON, type InteractionPagesDependencies as Dependencies } from '../provider.ts';
 import { staticAssets } from '../../http/static-assets.ts';
 import { auditEntry, recordAudit } from '../../services/audit.service.ts';
 import { EmailNotVerified, SignInFailed } from '../../services/accounts.service.ts';
+import { ACR_MFA, ACR_PASSWORD, AMR_MFA, AMR_OTP, AMR_PASSWORD, SecondFactorRejected } from '../../services/mfa.service.ts';
 import { RequestThrottled } from '../../services/request-throttle.ts';
 import { SignInThrottled } from '../../services/sign-in-throttle.ts';
 import { findActiveProfile } from '../../services/users.service.ts';
@@ -30,6 +31,25 @@ export const WRONG_CREDENTIALS_MESSAGE = 'The email, username or password is not
 export const EMAIL_NOT_VERIFIED_MESSAGE = 'Your e-mail address is not verified yet. Follow the link in the mail we sent you, or have a new one sent.';
 // The same words whether or not an unverified account answers to the identifier.
 export const VERIFICATION_RESENT_MESSAGE = 'If this account\'s address is waiting for verification, a new link is on its way. Follow it, then sign in.';
+export const WRONG_CODE_MESSAGE = 'That code is not right. Enter the code your authenticator app shows now, or an unused recovery code.';
+
+/**
+ * A sign-in between its password and its second factor, kept in the store under the interaction's
+ * uid (the provider's signed interaction cookie ties that uid to this browser): `verify` asks for
+ * a code, `enrol` sets up an authenticator first (a policy asks for one, or a step-up found none),
+ * `enrolled` shows the new recovery codes before going on.
+ */
+interface PendingSecondFactor {
+  userId: string;
+  step: 'verify' | 'enrol' | 'enrolled';
+  /** Why enrolment is asked, shown on its page. */
+  reason?: 'policy' | 'step_up';
+}
+
+const PENDING_TTL_SECONDS = 10 * 60;
+const pendingKey = (uid: string) => `mfa-pending:${uid}`;
+/** RFC 8176: a password and a one-time code, which together are multiple factors. */
+const MFA_LOGIN = { amr: [AMR_PASSWORD, AMR_OTP, AMR_MFA], acr: ACR_MFA };
 
 /** Where a page's forms may lead: this server, and the client's redirect_uri at the end. */
 function formTargets(interaction: Interaction): string[] {
@@ -99,6 +119,84 @@ export function interactionPages(deps: Dependencies): Middleware {
     }, { status: form.status, headers: form.headers, formTargets: formTargets(interaction) });
   }
 
+  async function readPending(uid: string): Promise<PendingSecondFactor | undefined> {
+    const raw = await deps.store.get(pendingKey(uid));
+    return raw ? JSON.parse(raw) as PendingSecondFactor : undefined;
+  }
+
+  async function savePending(uid: string, pending: PendingSecondFactor): Promise<void> {
+    await deps.store.set(pendingKey(uid), JSON.stringify(pending), PENDING_TTL_SECONDS);
+  }
+
+  async function accountLabel(userId: string): Promise<string> {
+    const profile = await findActiveProfile(orm, userId);
+    if (!profile) throw expiredInteraction();
+    return profile.email;
+  }
+
+  /**
+   * The second-factor page. Each method the user has is one section of it; TOTP and recovery
+   * codes share one code field (their shapes tell them apart). Passkeys add their own section.
+   */
+  async function showSecondFactor(ctx: Context, interaction: Interaction, client: Client, pending: PendingSecondFactor,
+    form: { error?: string; status?: number; headers?: Record<string, string> } = {}) {
+    renderPage(ctx, 'mfa', {
+      title: 'Two-step verification',
+      clientName: clientName(client),
+      account: await accountLabel(pending.userId),
+      action: `/interaction/${interaction.uid}/mfa`,
+      abortAction: `/interaction/${interaction.uid}/abort`,
+      csrf: await formTokens.issue(interaction.uid),
+      methods: [{ kind: 'code', hint: 'The 6 digits your authenticator app shows, or one of your recovery codes.' }],
+      error: form.error,
+    }, { status: form.status, headers: form.headers, formTargets: formTargets(interaction) });
+  }
+
+  async function showEnrolment(ctx: Context, interaction: Interaction, client: Client, pending: PendingSecondFactor,
+    form: { error?: string; status?: number } = {}) {
+    const enrolment = await deps.mfa.pendingTotp(pending.userId)
+      ?? await deps.mfa.startTotp({ userId: pending.userId, clientId: client.clientId, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined });
+    renderPage(ctx, 'mfa-enrol', {
+      title: 'Set up two-step verification',
+      clientName: clientName(client),
+      reason: pending.reason === 'step_up'
+        ? `${clientName(client)} asks for two-step verification, and your account has none yet.`
+        : 'Your account must have two-step verification before you go on.',
+      qrSvg: enrolment.qr_svg,
+      secret: enrolment.secret,
+      action: `/interaction/${interaction.uid}/mfa/enrol`,
+      abortAction: `/interaction/${interaction.uid}/abort`,
+      csrf: await formTokens.issue(interaction.uid),
+      error: form.error,
+    }, { status: form.status, formTargets: formTargets(interaction) });
+  }
+
+  /**
+   * A login prompt whose only reason is the second-factor check (provider.ts): the session's user
+   * has given a password already and is asked for the factor alone (enrolling one if they have
+   * none). Any other reason (no session, max_age, prompt=login) asks for the password first.
+   */
+  async function stepUpOf(interaction: Interaction): Promise<PendingSecondFactor | undefined> {
+    const accountId = interaction.session?.accountId;
+    const reasons = interaction.prompt.reasons as string[];
+    if (!accountId || !reasons.includes(STEP_UP_REASON) || reasons.some((reason) => reason !== STEP_UP_REASON)) return undefined;
+    const standing = await deps.mfa.standing(accountId);
+    const stepUp = String(interaction.params.acr_values ?? '').split(' ').includes(ACR_MFA) && !standing.required;
+    const pending: PendingSecondFactor = standing.hasFactor
+      ? { userId: accountId, step: 'verify' }
+      : { userId: accountId, step: 'enrol', reason: stepUp ? 'step_up' : 'policy' };
+    await savePending(interaction.uid, pending);
+    return pending;
+  }
+
+  async function showLoginStep(ctx: Context, interaction: Interaction, client: Client) {
+    const pending = await readPending(interaction.uid) ?? await stepUpOf(interaction);
+    if (pending?.step === 'verify') return showSecondFactor(ctx, interaction, client, pending);
+    if (pending?.step === 'enrol') return showEnrolment(ctx, interaction, client, pending);
+    if (pending?.step === 'enrolled') return finish(ctx, deps.providers.current, { login: { accountId: pending.userId, ...MFA_LOGIN } }, false);
+    return showLogin(ctx, interaction, client);
+  }
+
   /** The account behind a consent prompt, with what its roles allow and what the client asks. */
   async function consentContext(interaction: Interaction) {
     const accountId = interaction.session?.accountId;
@@ -125,7 +223,7 @@ export function interactionPages(deps: Dependencies): Middleware {
     const { provider, interaction, client } = await loadInteraction(ctx);
     switch (interaction.prompt.name) {
       case 'login':
-        return showLogin(ctx, interaction, client);
+        return showLoginStep(ctx, interaction, client);
       case 'consent': {
         const { accountId, profile, allowed, request } = await consentContext(interaction);
         if (isFirstParty(client)) {
@@ -166,12 +264,17 @@ export function interactionPages(deps: Dependencies): Middleware {
       return showLogin(ctx, interaction, client, { ...retry, error: WRONG_CREDENTIALS_MESSAGE });
     }
     try {
-      const { userId } = await deps.accounts.signIn({
+      const { userId, secondFactor } = await deps.accounts.signIn({
         identifier, password, organizationSlug: organization || undefined,
         ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, clientId: client.clientId, via: 'login_page',
       });
+      if (secondFactor.hasFactor || secondFactor.required) {
+        await savePending(interaction.uid, secondFactor.hasFactor ? { userId, step: 'verify' } : { userId, step: 'enrol', reason: 'policy' });
+        return showCurrentStep(ctx);
+      }
+      await deps.store.delete(pendingKey(interaction.uid));
       // RFC 8176 section 2: "pwd", password-based authentication.
-      return await finish(ctx, provider, { login: { accountId: userId, amr: ['pwd'] } }, false);
+      return await finish(ctx, provider, { login: { accountId: userId, amr: [AMR_PASSWORD], acr: ACR_PASSWORD } }, false);
     } catch (error) {
       if (error instanceof SignInFailed) {
         return showLogin(ctx, interaction, client, { ...retry, error: WRONG_CREDENTIALS_MESSAGE });
@@ -215,6 +318,67 @@ export function interactionPages(deps: Dependencies): Middleware {
       throw error;
     }
     return showLogin(ctx, interaction, client, { ...retry, notice: VERIFICATION_RESENT_MESSAGE });
+  });
+
+  router.post('/interaction/:uid/mfa', showErrorsAsPages, parseForm, requireFormToken, async (ctx) => {
+    const { provider, interaction, client } = await loadInteraction(ctx);
+    const pending = interaction.prompt.name === 'login' ? await readPending(interaction.uid) : undefined;
+    if (pending?.step !== 'verify') return showCurrentStep(ctx);
+    const code = formField((ctx.request as { body?: Record<string, unknown> }).body ?? {}, 'code');
+    try {
+      await deps.mfa.verifySignInCode({
+        userId: pending.userId, code: code.slice(0, 64), ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, clientId: client.clientId, via: 'login_page',
+      });
+    } catch (error) {
+      if (error instanceof SecondFactorRejected) return showSecondFactor(ctx, interaction, client, pending, { error: WRONG_CODE_MESSAGE });
+      if (error instanceof SignInThrottled) {
+        return showSecondFactor(ctx, interaction, client, pending, {
+          status: 429, headers: { 'Retry-After': String(error.retryAfterSeconds) },
+          error: `Too many wrong codes. Wait ${describeWait(error.retryAfterSeconds)} and try again.`,
+        });
+      }
+      throw error;
+    }
+    await deps.store.delete(pendingKey(interaction.uid));
+    return finish(ctx, provider, { login: { accountId: pending.userId, ...MFA_LOGIN } }, false);
+  });
+
+  router.post('/interaction/:uid/mfa/enrol', showErrorsAsPages, parseForm, requireFormToken, async (ctx) => {
+    const { interaction, client } = await loadInteraction(ctx);
+    const pending = interaction.prompt.name === 'login' ? await readPending(interaction.uid) : undefined;
+    if (pending?.step !== 'enrol') return showCurrentStep(ctx);
+    const code = formField((ctx.request as { body?: Record<string, unknown> }).body ?? {}, 'code').replace(/\s/g, '');
+    if (!/^\d{6}$/.test(code)) return showEnrolment(ctx, interaction, client, pending, { error: 'Enter the 6 digits your authenticator app shows.' });
+    let recoveryCodes: string[] | undefined;
+    try {
+      ({ recoveryCodes } = await deps.mfa.confirmTotp({ userId: pending.userId, clientId: client.clientId, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined }, code));
+    } catch (error) {
+      if ((error as { code?: string }).code === 'mfa.invalid_code') {
+        return showEnrolment(ctx, interaction, client, pending, { error: 'That code is not right. Enter the 6 digits the app shows now.' });
+      }
+      if ((error as { code?: string }).code === 'mfa.no_pending_totp') return showCurrentStep(ctx);
+      throw error;
+    }
+    if (!recoveryCodes) {
+      await deps.store.delete(pendingKey(interaction.uid));
+      return finish(ctx, deps.providers.current, { login: { accountId: pending.userId, ...MFA_LOGIN } }, false);
+    }
+    await savePending(interaction.uid, { userId: pending.userId, step: 'enrolled' });
+    // The codes exist only in this answer (stored hashed): the page is the answer itself, not a redirect.
+    return renderPage(ctx, 'mfa-recovery-codes', {
+      title: 'Save your recovery codes',
+      codes: recoveryCodes,
+      action: `/interaction/${interaction.uid}/mfa/continue`,
+      csrf: await formTokens.issue(interaction.uid),
+    }, { formTargets: formTargets(interaction) });
+  });
+
+  router.post('/interaction/:uid/mfa/continue', showErrorsAsPages, parseForm, requireFormToken, async (ctx) => {
+    const { provider, interaction } = await loadInteraction(ctx);
+    const pending = interaction.prompt.name === 'login' ? await readPending(interaction.uid) : undefined;
+    if (pending?.step !== 'enrolled') return showCurrentStep(ctx);
+    await deps.store.delete(pendingKey(interaction.uid));
+    return finish(ctx, provider, { login: { accountId: pending.userId, ...MFA_LOGIN } }, false);
   });
 
   router.post('/interaction/:uid/consent', showErrorsAsPages, parseForm, requireFormToken, async (ctx) => {
