@@ -137,7 +137,7 @@ export async function prepareDatabase(config: Config, stores: Stores, logger: Lo
   const applied = await migrate(stores.database.orm);
   if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
   await ensureSigningKeys(stores.database.orm);
-  await ensureFirstPartyClient(stores.database.orm);
+  await ensureFirstPartyClient(stores.database.orm, config.issuer);
   const revocation = new RevocationService(stores.store, config.tokens.accessTokenTtl);
   const clientRegistry = new ClientRegistry(stores.database.orm, stores.store, revocation);
   return createAdministrator(stores.database.orm, clientRegistry, {

@@ -15,7 +15,6 @@ import type { KeyValueStore } from '../platform/store.ts';
 import { auditEntry, auditRow, recordAudit, type AuditActor } from './audit.service.ts';
 import { MfaSecretBox } from './mfa-secrets.ts';
 import type { SignInThrottle } from './sign-in-throttle.ts';
-import type { Actor } from './tenancy.ts';
 
 /** RFC 6238 defaults that every authenticator app understands: SHA-1, 6 digits, 30-second steps. */
 const TOTP_PERIOD_SECONDS = 30;
@@ -282,7 +281,7 @@ export class MfaService {
    * Removes the TOTP factor; needs a sign-in of the last RECENT_SIGN_IN_SECONDS (`authTime`,
    * seconds). With no factor left, the recovery codes go too: they are a fallback of a factor.
    */
-  async removeTotp(actor: Actor, authTime: number | undefined): Promise<void> {
+  async removeTotp(actor: AuditActor, authTime: number | undefined): Promise<void> {
     const userId = actor.userId!;
     this.assertRecentSignIn(authTime);
     await this.#orm.em.fork().transactional(async (em) => {

@@ -3,8 +3,6 @@
 // them up); the button posts the form, which uses the link. Forms are bound to this browser by a
 // signed cookie and carry an HMAC of it (FormTokens), so another site cannot post one; every POST
 // answers 303 (API.md "Operations").
-import { randomBytes } from 'node:crypto';
-
 import Router from '@koa/router';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Context, Middleware, Next } from 'koa';
@@ -15,18 +13,15 @@ import type { Config } from '../../platform/config.ts';
 import type { EmailVerificationService } from '../../services/email-verification.service.ts';
 import { isLinkTokenError, type LinkTokenErrorCode } from '../../services/link-tokens.service.ts';
 import { RequestThrottled } from '../../services/request-throttle.ts';
-import { FormTokens } from '../interactions/form-tokens.ts';
+import { ACCOUNT_PAGES_PREFIX, AccountForms } from './account-forms.ts';
 import { PageError, formBody, formField, formParser, showErrorsAsPages, type PageLink } from '../page-steps.ts';
 
-export const ACCOUNT_PAGES_PREFIX = '/account';
+export { ACCOUNT_PAGES_PREFIX };
 const MAX_EMAIL_LENGTH = 254;
 const MAX_ORGANIZATION_LENGTH = 64;
 // The same words whether or not an unverified account has the address.
 export const VERIFICATION_LINK_SENT_MESSAGE = 'If an unverified account has this address, a new link is on its way. Check your mail.';
 const RESEND_VERIFICATION: PageLink = { href: `${ACCOUNT_PAGES_PREFIX}/verify-email/resend`, label: 'Send me a new link' };
-
-/** The browser's id for account forms: random, signed with the app's cookie keys, sent only to /account. */
-const BROWSER_COOKIE = 'latchkey.account';
 
 export interface AccountPagesDependencies {
   config: Pick<Config, 'secureCookies'>;
@@ -57,27 +52,12 @@ async function asLinkPage<T>(work: () => Promise<T>, newLink: PageLink): Promise
 }
 
 export function accountPages(deps: AccountPagesDependencies): Middleware {
-  const formTokens = new FormTokens(deps.orm);
+  const forms = new AccountForms(deps.orm, deps.config.secureCookies);
   const parseForm = formParser();
   const router = new Router({ prefix: ACCOUNT_PAGES_PREFIX });
 
-  /** The binding of one form to this browser; made (with its cookie) when a page shows a form. */
-  function browserBinding(ctx: Context, form: string, create: boolean): string | undefined {
-    let browser = ctx.cookies.get(BROWSER_COOKIE, { signed: true });
-    if (!browser && create) {
-      browser = randomBytes(16).toString('base64url');
-      ctx.cookies.set(BROWSER_COOKIE, browser, {
-        signed: true, httpOnly: true, sameSite: 'lax', secure: deps.config.secureCookies, path: ACCOUNT_PAGES_PREFIX, overwrite: true,
-      });
-    }
-    return browser ? `account:${browser}:${form}` : undefined;
-  }
-
   async function requireFormToken(ctx: Context, form: string): Promise<void> {
-    const binding = browserBinding(ctx, form, false);
-    if (!binding || !await formTokens.verifyFor(binding, formBody(ctx).csrf)) {
-      throw new PageError(403, 'This form has expired', 'Open the link from the mail again and press the button on that page.');
-    }
+    await forms.require(ctx, form, 'Open the link from the mail again and press the button on that page.');
   }
 
   router.get('/verify-email', showErrorsAsPages, async (ctx) => {
@@ -91,7 +71,7 @@ export function accountPages(deps: AccountPagesDependencies): Middleware {
       email,
       token,
       action: `${ACCOUNT_PAGES_PREFIX}/verify-email`,
-      csrf: await formTokens.issueFor(browserBinding(ctx, 'verify-email', true)!),
+      csrf: await forms.issue(ctx, 'verify-email'),
     });
   });
 
@@ -112,7 +92,7 @@ export function accountPages(deps: AccountPagesDependencies): Middleware {
     renderPage(ctx, 'verify-email-resend', {
       title: 'Send the verification link again',
       action: `${ACCOUNT_PAGES_PREFIX}/verify-email/resend`,
-      csrf: await formTokens.issueFor(browserBinding(ctx, 'verify-email-resend', true)!),
+      csrf: await forms.issue(ctx, 'verify-email-resend'),
       email: form.email ?? '',
       organization: form.organization ?? '',
       error: form.error,
