@@ -3,6 +3,8 @@
 // @simplewebauthn/server does the protocol checks (challenge, origin, RP id hash, flags,
 // signature, counter); this service keeps the ceremonies single-use and short-lived, stores the
 // credentials as `mfa_factor` rows of kind 'passkey', and writes the audit rows. No Koa here.
+import { isIP } from 'node:net';
+
 import type { MikroORM } from '@mikro-orm/postgresql';
 import {
   generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
@@ -118,7 +120,12 @@ export class PasskeyService {
     this.#origin = issuer.origin;
     this.#rpName = options.rpName;
     this.#requireVerifiedEmail = options.requireVerifiedEmail;
+    // WebAuthn section 5.1.3: an RP id is a domain; browsers refuse an IP address (http://127.0.0.1).
+    this.available = isIP(this.#rpId.replace(/^\[|\]$/g, '')) === 0;
   }
+
+  /** Whether browsers can use passkeys here at all: not when ISSUER names an IP address. Pages then offer none. */
+  readonly available: boolean;
 
   async list(userId: string): Promise<PasskeyView[]> {
     const rows = await queryRows<{ id: string; name: string | null; created_at: Date; last_used_at: Date | null; backed_up: boolean | null }>(this.#orm.em,
@@ -134,7 +141,8 @@ export class PasskeyService {
    * replaces the one before). Discoverable credential and user verification both required: a
    * passkey alone then signs in, and counts as two factors (docs/guide/mfa.md).
    */
-  async registrationOptions(userId: string, binding: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  async registrationOptions(userId: string, binding: string): Promise<PublicKeyCredentialCreationOptionsJSON | undefined> {
+    if (!this.available) return undefined;
     const user = await queryOne<{ email: string; name: string | null }>(this.#orm.em,
       `select email, nullif(trim(concat_ws(' ', first_name, last_name)), '') as name from app_user where id = ?`, [userId]);
     assertThat(user, 'resource.not_found', 'Your account no longer exists');
@@ -211,9 +219,11 @@ export class PasskeyService {
   /**
    * Starts a sign-in ceremony bound to `binding`. Without a user it asks for any discoverable
    * credential of this site ("Sign in with a passkey"); with one, for one of that user's passkeys
-   * (the second factor after their password). Answers undefined when that user has none.
+   * (the second factor after their password). Answers undefined when that user has none, or
+   * when passkeys cannot work here (`available`).
    */
   async authenticationOptions(binding: string, userId?: string): Promise<PublicKeyCredentialRequestOptionsJSON | undefined> {
+    if (!this.available) return undefined;
     let allowCredentials: { id: string; transports?: string[] }[] | undefined;
     if (userId) {
       const rows = await queryRows<{ credential_id: string; transports: string[] | null }>(this.#orm.em,

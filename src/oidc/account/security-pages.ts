@@ -106,11 +106,11 @@ export function securityPages(deps: SecurityPagesDependencies): Middleware {
       passkeys,
       maxNameLength: MAX_PASSKEY_NAME_LENGTH,
       passkeyName: page.passkeyName ?? '',
-      registration: JSON.stringify(options),
+      registration: options ? JSON.stringify(options) : undefined,
       recoveryCodes: overview.recovery_codes,
       hasFactor: overview.enabled,
       prefix: SECURITY_PATH,
-    }, { status: page.status, scripts: true });
+    }, { status: page.status, scripts: !!options });
   }
 
   function showRecoveryCodes(ctx: Context, codes: string[], lead: string) {

@@ -139,8 +139,8 @@ export function interactionPages(deps: Dependencies): Middleware {
       error: form.error,
       notice: form.notice,
       resendAction: form.offerResend ? `/interaction/${interaction.uid}/resend-verification` : undefined,
-      passkey: { action: `/interaction/${interaction.uid}/passkey`, options: JSON.stringify(passkeyOptions) },
-    }, { status: form.status, headers: form.headers, formTargets: formTargets(interaction), scripts: true });
+      passkey: passkeyOptions ? { action: `/interaction/${interaction.uid}/passkey`, options: JSON.stringify(passkeyOptions) } : undefined,
+    }, { status: form.status, headers: form.headers, formTargets: formTargets(interaction), scripts: !!passkeyOptions });
   }
 
   /** A passkey ceremony belongs to one interaction (whose signed cookie ties it to this browser). */
