@@ -113,10 +113,22 @@ describe('passkeys in the browser (virtual authenticator)', function () {
     }
   });
 
-  it('asks for the passkey as the second factor after the password: amr pwd, hwk, mfa; a replayed answer is refused', async () => {
+  it('asks for the passkey at a step-up and as the second factor after the password: amr pwd, hwk, mfa; a replayed answer is refused', async () => {
     const { context, page } = await withAuthenticator();
     try {
       await registerPasskey(page, 'agent2@demo.example', 'Phone');
+      // Step-up: the session of the password sign-in is asked for the passkey alone.
+      const stepUp = await codeFlowRequest(config, REDIRECT_URI, { scope: 'openid', acr_values: MFA_ACR });
+      const steppedUp = captureCallback(context, REDIRECT_URI);
+      await page.goto(stepUp.url.href);
+      await page.waitForSelector('button:has-text("Use a passkey")');
+      expect(await page.locator('#password').count()).to.equal(0);
+      await page.click('button:has-text("Use a passkey")');
+      const stepped = await exchange(await steppedUp, stepUp);
+      expect(stepped.acr).to.equal(MFA_ACR);
+      expect(stepped.amr).to.deep.equal(['pwd', 'hwk', 'mfa']);
+      await context.unrouteAll();
+
       await context.clearCookies();
       const flow = await codeFlowRequest(config, REDIRECT_URI, { scope: 'openid' });
       const arrived = captureCallback(context, REDIRECT_URI);
