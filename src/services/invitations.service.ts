@@ -224,11 +224,11 @@ export class InvitationsService {
   async inspect(token: unknown): Promise<InvitationDetails> {
     const em = this.#orm.em.fork();
     const link = await InvitationsService.#explained(em, token, () => peekLinkToken(em, token, 'invitation'));
-    const found = await queryOne<{ email: string; organization_name: string; organization_slug: string; role_name: string | null }>(em,
-      `select t.data ->> 'email' as email, o.name as organization_name, o.slug as organization_slug, r.name as role_name
+    const found = await queryOne<{ email: string; organization_name: string; organization_slug: string; role_name: string | null; role_active: boolean | null }>(em,
+      `select t.data ->> 'email' as email, o.name as organization_name, o.slug as organization_slug, r.name as role_name, r.is_active as role_active
          from ${ROW_SOURCE} join organization o on o.id = t.organization_id where t.id = ?`, [link.id]);
     if (!found) throw new AppError('link.invalid', 'This link is not valid.');
-    if (!found.role_name) throw InvitationsService.#roleGone();
+    if (!found.role_name || !found.role_active) throw InvitationsService.#roleGone();
     return {
       email: found.email, organizationName: found.organization_name, organizationSlug: found.organization_slug, roleName: found.role_name,
       expiresAt: link.expiresAt,
@@ -297,7 +297,7 @@ export class InvitationsService {
   }
 
   static #roleGone(): AppError {
-    return new AppError('request.conflict', 'The role this invitation gives no longer exists. Ask the organization for a new invitation.');
+    return new AppError('request.conflict', 'The role this invitation gives no longer exists or was switched off. Ask the organization for a new invitation.');
   }
 
   /** A revoked invitation link that an admin withdrew says so (invitation.withdrawn), rather than "replaced". */

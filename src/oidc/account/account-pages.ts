@@ -51,7 +51,7 @@ const INVITATION_PAGES: Partial<Record<ErrorCode, { status: number; title: strin
   'invitation.already_member': { status: 409, title: 'You are a member already', message: 'This address has an account in the organization already: sign in with it.' },
   'organization.max_users_reached': { status: 409, title: 'The organization is full', message: 'It has as many members as it may have. Ask the organization that invited you to make room; the invitation stays valid until it expires.' },
   'organization.inactive': { status: 403, title: 'The organization is disabled', message: 'It accepts no new members now. Ask the organization that invited you.' },
-  'request.conflict': { status: 409, title: 'This invitation can no longer be accepted', message: 'The role it gives no longer exists. Ask the organization for a new invitation.' },
+  'request.conflict': { status: 409, title: 'This invitation can no longer be accepted', message: 'The role it gives no longer exists or was switched off. Ask the organization for a new invitation.' },
 };
 
 /** A link refused by the link-token service (or one of `pages`' other refusals), as the page that explains it. */
