@@ -265,6 +265,17 @@ describe('/api/v1/organizations/:id/invitations (issue 14 part 6)', function () 
     expect(await auditRows('invitation.create')).to.equal(auditBefore);
   });
 
+  it('escapes the organization\'s name in the mail\'s HTML part and keeps the subject on one line', async () => {
+    const created = await jsonRequest(server, 'POST', '/organizations', root, { slug: 'sons', name: 'Smith <b>&</b> Sons\nLtd' });
+    expect(created.status).to.equal(201);
+    const organization = await created.json();
+    expect((await invite(root, organization.id, { email: 'heir@example.test', role: 'guest' })).status).to.equal(201);
+    const mail = await catcher.waitForMail('heir@example.test');
+    expect(mail.subject).to.equal('You are invited to join Smith <b>&</b> Sons Ltd on Latchkey');
+    expect(mail.html).to.include('Smith &lt;b&gt;&amp;&lt;/b&gt; Sons').and.not.include('<b>&</b>');
+    expect(mail.text).to.include('join Smith <b>&</b> Sons');
+  });
+
   it('refuses an invitation to a disabled organization (403)', async () => {
     expect((await jsonRequest(server, 'PATCH', `/organizations/${otherId}`, root, { is_active: false })).status).to.equal(200);
     const refused = await invite(root, otherId, { email: 'late@example.test', role: 'guest' });
