@@ -26,6 +26,7 @@ import { ExpiredRowsCleanup } from './services/cleanup.service.ts';
 import { CrmStatisticsService } from './services/crm-statistics.service.ts';
 import { CustomersService } from './services/customers.service.ts';
 import { InteractionsService } from './services/crm-interactions.service.ts';
+import { InvitationsService } from './services/invitations.service.ts';
 import { LocationsService } from './services/locations.service.ts';
 import { MailDelivery } from './services/mail-delivery.ts';
 import { MailComposer } from './services/mail-templates.ts';
@@ -74,6 +75,8 @@ export interface Dependencies {
   mails: MailComposer;
   /** Verification links: sent on sign-up, admin creation and address changes; followed at /account/verify-email. */
   emailVerification: EmailVerificationService;
+  /** Invitations to an organization: made and withdrawn through the API, accepted at /account/accept-invitation. */
+  invitations: InvitationsService;
   /** Which permissions and API scopes a caller's roles give (cached, checked on every request). */
   permissionResolver: PermissionResolver;
   roles: RolesService;
@@ -187,6 +190,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   const roles = new RolesService(orm, permissionResolver);
   const permissions = new PermissionsService(orm, permissionResolver);
   const usersAdmin = new UsersAdminService({ orm, reads, clientRegistry, revocation, roles, revokeGrant, emailVerification });
+  const invitations = new InvitationsService({ orm, reads, mails, roles });
   const organizations = new OrganizationsService({ orm, revocation, clientRegistry, permissionResolver, revokeGrant });
   const clientAuthThrottle = new ClientAuthThrottle(store, config.clientAuthThrottle);
   await Promise.all([revocation.start(), clientRegistry.start(), permissionResolver.start(), clientAuthThrottle.start()]);
@@ -231,7 +235,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   mailDelivery.start(config.mail.pollIntervalMs);
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, mfa, clock, metrics, reads, cleanup, mailDelivery, mails, emailVerification, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
+    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, mfa, clock, metrics, reads, cleanup, mailDelivery, mails, emailVerification, invitations, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
     organizations, locations: new LocationsService(orm, reads), customers: new CustomersService(orm, reads), crmInteractions: new InteractionsService(orm, reads),
     crmStatistics: new CrmStatisticsService(reads), auditQuery: new AuditQueryService(orm, reads), consents: new ConsentsService(orm, revokeGrant),
     applications: new ApplicationsService({ orm, clientRegistry, revokeGrant, provider: providerClientModels(() => providers.current) }), providers, cookieKeys, verifier, reloadSigningKeys,

@@ -1,4 +1,5 @@
-// The account pages a mailed link opens (API.md section 4): /account/verify-email now. A GET only
+// The account pages a mailed link opens (API.md section 4): /account/verify-email and
+// /account/accept-invitation. A GET only
 // shows what the link is for (peek: mail scanners and link previews follow links, and must not use
 // them up); the button posts the form, which uses the link. Forms are bound to this browser by a
 // signed cookie and carry an HMAC of it (FormTokens), so another site cannot post one; every POST
@@ -12,9 +13,12 @@ import compose from 'koa-compose';
 
 import { describeWait, renderPage } from '../../http/pages.ts';
 import type { Config } from '../../platform/config.ts';
+import { AppError, type ErrorCode } from '../../platform/errors.ts';
 import type { EmailVerificationService } from '../../services/email-verification.service.ts';
+import { ACCEPT_INVITATION_PATH, type InvitationsService } from '../../services/invitations.service.ts';
 import { isLinkTokenError, type LinkTokenErrorCode } from '../../services/link-tokens.service.ts';
 import { RequestThrottled } from '../../services/request-throttle.ts';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../services/password-policy.ts';
 import { FormTokens } from '../interactions/form-tokens.ts';
 import { PageError, formBody, formField, formParser, showErrorsAsPages, type PageLink } from '../page-steps.ts';
 
@@ -32,10 +36,14 @@ export interface AccountPagesDependencies {
   config: Pick<Config, 'secureCookies'>;
   orm: MikroORM;
   emailVerification: EmailVerificationService;
+  invitations: InvitationsService;
 }
 
 /** What a page says about a link that cannot be used: a title, what to do, and its status. */
-const LINK_PAGES: Record<LinkTokenErrorCode, { status: number; title: string; message: string }> = {
+/** What a page of refusal says. */
+interface PageText { status: number; title: string; message: string }
+
+const LINK_PAGES: Record<LinkTokenErrorCode, PageText> = {
   'link.invalid': { status: 400, title: 'This link is not valid', message: 'Check that you opened the whole link from the mail (some mail programs break long links), or ask for a new one.' },
   'link.wrong_purpose': { status: 400, title: 'This link is for something else', message: 'Open it from the mail it came in: it does not lead to this page.' },
   'link.used': { status: 410, title: 'This link has been used already', message: 'Each link works once. If you followed it, you are done; otherwise ask for a new one.' },
@@ -43,17 +51,43 @@ const LINK_PAGES: Record<LinkTokenErrorCode, { status: number; title: string; me
   'link.revoked': { status: 410, title: 'This link has been replaced', message: 'A newer link was sent since (or the address changed): use the link of the latest mail, or ask for a new one.' },
 };
 
-/** A link refused by the link-token service, as the page that explains it, with a way to a new link. */
-async function asLinkPage<T>(work: () => Promise<T>, newLink: PageLink): Promise<T> {
+/** An invitation's link says what became of the invitation, and what to do: ask the organization. */
+const INVITATION_PAGES: Partial<Record<ErrorCode, PageText>> = {
+  ...LINK_PAGES,
+  'link.used': { status: 410, title: 'This invitation has been accepted already', message: 'Each invitation works once. If you accepted it, sign in with your address and password.' },
+  'link.expired': { status: 410, title: 'This invitation has expired', message: 'Invitations last 7 days. Ask the organization that invited you for a new one.' },
+  'link.revoked': { status: 410, title: 'This invitation has been replaced', message: 'A newer invitation was sent to this address since: use the link of the latest mail.' },
+  'invitation.withdrawn': { status: 410, title: 'This invitation was withdrawn', message: 'The organization withdrew it. Ask them if you think this is a mistake.' },
+  'invitation.already_member': { status: 409, title: 'You are a member already', message: 'This address has an account in the organization already: sign in with it.' },
+  'organization.max_users_reached': { status: 409, title: 'The organization is full', message: 'It has as many members as it may have. Ask the organization that invited you to make room; the invitation stays valid until it expires.' },
+  'organization.inactive': { status: 403, title: 'The organization is disabled', message: 'It accepts no new members now. Ask the organization that invited you.' },
+  'request.conflict': { status: 409, title: 'This invitation can no longer be accepted', message: 'The role it gives no longer exists or was switched off. Ask the organization for a new invitation.' },
+};
+
+/**
+ * A link refused by the link-token service (or one of `pages`' other refusals), as the page that
+ * explains it, with a way to a new link where there is one.
+ */
+async function asLinkPage<T>(work: () => Promise<T>, options: { pages?: Partial<Record<ErrorCode, PageText>>; newLink?: PageLink } = {}): Promise<T> {
+  const pages: Partial<Record<ErrorCode, PageText>> = options.pages ?? LINK_PAGES;
   try {
     return await work();
   } catch (error) {
-    if (isLinkTokenError(error)) {
-      const page = LINK_PAGES[error.code];
-      throw new PageError(page.status, page.title, page.message, {}, error.code === 'link.wrong_purpose' ? undefined : newLink);
+    const page = (isLinkTokenError(error) || error instanceof AppError) ? pages[error.code] : undefined;
+    if (page) {
+      throw new PageError(page.status, page.title, page.message, {}, error instanceof AppError && error.code === 'link.wrong_purpose' ? undefined : options.newLink);
     }
     throw error;
   }
+}
+
+/** The messages of a refused form: the password policy's reasons, a name too long. */
+function formErrors(error: AppError): string[] {
+  const labels: Record<string, string> = { first_name: 'First name', last_name: 'Last name', password: 'Password' };
+  return (error.errors ?? [{ path: [], message: error.message, code: 'invalid' }]).map((issue) => {
+    const field = String(issue.path[issue.path.length - 1] ?? '');
+    return labels[field] ? `${labels[field]} ${issue.message}.` : `${issue.message}.`;
+  });
 }
 
 export function accountPages(deps: AccountPagesDependencies): Middleware {
@@ -85,7 +119,7 @@ export function accountPages(deps: AccountPagesDependencies): Middleware {
     if (typeof token !== 'string' || token === '') {
       throw new PageError(400, 'This link is incomplete', 'Open the link from the mail again, or copy all of it into the address bar.');
     }
-    const { email } = await asLinkPage(() => deps.emailVerification.inspect(token), RESEND_VERIFICATION);
+    const { email } = await asLinkPage(() => deps.emailVerification.inspect(token), { newLink: RESEND_VERIFICATION });
     renderPage(ctx, 'verify-email', {
       title: 'Confirm your e-mail address',
       email,
@@ -98,7 +132,7 @@ export function accountPages(deps: AccountPagesDependencies): Middleware {
   router.post('/verify-email', showErrorsAsPages, parseForm, async (ctx) => {
     await requireFormToken(ctx, 'verify-email');
     await asLinkPage(() => deps.emailVerification.verify(formField(formBody(ctx), 'token'), { ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined }),
-      RESEND_VERIFICATION);
+      { newLink: RESEND_VERIFICATION });
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 303;
     ctx.redirect(`${ACCOUNT_PAGES_PREFIX}/verify-email/done`);
@@ -148,6 +182,64 @@ export function accountPages(deps: AccountPagesDependencies): Middleware {
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 303;
     ctx.redirect(`${ACCOUNT_PAGES_PREFIX}/verify-email/resend?sent=1`);
+  });
+
+  const acceptPath = ACCEPT_INVITATION_PATH.slice(ACCOUNT_PAGES_PREFIX.length);
+
+  async function showInvitation(ctx: Context, token: string, form: { firstName?: string; lastName?: string; errors?: string[] } = {}, status = 200): Promise<void> {
+    const invitation = await asLinkPage(() => deps.invitations.inspect(token), { pages: INVITATION_PAGES });
+    renderPage(ctx, 'accept-invitation', {
+      title: `Join ${invitation.organizationName}`,
+      ...invitation,
+      token,
+      firstName: form.firstName ?? '',
+      lastName: form.lastName ?? '',
+      errors: form.errors ?? [],
+      passwordMinLength: PASSWORD_MIN_LENGTH,
+      passwordMaxLength: PASSWORD_MAX_LENGTH,
+      action: ACCEPT_INVITATION_PATH,
+      csrf: await formTokens.issueFor(browserBinding(ctx, 'accept-invitation', true)!),
+    }, { status });
+  }
+
+  router.get(acceptPath, showErrorsAsPages, async (ctx) => {
+    const token = ctx.query.token;
+    if (typeof token !== 'string' || token === '') {
+      throw new PageError(400, 'This link is incomplete', 'Open the link from the mail again, or copy all of it into the address bar.');
+    }
+    await showInvitation(ctx, token);
+  });
+
+  router.post(acceptPath, showErrorsAsPages, parseForm, async (ctx) => {
+    await requireFormToken(ctx, 'accept-invitation');
+    const body = formBody(ctx);
+    const token = formField(body, 'token');
+    const form = { firstName: formField(body, 'first_name'), lastName: formField(body, 'last_name') };
+    const password = formField(body, 'password');
+    if (password !== formField(body, 'password_again')) {
+      await showInvitation(ctx, token, { ...form, errors: ['The two passwords differ: type the same password twice.'] }, 422);
+      return;
+    }
+    let accepted;
+    try {
+      accepted = await asLinkPage(() => deps.invitations.accept(token, { ...form, password }, { ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined }),
+        { pages: INVITATION_PAGES });
+    } catch (error) {
+      if (!(error instanceof AppError && error.code === 'request.validation_failed')) throw error;
+      await showInvitation(ctx, token, { ...form, errors: formErrors(error) }, 422);
+      return;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 303;
+    ctx.redirect(`${ACCEPT_INVITATION_PATH}/done?organization=${encodeURIComponent(accepted.organizationSlug)}`);
+  });
+
+  router.get(`${acceptPath}/done`, showErrorsAsPages, (ctx) => {
+    const slug = ctx.query.organization;
+    renderPage(ctx, 'invitation-accepted', {
+      title: 'Welcome aboard',
+      organizationSlug: typeof slug === 'string' && /^[a-z0-9][a-z0-9-]{0,62}$/.test(slug) ? slug : '',
+    });
   });
 
   const routes = compose<Context>([router.routes() as Middleware, router.allowedMethods() as Middleware]);
