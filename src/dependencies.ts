@@ -28,6 +28,7 @@ import { LocationsService } from './services/locations.service.ts';
 import { MailDelivery } from './services/mail-delivery.ts';
 import { MailComposer } from './services/mail-templates.ts';
 import { EmailVerificationService, VERIFICATION_RESEND_LIMITS } from './services/email-verification.service.ts';
+import { PASSWORD_RESET_LIMITS, PasswordResetService } from './services/password-reset.service.ts';
 import { RequestThrottle } from './services/request-throttle.ts';
 import { OrganizationsService } from './services/organizations.service.ts';
 import { createAdministrator, ensureFirstPartyClient, type CreatedAdmin } from './services/bootstrap.service.ts';
@@ -68,6 +69,8 @@ export interface Dependencies {
   mails: MailComposer;
   /** Verification links: sent on sign-up, admin creation and address changes; followed at /account/verify-email. */
   emailVerification: EmailVerificationService;
+  /** Forgotten passwords: reset links mailed from /account/forgot-password and the API, followed at /account/reset-password. */
+  passwordReset: PasswordResetService;
   /** Which permissions and API scopes a caller's roles give (cached, checked on every request). */
   permissionResolver: PermissionResolver;
   roles: RolesService;
@@ -170,6 +173,10 @@ export async function createDependencies(config: Config, logger: Logger, stores:
     orm, mails, clients: clientRegistry, throttle: new RequestThrottle(store, { name: 'verify-email-resend', ...VERIFICATION_RESEND_LIMITS }),
   });
   const revokeGrant = (grantId: string) => revokeGrantEverywhere({ store, orm, clientRegistry, revocation }, grantId);
+  const passwordReset = new PasswordResetService({
+    orm, mails, revocation, revokeGrant, clients: clientRegistry,
+    throttle: new RequestThrottle(store, { name: 'password-reset', ...PASSWORD_RESET_LIMITS }),
+  });
   const selfService = new SelfService(orm, revocation, revokeGrant, emailVerification);
   const permissionResolver = new PermissionResolver(orm, store);
   const roles = new RolesService(orm, permissionResolver);
@@ -218,7 +225,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   mailDelivery.start(config.mail.pollIntervalMs);
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, metrics, reads, cleanup, mailDelivery, mails, emailVerification, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
+    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, metrics, reads, cleanup, mailDelivery, mails, emailVerification, passwordReset, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
     organizations, locations: new LocationsService(orm, reads), customers: new CustomersService(orm, reads), crmInteractions: new InteractionsService(orm, reads),
     crmStatistics: new CrmStatisticsService(reads), auditQuery: new AuditQueryService(orm, reads), consents: new ConsentsService(orm, revokeGrant),
     applications: new ApplicationsService({ orm, clientRegistry, revokeGrant, provider: providerClientModels(() => providers.current) }), providers, cookieKeys, verifier, reloadSigningKeys,

@@ -10,6 +10,7 @@ import type { InteractionPagesDependencies as Dependencies } from '../provider.t
 import { staticAssets } from '../../http/static-assets.ts';
 import { auditEntry, recordAudit } from '../../services/audit.service.ts';
 import { EmailNotVerified, SignInFailed } from '../../services/accounts.service.ts';
+import { FORGOT_PASSWORD_PATH } from '../../services/password-reset.service.ts';
 import { RequestThrottled } from '../../services/request-throttle.ts';
 import { SignInThrottled } from '../../services/sign-in-throttle.ts';
 import { findActiveProfile } from '../../services/users.service.ts';
@@ -96,6 +97,7 @@ export function interactionPages(deps: Dependencies): Middleware {
       error: form.error,
       notice: form.notice,
       resendAction: form.offerResend ? `/interaction/${interaction.uid}/resend-verification` : undefined,
+      forgotPasswordUrl: FORGOT_PASSWORD_PATH,
     }, { status: form.status, headers: form.headers, formTargets: formTargets(interaction) });
   }
 
