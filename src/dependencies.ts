@@ -31,6 +31,7 @@ import { EmailVerificationService, VERIFICATION_RESEND_LIMITS } from './services
 import { PASSWORD_RESET_LIMITS, PasswordResetService } from './services/password-reset.service.ts';
 import { RequestThrottle } from './services/request-throttle.ts';
 import { OrganizationsService } from './services/organizations.service.ts';
+import { OutboxAdminService } from './services/outbox-admin.service.ts';
 import { createAdministrator, ensureFirstPartyClient, type CreatedAdmin } from './services/bootstrap.service.ts';
 import { ClientAuthThrottle } from './services/client-auth-throttle.ts';
 import { ClientRegistry } from './services/client-registry.service.ts';
@@ -71,6 +72,8 @@ export interface Dependencies {
   emailVerification: EmailVerificationService;
   /** Forgotten passwords: reset links mailed from /account/forgot-password and the API, followed at /account/reset-password. */
   passwordReset: PasswordResetService;
+  /** The outbox for super admins: messages by status, and a retry (/api/v1/admin/outbox). */
+  outboxAdmin: OutboxAdminService;
   /** Which permissions and API scopes a caller's roles give (cached, checked on every request). */
   permissionResolver: PermissionResolver;
   roles: RolesService;
@@ -227,7 +230,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   return {
     config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, metrics, reads, cleanup, mailDelivery, mails, emailVerification, passwordReset, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
     organizations, locations: new LocationsService(orm, reads), customers: new CustomersService(orm, reads), crmInteractions: new InteractionsService(orm, reads),
-    crmStatistics: new CrmStatisticsService(reads), auditQuery: new AuditQueryService(orm, reads), consents: new ConsentsService(orm, revokeGrant),
+    crmStatistics: new CrmStatisticsService(reads), outboxAdmin: new OutboxAdminService(orm, reads), auditQuery: new AuditQueryService(orm, reads), consents: new ConsentsService(orm, revokeGrant),
     applications: new ApplicationsService({ orm, clientRegistry, revokeGrant, provider: providerClientModels(() => providers.current) }), providers, cookieKeys, verifier, reloadSigningKeys,
     async close() {
       clearInterval(refresher);

@@ -42,6 +42,7 @@ export const ERROR_CATALOGUE = {
   'link.used': { status: 410, title: 'Link already used' },
   'link.expired': { status: 410, title: 'Link expired' },
   'link.revoked': { status: 410, title: 'Link replaced or withdrawn' },
+  'outbox.not_retryable': { status: 409, title: 'Outbox message cannot be retried' },
   'resource.not_found': { status: 404, title: 'Not found' },
   'request.method_not_allowed': { status: 405, title: 'Method not allowed' },
   'request.conflict': { status: 409, title: 'Conflict' },
