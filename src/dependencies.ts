@@ -160,6 +160,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   });
   const cleanup = new ExpiredRowsCleanup(orm, {
     logger,
+    outboxRetention: config.outboxRetention,
     onDeleted: (table, rows) => metrics.cleanupDeletedRows.inc({ table }, rows),
     onRun: (outcome, seconds) => { metrics.cleanupRuns.inc({ outcome }); metrics.cleanupRunSeconds.set(seconds); },
   });
