@@ -1,6 +1,6 @@
 // node-oidc-provider, configured for API.md section 2. All tokens are minted here.
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { Provider, errors, type Configuration, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
+import { Provider, errors, interactionPolicy, type Configuration, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 import type { JWK } from 'jose';
 
 import type { Config } from '../platform/config.ts';
@@ -14,7 +14,7 @@ import type { ClientRegistry } from '../services/client-registry.service.ts';
 import { recordAudit } from '../services/audit.service.ts';
 import { verifyClientSecret } from '../services/client-secrets.ts';
 import type { PermissionResolver } from '../services/rbac.service.ts';
-import type { RevocationService } from '../services/revocation.service.ts';
+import { SESSION_LIFETIME_SECONDS, type RevocationService } from '../services/revocation.service.ts';
 import type { EmailVerificationService } from '../services/email-verification.service.ts';
 import { API_SCOPES, OIDC_SCOPES } from '../services/scopes.ts';
 import { ACCESS_TOKEN_ALG, ID_TOKEN_ALG } from '../services/signing-keys.service.ts';
@@ -174,7 +174,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       AuthorizationCode: 60,
       IdToken: 3600,
       Interaction: 3600,
-      Session: 14 * 24 * 3600,
+      Session: SESSION_LIFETIME_SECONDS,
     },
     // Every refresh rotates (API.md section 2); a replay of the old one revokes the grant.
     rotateRefreshToken: true,
@@ -192,7 +192,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
         }
       },
     },
-    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionsPolicy(deps.revocation) },
     // A consent is remembered per client across sessions (src/oidc/interactions/consent.ts).
     loadExistingGrant: loadExistingGrant({ orm: deps.orm, scopePolicy: deps.permissionResolver, apiAudience: config.apiAudience }),
     // Back-channel logout and jwks_uri calls refuse private addresses unless allowed (API.md section 1).
@@ -273,6 +273,24 @@ function auditMachineTokenIssues(deps: ProviderDependencies) {
     });
     await em.flush();
   };
+}
+
+/**
+ * The provider's prompts, with one more reason to ask for the password: the user's sessions were
+ * ended after this one signed in (a password reset, services/password-reset.service.ts), so a
+ * browser still holding the session cookie gets no new code or token without the new password.
+ */
+function interactionsPolicy(revocation: Pick<RevocationService, 'sessionsEndedAt'>) {
+  const policy = interactionPolicy.base();
+  policy.get('login')!.checks.add(new interactionPolicy.Check('sessions_ended', 'The sessions of this account were ended after this sign-in', async (ctx) => {
+    const { session, result } = ctx.oidc;
+    if (!session?.accountId || result?.login) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    const endedAt = await revocation.sessionsEndedAt(session.accountId);
+    const signedInAt = session.authTime();
+    return endedAt !== undefined && (signedInAt === undefined || signedInAt <= endedAt)
+      ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+  }));
+  return policy;
 }
 
 export function createProvider(deps: ProviderDependencies): Provider {

@@ -78,7 +78,7 @@ export interface PasswordResetDependencies {
   orm: MikroORM;
   mails: MailComposer;
   throttle: RequestThrottle;
-  revocation: Pick<RevocationService, 'revokeUserTokens'>;
+  revocation: Pick<RevocationService, 'revokeUserTokens' | 'endUserSessions'>;
   revokeGrant: GrantRevoker;
   clients: Pick<ClientRegistry, 'invalidate'>;
   /** Tests only: the least time a request takes (RESET_REQUEST_FLOOR_MS). */
@@ -195,9 +195,13 @@ export class PasswordResetService {
     return account;
   }
 
-  /** After the reset committed: tokens refused at their next call, grants and their refresh tokens gone, personal clients re-read. */
+  /**
+   * After the reset committed: tokens refused at their next call, grants and their refresh tokens
+   * gone, sign-in sessions at the provider asking for the password again, personal clients re-read.
+   */
   async #endEverything(userId: string): Promise<void> {
     await this.#deps.revocation.revokeUserTokens(userId);
+    await this.#deps.revocation.endUserSessions(userId);
     await this.#deps.clients.invalidate();
     const grants = await queryRows<{ id: string }>(this.#deps.orm.em, `select id from oidc_artifact where model = 'Grant' and account_id = ?`, [userId]);
     for (const grant of grants) await this.#deps.revokeGrant(grant.id);

@@ -11,6 +11,7 @@ import type * as client from 'openid-client';
 import type { Browser } from 'playwright-core';
 
 import { RESET_LINK_SENT_MESSAGE } from '../../src/oidc/account/account-pages.ts';
+import { WRONG_CREDENTIALS_MESSAGE } from '../../src/oidc/interactions/interaction.routes.ts';
 import { executeStatement, queryOne } from '../../src/platform/database.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { createMailTransport } from '../../src/platform/mail.ts';
@@ -75,13 +76,32 @@ describe('forgotten password pages (issue 14 part 5)', function () {
     await catcher?.stop();
   });
 
-  it('in Chromium: sign-in page link, form, mail, link, new password; old tokens refused, the new password signs in', async () => {
+  it('in Chromium: sign-in page link, form, mail, link, new password; old tokens and sessions refused, the new password signs in', async () => {
     const email = 'agent1@demo.example';
     const old = await loginAs(server, email);
+
+    // Another browser signed in before the reset: its session at the provider signs it in silently.
+    const other = await browser.newContext();
+    const otherPage = await other.newPage();
+    const first = await codeFlowRequest(config, REDIRECT_URI, { scope: 'openid email' });
+    await otherPage.goto(first.url.href);
+    await otherPage.getByLabel('Email or username').fill(email);
+    await otherPage.getByLabel('Password').fill(DEMO_PASSWORD);
+    await otherPage.getByRole('button', { name: 'Sign in' }).click();
+    // Chromium refuses to load port 9 itself; that the browser was sent there with a code is what counts.
+    await Promise.all([
+      otherPage.waitForRequest((request) => request.url().startsWith(REDIRECT_URI)),
+      otherPage.getByRole('button', { name: 'Allow' }).click(),
+    ]);
+    const silent = await codeFlowRequest(config, REDIRECT_URI, { scope: 'openid email' });
+    await Promise.all([
+      otherPage.waitForRequest((request) => request.url().startsWith(REDIRECT_URI)),
+      otherPage.goto(silent.url.href).catch(() => undefined),
+    ]);
+
     const context = await browser.newContext();
     const page = await context.newPage();
     const flow = await codeFlowRequest(config, REDIRECT_URI, { scope: 'openid email' });
-
     await page.goto(flow.url.href);
     await page.getByRole('link', { name: 'Forgot your password?' }).click();
     await page.getByRole('heading', { name: 'Forgot your password?' }).waitFor();
@@ -111,23 +131,28 @@ describe('forgotten password pages (issue 14 part 5)', function () {
     expect((await mailPage.goto(link.href))!.status()).to.equal(410);
     await mailPage.getByRole('heading', { name: 'This link has been used already' }).waitFor();
 
-    // Back to the application's sign-in, with the new password.
-    await page.goto(flow.url.href);
-    await page.getByLabel('Email or username').fill(email);
-    await page.getByLabel('Password').fill(NEW_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    // Chromium refuses to load port 9 itself; that the browser was sent there with a code is what counts.
+    // The browser signed in before the reset is asked for the password again, and the new one works.
+    const after = await codeFlowRequest(config, REDIRECT_URI, { scope: 'openid email' });
+    await otherPage.goto(after.url.href);
+    await otherPage.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await otherPage.getByLabel('Email or username').fill(email);
+    await otherPage.getByLabel('Password').fill(DEMO_PASSWORD);
+    await otherPage.getByRole('button', { name: 'Sign in' }).click();
+    await otherPage.getByText(WRONG_CREDENTIALS_MESSAGE).waitFor();
+    await otherPage.getByLabel('Password').fill(NEW_PASSWORD);
+    await otherPage.getByRole('button', { name: 'Sign in' }).click();
+    // The reset revoked the grant that held the consent: it is asked for again.
     const [sentBack] = await Promise.all([
-      page.waitForRequest((request) => request.url().startsWith(REDIRECT_URI)),
-      page.getByRole('button', { name: 'Allow' }).click(),
+      otherPage.waitForRequest((request) => request.url().startsWith(REDIRECT_URI)),
+      otherPage.getByRole('button', { name: 'Allow' }).click(),
     ]);
     const arrived = new URL(sentBack.url());
     expect(arrived.searchParams.get('code')).to.be.a('string');
-    expect(arrived.searchParams.get('state')).to.equal(flow.state);
+    expect(arrived.searchParams.get('state')).to.equal(after.state);
     const audit = await queryOne<{ count: number }>(server.deps.orm.em,
       `select count(*)::int as count from audit_log where target_id = ? and action = 'auth.password_reset'`, [old.user.id]);
     expect(audit!.count).to.equal(1);
-    await context.close();
+    await Promise.all([context.close(), other.close()]);
   });
 
   it('shows the reset page without using the link, and resets on the form POST with 303', async () => {
