@@ -81,17 +81,13 @@ export interface PasswordResetDependencies {
   revocation: Pick<RevocationService, 'revokeUserTokens' | 'endUserSessions'>;
   revokeGrant: GrantRevoker;
   clients: Pick<ClientRegistry, 'invalidate'>;
-  /** Tests only: the least time a request takes (RESET_REQUEST_FLOOR_MS). */
-  requestFloorMs?: number;
 }
 
 export class PasswordResetService {
   readonly #deps: PasswordResetDependencies;
-  readonly #floorMs: number;
 
   constructor(deps: PasswordResetDependencies) {
     this.#deps = deps;
-    this.#floorMs = deps.requestFloorMs ?? RESET_REQUEST_FLOOR_MS;
   }
 
   /**
@@ -115,7 +111,7 @@ export class PasswordResetService {
         for (const account of accounts) await this.#sendLink(em, account, { ip: request.ip, userAgent: request.userAgent });
       });
     } finally {
-      const left = this.#floorMs - (performance.now() - started);
+      const left = RESET_REQUEST_FLOOR_MS - (performance.now() - started);
       if (left > 0) await sleep(left);
     }
   }
