@@ -22,6 +22,10 @@ const PUBLIC_BODIES: Record<string, unknown> = {
   'POST /auth/login': { email: 'nobody@demo.example', password: 'not-the-password-at-all' },
   'POST /auth/refresh': { refresh_token: UNKNOWN_TOKEN },
   'POST /auth/register': {},
+  'POST /auth/verify-email': {},
+  'POST /auth/verify-email/resend': {},
+  'POST /auth/forgot-password': {},
+  'POST /auth/reset-password': {},
 };
 
 /** RFC 9110 section 11.6.1: the auth-schemes a WWW-Authenticate value challenges with. */
