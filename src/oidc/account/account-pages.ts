@@ -1,10 +1,9 @@
 // The account pages a mailed link opens (API.md section 4): /account/verify-email, and the
 // forgotten-password pair /account/forgot-password (asks for the link) and /account/reset-password
-// (where the link leads). A GET only
-// shows what the link is for (peek: mail scanners and link previews follow links, and must not use
-// them up); the button posts the form, which uses the link. Forms are bound to this browser by a
-// signed cookie and carry an HMAC of it (FormTokens), so another site cannot post one; every POST
-// answers 303 (API.md "Operations").
+// (where the link leads). A GET only shows what the link is for (peek: mail scanners and link
+// previews follow links, and must not use them up); the button posts the form, which uses the link.
+// Forms are bound to this browser by a signed cookie and carry an HMAC of it (FormTokens), so
+// another site cannot post one; a POST that succeeds answers 303 (API.md "Operations").
 import { randomBytes } from 'node:crypto';
 
 import Router from '@koa/router';
@@ -12,7 +11,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Context, Middleware, Next } from 'koa';
 import compose from 'koa-compose';
 
-import { renderPage } from '../../http/pages.ts';
+import { describeWait, renderPage } from '../../http/pages.ts';
 import type { Config } from '../../platform/config.ts';
 import { AppError } from '../../platform/errors.ts';
 import type { EmailVerificationService } from '../../services/email-verification.service.ts';
@@ -20,7 +19,6 @@ import { isLinkTokenError, type LinkTokenErrorCode } from '../../services/link-t
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../services/password-policy.ts';
 import type { PasswordResetService } from '../../services/password-reset.service.ts';
 import { RequestThrottled } from '../../services/request-throttle.ts';
-import { describeWait } from '../../http/pages.ts';
 import { FormTokens } from '../interactions/form-tokens.ts';
 import { PageError, formBody, formField, formParser, showErrorsAsPages } from '../page-steps.ts';
 
@@ -82,10 +80,11 @@ export function accountPages(deps: AccountPagesDependencies): Middleware {
     return browser ? `account:${browser}:${form}` : undefined;
   }
 
-  async function requireFormToken(ctx: Context, form: string): Promise<void> {
+  async function requireFormToken(ctx: Context, form: string,
+    advice = 'Open the link from the mail again and press the button on that page.'): Promise<void> {
     const binding = browserBinding(ctx, form, false);
     if (!binding || !await formTokens.verifyFor(binding, formBody(ctx).csrf)) {
-      throw new PageError(403, 'This form has expired', 'Open the link from the mail again and press the button on that page.');
+      throw new PageError(403, 'This form has expired', advice);
     }
   }
 
@@ -133,11 +132,12 @@ export function accountPages(deps: AccountPagesDependencies): Middleware {
   });
 
   router.post('/forgot-password', showErrorsAsPages, parseForm, async (ctx) => {
-    await requireFormToken(ctx, 'forgot-password');
+    await requireFormToken(ctx, 'forgot-password', `Open ${ACCOUNT_PAGES_PREFIX}/forgot-password again and send the form from there.`);
     const body = formBody(ctx);
     const email = formField(body, 'email').trim();
     const organization = formField(body, 'organization').trim().toLowerCase();
-    const retry = { email: email.slice(0, MAX_EMAIL_LENGTH), organization: organization.slice(0, MAX_ORGANIZATION_LENGTH) };
+    // What the form shows again after a refusal: cut to size, without the NUL characters no address holds.
+    const retry = { email: email.slice(0, MAX_EMAIL_LENGTH).replaceAll('\u0000', ''), organization: organization.slice(0, MAX_ORGANIZATION_LENGTH).replaceAll('\u0000', '') };
     if (!email || email.length > MAX_EMAIL_LENGTH || !EMAIL_SHAPE.test(email) || email.includes('\u0000')) {
       return showForgotForm(ctx, { ...retry, status: 400, error: 'Enter the e-mail address of your account.' });
     }
