@@ -311,6 +311,8 @@ export class UsersAdminService {
       recordAudit(em, auditEntry(actor, { action: 'user.reset_password', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, details: { temporary: !newPassword } }));
     });
     await this.#endTokens(userId, { grants: true });
+    // A browser signed in with the old password asks for the new one.
+    await this.#revocation.endUserSessions(userId);
     return newPassword ? {} : { temporary_password: password };
   }
 

@@ -22,7 +22,7 @@ import { launchBrowser } from '../support/browser.ts';
 import { startTestServer, type TestServer } from '../support/harness.ts';
 import { MailCatcher, linkIn } from '../support/mail.ts';
 import { callApi, createClient } from '../support/oauth.ts';
-import { PageSession, codeFlowRequest, discoverClient, formAction, hiddenField } from '../support/pages.ts';
+import { PageSession, authorizeThroughPages, codeFlowRequest, discoverClient, formAction, hiddenField } from '../support/pages.ts';
 import { DEMO_PASSWORD, login, loginAs, postJson, seedDemoUsers } from '../support/users.ts';
 
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';
@@ -153,6 +153,29 @@ describe('forgotten password pages (issue 14 part 5)', function () {
       `select count(*)::int as count from audit_log where target_id = ? and action = 'auth.password_reset'`, [old.user.id]);
     expect(audit!.count).to.equal(1);
     await Promise.all([context.close(), other.close()]);
+  });
+
+  it('ends the sign-in sessions on an admin\'s reset too: the next authorization asks for the password', async () => {
+    const session = new PageSession(server);
+    const user = { identifier: 'basic1@demo.example', password: DEMO_PASSWORD };
+    const first = await authorizeThroughPages(session, await codeFlowRequest(config, REDIRECT_URI, { scope: 'openid' }), REDIRECT_URI, user);
+    expect(first.callback.searchParams.get('code')).to.be.a('string');
+    // The session signs in silently...
+    const silent = await session.follow(await session.get((await codeFlowRequest(config, REDIRECT_URI, { scope: 'openid' })).url), REDIRECT_URI);
+    expect(silent.headers.get('location')).to.satisfy((location: string) => location.startsWith(REDIRECT_URI));
+
+    const admin = await loginAs(server, 'admin1@demo.example');
+    const basic = await queryOne<{ id: string }>(server.deps.orm.em, 'select id from app_user where email = ?', ['basic1@demo.example']);
+    const reset = await postJson(server, `/users/${basic!.id}/reset-password`, { new_password: NEW_PASSWORD }, admin.access_token);
+    expect(reset.status).to.equal(200);
+
+    // ...until the reset: then the sign-in page, where only the new password works.
+    const asked = await session.follow(await session.get((await codeFlowRequest(config, REDIRECT_URI, { scope: 'openid' })).url), REDIRECT_URI);
+    expect(asked.status).to.equal(200);
+    expect(await asked.text()).to.include('name="identifier"');
+    const again = await authorizeThroughPages(session, await codeFlowRequest(config, REDIRECT_URI, { scope: 'openid' }), REDIRECT_URI,
+      { ...user, password: NEW_PASSWORD });
+    expect(again.callback.searchParams.get('code')).to.be.a('string');
   });
 
   it('shows the reset page without using the link, and resets on the form POST with 303', async () => {
