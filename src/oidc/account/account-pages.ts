@@ -1,9 +1,10 @@
-// The account pages a mailed link opens (API.md section 4): /account/verify-email and
-// /account/accept-invitation. A GET only
-// shows what the link is for (peek: mail scanners and link previews follow links, and must not use
-// them up); the button posts the form, which uses the link. Forms are bound to this browser by a
-// signed cookie and carry an HMAC of it (FormTokens), so another site cannot post one; every POST
-// answers 303 (API.md "Operations").
+// The account pages a mailed link opens (API.md section 4): /account/verify-email, the
+// forgotten-password pair /account/forgot-password (asks for the link) and /account/reset-password
+// (where the link leads), and /account/accept-invitation. A GET only shows what the link is for
+// (peek: mail scanners and link previews follow links, and must not use them up); the button posts
+// the form, which uses the link. Forms are bound to this browser by a signed cookie and carry an
+// HMAC of it (FormTokens), so another site cannot post one; a POST that succeeds answers 303
+// (API.md "Operations").
 import { randomBytes } from 'node:crypto';
 
 import Router from '@koa/router';
@@ -17,8 +18,9 @@ import { AppError, type ErrorCode } from '../../platform/errors.ts';
 import type { EmailVerificationService } from '../../services/email-verification.service.ts';
 import { ACCEPT_INVITATION_PATH, type InvitationsService } from '../../services/invitations.service.ts';
 import { isLinkTokenError, type LinkTokenErrorCode } from '../../services/link-tokens.service.ts';
-import { RequestThrottled } from '../../services/request-throttle.ts';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../services/password-policy.ts';
+import type { PasswordResetService } from '../../services/password-reset.service.ts';
+import { RequestThrottled } from '../../services/request-throttle.ts';
 import { FormTokens } from '../interactions/form-tokens.ts';
 import { PageError, formBody, formField, formParser, showErrorsAsPages, type PageLink } from '../page-steps.ts';
 
@@ -37,7 +39,14 @@ export interface AccountPagesDependencies {
   orm: MikroORM;
   emailVerification: EmailVerificationService;
   invitations: InvitationsService;
+  passwordReset: PasswordResetService;
 }
+
+// The same words whether or not an account has the address (API.md section 4: no enumeration).
+export const RESET_LINK_SENT_MESSAGE = 'If an account has this address, a link to choose a new password is on its way to it.';
+// A well-formed address, loosely: the service compares it with stored ones, and this only turns away what is clearly not one.
+const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+$/;
+const ORGANIZATION_SLUG = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** What a page says about a link that cannot be used: a title, what to do, and its status. */
 /** What a page of refusal says. */
@@ -47,7 +56,7 @@ const LINK_PAGES: Record<LinkTokenErrorCode, PageText> = {
   'link.invalid': { status: 400, title: 'This link is not valid', message: 'Check that you opened the whole link from the mail (some mail programs break long links), or ask for a new one.' },
   'link.wrong_purpose': { status: 400, title: 'This link is for something else', message: 'Open it from the mail it came in: it does not lead to this page.' },
   'link.used': { status: 410, title: 'This link has been used already', message: 'Each link works once. If you followed it, you are done; otherwise ask for a new one.' },
-  'link.expired': { status: 410, title: 'This link has expired', message: 'Links work for a limited time only. Ask for a new one.' },
+  'link.expired': { status: 410, title: 'This link has expired', message: 'Ask for a new one: a verification link from the sign-in page, a password link from "Forgot your password?".' },
   'link.revoked': { status: 410, title: 'This link has been replaced', message: 'A newer link was sent since (or the address changed): use the link of the latest mail, or ask for a new one.' },
 };
 
@@ -107,10 +116,11 @@ export function accountPages(deps: AccountPagesDependencies): Middleware {
     return browser ? `account:${browser}:${form}` : undefined;
   }
 
-  async function requireFormToken(ctx: Context, form: string): Promise<void> {
+  async function requireFormToken(ctx: Context, form: string,
+    advice = 'Open the link from the mail again and press the button on that page.'): Promise<void> {
     const binding = browserBinding(ctx, form, false);
     if (!binding || !await formTokens.verifyFor(binding, formBody(ctx).csrf)) {
-      throw new PageError(403, 'This form has expired', 'Open the link from the mail again and press the button on that page.');
+      throw new PageError(403, 'This form has expired', advice);
     }
   }
 
@@ -240,6 +250,109 @@ export function accountPages(deps: AccountPagesDependencies): Middleware {
       title: 'Welcome aboard',
       organizationSlug: typeof slug === 'string' && /^[a-z0-9][a-z0-9-]{0,62}$/.test(slug) ? slug : '',
     });
+  });
+
+  // Forgotten password: the form that asks for a link, then the page saying one may be on its way.
+  async function showForgotForm(ctx: Context, form: { email?: string; organization?: string; error?: string; status?: number; headers?: Record<string, string> } = {}) {
+    renderPage(ctx, 'forgot-password', {
+      title: 'Forgot your password?',
+      action: `${ACCOUNT_PAGES_PREFIX}/forgot-password`,
+      csrf: await formTokens.issueFor(browserBinding(ctx, 'forgot-password', true)!),
+      email: form.email ?? '',
+      organization: form.organization ?? '',
+      error: form.error,
+    }, { status: form.status, headers: form.headers });
+  }
+
+  router.get('/forgot-password', showErrorsAsPages, async (ctx) => {
+    await showForgotForm(ctx);
+  });
+
+  router.post('/forgot-password', showErrorsAsPages, parseForm, async (ctx) => {
+    await requireFormToken(ctx, 'forgot-password', `Open ${ACCOUNT_PAGES_PREFIX}/forgot-password again and send the form from there.`);
+    const body = formBody(ctx);
+    const email = formField(body, 'email').trim();
+    const organization = formField(body, 'organization').trim().toLowerCase();
+    // What the form shows again after a refusal: cut to size, without the NUL characters no address holds.
+    const retry = { email: email.slice(0, MAX_EMAIL_LENGTH).replaceAll('\u0000', ''), organization: organization.slice(0, MAX_ORGANIZATION_LENGTH).replaceAll('\u0000', '') };
+    if (!email || email.length > MAX_EMAIL_LENGTH || !EMAIL_SHAPE.test(email) || email.includes('\u0000')) {
+      return showForgotForm(ctx, { ...retry, status: 400, error: 'Enter the e-mail address of your account.' });
+    }
+    if (organization && !ORGANIZATION_SLUG.test(organization)) {
+      return showForgotForm(ctx, { ...retry, status: 400, error: 'The organization is its short name: lower-case letters, digits and "-".' });
+    }
+    try {
+      await deps.passwordReset.request({ email, organizationSlug: organization || undefined, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined });
+    } catch (error) {
+      if (error instanceof RequestThrottled) {
+        return showForgotForm(ctx, {
+          ...retry, status: 429, headers: { 'Retry-After': String(error.retryAfterSeconds) },
+          error: `Too many links asked for. Wait ${describeWait(error.retryAfterSeconds)} and try again.`,
+        });
+      }
+      throw error;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 303;
+    ctx.redirect(`${ACCOUNT_PAGES_PREFIX}/forgot-password/sent`);
+  });
+
+  router.get('/forgot-password/sent', showErrorsAsPages, (ctx) => {
+    renderPage(ctx, 'forgot-password-sent', { title: 'Check your mail', message: RESET_LINK_SENT_MESSAGE });
+  });
+
+  // Where the reset link leads: the GET only shows the form (peek), the POST uses the link.
+  async function showResetForm(ctx: Context, token: string, target: { email: string; organizationName: string },
+    form: { errors?: string[]; status?: number } = {}) {
+    renderPage(ctx, 'reset-password', {
+      title: 'Choose a new password',
+      email: target.email,
+      organizationName: target.organizationName,
+      token,
+      action: `${ACCOUNT_PAGES_PREFIX}/reset-password`,
+      csrf: await formTokens.issueFor(browserBinding(ctx, 'reset-password', true)!),
+      minLength: PASSWORD_MIN_LENGTH,
+      maxLength: PASSWORD_MAX_LENGTH,
+      errors: form.errors ?? [],
+    }, { status: form.status });
+  }
+
+  router.get('/reset-password', showErrorsAsPages, async (ctx) => {
+    const token = ctx.query.token;
+    if (typeof token !== 'string' || token === '') {
+      throw new PageError(400, 'This link is incomplete', 'Open the link from the mail again, or copy all of it into the address bar.');
+    }
+    const target = await asLinkPage(() => deps.passwordReset.inspect(token));
+    await showResetForm(ctx, token, target);
+  });
+
+  router.post('/reset-password', showErrorsAsPages, parseForm, async (ctx) => {
+    await requireFormToken(ctx, 'reset-password');
+    const body = formBody(ctx);
+    const token = formField(body, 'token');
+    const password = formField(body, 'password');
+    const confirm = formField(body, 'confirm');
+    const target = await asLinkPage(() => deps.passwordReset.inspect(token));
+    if (!password) return showResetForm(ctx, token, target, { status: 400, errors: ['Enter the new password.'] });
+    if (password.length > PASSWORD_MAX_LENGTH) return showResetForm(ctx, token, target, { status: 400, errors: [`The password must be at most ${PASSWORD_MAX_LENGTH} characters.`] });
+    if (password.includes('\u0000')) return showResetForm(ctx, token, target, { status: 400, errors: ['The password holds a character that is not allowed (NUL).'] });
+    if (password !== confirm) return showResetForm(ctx, token, target, { status: 400, errors: ['The two passwords are not the same.'] });
+    try {
+      await asLinkPage(() => deps.passwordReset.reset(token, password, { ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined }));
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'request.validation_failed') {
+        const reasons = (error.errors ?? []).map((issue) => `The password ${issue.message}.`);
+        return showResetForm(ctx, token, target, { status: 422, errors: reasons.length ? reasons : [error.message] });
+      }
+      throw error;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 303;
+    ctx.redirect(`${ACCOUNT_PAGES_PREFIX}/reset-password/done`);
+  });
+
+  router.get('/reset-password/done', showErrorsAsPages, (ctx) => {
+    renderPage(ctx, 'password-reset-done', { title: 'Password changed' });
   });
 
   const routes = compose<Context>([router.routes() as Middleware, router.allowedMethods() as Middleware]);

@@ -11,6 +11,7 @@ import { staticAssets } from '../../http/static-assets.ts';
 import { auditEntry, recordAudit } from '../../services/audit.service.ts';
 import { EmailNotVerified, SignInFailed } from '../../services/accounts.service.ts';
 import { ACR_MFA, ACR_PASSWORD, AMR_MFA, AMR_OTP, AMR_PASSWORD, SecondFactorRejected } from '../../services/mfa.service.ts';
+import { FORGOT_PASSWORD_PATH } from '../../services/password-reset.service.ts';
 import { RequestThrottled } from '../../services/request-throttle.ts';
 import { SignInThrottled } from '../../services/sign-in-throttle.ts';
 import { findActiveProfile } from '../../services/users.service.ts';
@@ -116,6 +117,7 @@ export function interactionPages(deps: Dependencies): Middleware {
       error: form.error,
       notice: form.notice,
       resendAction: form.offerResend ? `/interaction/${interaction.uid}/resend-verification` : undefined,
+      forgotPasswordUrl: FORGOT_PASSWORD_PATH,
     }, { status: form.status, headers: form.headers, formTargets: formTargets(interaction) });
   }
 
