@@ -16,16 +16,11 @@ import { jsonRequest, ROOT_PASSWORD } from '../support/admin.ts';
 import { launchBrowser } from '../support/browser.ts';
 import { startTestServer, type TestServer } from '../support/harness.ts';
 import { MailCatcher, linkIn, malformedLinkCases, type LinkPageCase } from '../support/mail.ts';
-import { createClient } from '../support/oauth.ts';
-import { PageSession, codeFlowRequest, discoverClient, hiddenField } from '../support/pages.ts';
+import { PageSession, codeFlowRequest, decodeHtml, hiddenField, registerPublicCodeClient } from '../support/pages.ts';
 import { login, loginAs, seedDemoUsers } from '../support/users.ts';
 
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 const PASSWORD = 'lantern-orbit-quartz-71';
-
-function decodeHtml(text: string): string {
-  return text.replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-}
 
 describe('accepting an invitation (issue 14 part 6)', function () {
   this.timeout(60_000);
@@ -77,15 +72,7 @@ describe('accepting an invitation (issue 14 part 6)', function () {
     admin = (await loginAs(server, 'admin1@demo.example')).access_token;
     root = (await loginAs(server, 'root@example.com', ROOT_PASSWORD)).access_token;
     demoId = (await queryOne<{ id: string }>(server.deps.orm.em, `select id from organization where slug = 'demo'`))!.id;
-    const registered = await createClient(server, {
-      client_name: 'Team Board',
-      grant_types: ['authorization_code'],
-      response_types: ['code'],
-      redirect_uris: [REDIRECT_URI],
-      token_endpoint_auth_method: 'none',
-      scope: 'openid profile email',
-    });
-    config = await discoverClient(server, registered, REDIRECT_URI);
+    config = await registerPublicCodeClient(server, 'Team Board', REDIRECT_URI);
   });
   after(async () => {
     await browser?.close();

@@ -22,16 +22,11 @@ import { MailDelivery } from '../../src/services/mail-delivery.ts';
 import { launchBrowser } from '../support/browser.ts';
 import { startTestServer, type TestServer } from '../support/harness.ts';
 import { MailCatcher, linkIn, malformedLinkCases, type LinkPageCase } from '../support/mail.ts';
-import { createClient } from '../support/oauth.ts';
-import { PageSession, codeFlowRequest, discoverClient, formAction, hiddenField, openInteraction, submitLogin } from '../support/pages.ts';
+import { PageSession, codeFlowRequest, decodeHtml, formAction, hiddenField, openInteraction, registerPublicCodeClient, submitLogin } from '../support/pages.ts';
 import { postJson } from '../support/users.ts';
 
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 const PASSWORD = 'lantern-orbit-quartz-71';
-
-function decodeHtml(text: string): string {
-  return text.replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-}
 
 describe('e-mail verification pages (issue 14 part 4)', function () {
   this.timeout(60_000);
@@ -58,15 +53,7 @@ describe('e-mail verification pages (issue 14 part 4)', function () {
       startTestServer({ SMTP_URL: catcher.url, MAIL_POLL_INTERVAL_MS: '50', REQUIRE_VERIFIED_EMAIL: 'true' }),
       launchBrowser(),
     ]);
-    const registered = await createClient(server, {
-      client_name: 'Field Notes',
-      grant_types: ['authorization_code'],
-      response_types: ['code'],
-      redirect_uris: [REDIRECT_URI],
-      token_endpoint_auth_method: 'none',
-      scope: 'openid profile email',
-    });
-    config = await discoverClient(server, registered, REDIRECT_URI);
+    config = await registerPublicCodeClient(server, 'Field Notes', REDIRECT_URI);
   });
   after(async () => {
     await browser?.close();

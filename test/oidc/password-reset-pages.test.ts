@@ -21,16 +21,12 @@ import { PASSWORD_RESET_LIMITS } from '../../src/services/password-reset.service
 import { launchBrowser } from '../support/browser.ts';
 import { startTestServer, type TestServer } from '../support/harness.ts';
 import { MailCatcher, linkIn, malformedLinkCases, type LinkPageCase } from '../support/mail.ts';
-import { callApi, createClient } from '../support/oauth.ts';
-import { PageSession, authorizeThroughPages, codeFlowRequest, discoverClient, formAction, hiddenField } from '../support/pages.ts';
+import { callApi } from '../support/oauth.ts';
+import { PageSession, authorizeThroughPages, codeFlowRequest, decodeHtml, formAction, hiddenField, registerPublicCodeClient } from '../support/pages.ts';
 import { DEMO_PASSWORD, login, loginAs, postJson, seedDemoUsers } from '../support/users.ts';
 
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 const NEW_PASSWORD = 'copper-meadow-signal-58';
-
-function decodeHtml(text: string): string {
-  return text.replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-}
 
 describe('forgotten password pages (issue 14 part 5)', function () {
   this.timeout(60_000);
@@ -60,15 +56,7 @@ describe('forgotten password pages (issue 14 part 5)', function () {
       launchBrowser(),
     ]);
     await seedDemoUsers(server);
-    const registered = await createClient(server, {
-      client_name: 'Field Notes',
-      grant_types: ['authorization_code'],
-      response_types: ['code'],
-      redirect_uris: [REDIRECT_URI],
-      token_endpoint_auth_method: 'none',
-      scope: 'openid profile email',
-    });
-    config = await discoverClient(server, registered, REDIRECT_URI);
+    config = await registerPublicCodeClient(server, 'Field Notes', REDIRECT_URI);
   });
   after(async () => {
     await browser?.close();
