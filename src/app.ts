@@ -25,8 +25,13 @@ export const API_PREFIX = '/api/v1';
 function chain(steps: (Middleware | undefined)[]): Middleware {
   return compose(steps.filter((step): step is Middleware => step !== undefined));
 }
-// Endpoints that take a password or mint a session from one.
-const SIGN_IN_PATHS = new Set([`${API_PREFIX}/auth/login`, `${API_PREFIX}/auth/mfa`, `${API_PREFIX}/auth/register`, `${API_PREFIX}/auth/refresh`]);
+// Endpoints that take a password or mint a session from one, or mail a link to a typed address.
+const SIGN_IN_PATHS = new Set([
+  `${API_PREFIX}/auth/login`, `${API_PREFIX}/auth/mfa`, `${API_PREFIX}/auth/register`, `${API_PREFIX}/auth/refresh`,
+  `${API_PREFIX}/auth/forgot-password`, `${API_PREFIX}/auth/reset-password`,
+]);
+// Their pages: the sign-in forms, and the forms that ask for or use a reset link.
+const SIGN_IN_PAGES = ['/interaction/', '/account/forgot-password', '/account/reset-password'];
 export function buildApp(deps: Dependencies): Koa {
   const { config } = deps;
   const app = new Koa({ proxy: config.trustProxy });
@@ -50,8 +55,8 @@ export function buildApp(deps: Dependencies): Koa {
   });
   const limitSignInRequests = rateLimit(deps.store, {
     name: 'login', perMinute: config.rateLimits.login,
-    answer: (ctx) => (ctx.path.startsWith('/interaction/') ? 'page' : 'problem'),
-    appliesTo: (ctx) => ctx.method === 'POST' && (SIGN_IN_PATHS.has(ctx.path) || ctx.path.startsWith('/interaction/')),
+    answer: (ctx) => (ctx.path.startsWith(`${API_PREFIX}/`) ? 'problem' : 'page'),
+    appliesTo: (ctx) => ctx.method === 'POST' && (SIGN_IN_PATHS.has(ctx.path) || SIGN_IN_PAGES.some((prefix) => ctx.path.startsWith(prefix))),
   });
 
   // The resource API and the provider's side share nothing below the outer layers, so each

@@ -27,12 +27,15 @@ import { ExpiredRowsCleanup } from './services/cleanup.service.ts';
 import { CrmStatisticsService } from './services/crm-statistics.service.ts';
 import { CustomersService } from './services/customers.service.ts';
 import { InteractionsService } from './services/crm-interactions.service.ts';
+import { InvitationsService } from './services/invitations.service.ts';
 import { LocationsService } from './services/locations.service.ts';
 import { MailDelivery } from './services/mail-delivery.ts';
 import { MailComposer } from './services/mail-templates.ts';
 import { EmailVerificationService, VERIFICATION_RESEND_LIMITS } from './services/email-verification.service.ts';
+import { PASSWORD_RESET_LIMITS, PasswordResetService } from './services/password-reset.service.ts';
 import { RequestThrottle } from './services/request-throttle.ts';
 import { OrganizationsService } from './services/organizations.service.ts';
+import { OutboxAdminService } from './services/outbox-admin.service.ts';
 import { createAdministrator, ensureFirstPartyClient, type CreatedAdmin } from './services/bootstrap.service.ts';
 import { ClientAuthThrottle } from './services/client-auth-throttle.ts';
 import { ClientRegistry } from './services/client-registry.service.ts';
@@ -77,6 +80,12 @@ export interface Dependencies {
   mails: MailComposer;
   /** Verification links: sent on sign-up, admin creation and address changes; followed at /account/verify-email. */
   emailVerification: EmailVerificationService;
+  /** Invitations to an organization: made and withdrawn through the API, accepted at /account/accept-invitation. */
+  invitations: InvitationsService;
+  /** Forgotten passwords: reset links mailed from /account/forgot-password and the API, followed at /account/reset-password. */
+  passwordReset: PasswordResetService;
+  /** The outbox for super admins: messages by status, and a retry (/api/v1/admin/outbox). */
+  outboxAdmin: OutboxAdminService;
   /** Which permissions and API scopes a caller's roles give (cached, checked on every request). */
   permissionResolver: PermissionResolver;
   roles: RolesService;
@@ -163,6 +172,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   });
   const cleanup = new ExpiredRowsCleanup(orm, {
     logger,
+    outboxRetention: config.outboxRetention,
     onDeleted: (table, rows) => metrics.cleanupDeletedRows.inc({ table }, rows),
     onRun: (outcome, seconds) => { metrics.cleanupRuns.inc({ outcome }); metrics.cleanupRunSeconds.set(seconds); },
   });
@@ -188,11 +198,16 @@ export async function createDependencies(config: Config, logger: Logger, stores:
     orm, mails, clients: clientRegistry, throttle: new RequestThrottle(store, { name: 'verify-email-resend', ...VERIFICATION_RESEND_LIMITS }),
   });
   const revokeGrant = (grantId: string) => revokeGrantEverywhere({ store, orm, clientRegistry, revocation }, grantId);
+  const passwordReset = new PasswordResetService({
+    orm, mails, revocation, revokeGrant, clients: clientRegistry,
+    throttle: new RequestThrottle(store, { name: 'password-reset', ...PASSWORD_RESET_LIMITS }),
+  });
   const selfService = new SelfService(orm, revocation, revokeGrant, emailVerification);
   const permissionResolver = new PermissionResolver(orm, store);
   const roles = new RolesService(orm, permissionResolver);
   const permissions = new PermissionsService(orm, permissionResolver);
   const usersAdmin = new UsersAdminService({ orm, reads, clientRegistry, revocation, roles, revokeGrant, emailVerification });
+  const invitations = new InvitationsService({ orm, reads, mails, roles });
   const organizations = new OrganizationsService({ orm, revocation, clientRegistry, permissionResolver, revokeGrant });
   const clientAuthThrottle = new ClientAuthThrottle(store, config.clientAuthThrottle);
   await Promise.all([revocation.start(), clientRegistry.start(), permissionResolver.start(), clientAuthThrottle.start()]);
@@ -237,9 +252,9 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   mailDelivery.start(config.mail.pollIntervalMs);
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, mfa, passkeys, clock, metrics, reads, cleanup, mailDelivery, mails, emailVerification, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
+    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, mfa, passkeys, clock, metrics, reads, cleanup, mailDelivery, mails, emailVerification, invitations, passwordReset, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
     organizations, locations: new LocationsService(orm, reads), customers: new CustomersService(orm, reads), crmInteractions: new InteractionsService(orm, reads),
-    crmStatistics: new CrmStatisticsService(reads), auditQuery: new AuditQueryService(orm, reads), consents: new ConsentsService(orm, revokeGrant),
+    crmStatistics: new CrmStatisticsService(reads), outboxAdmin: new OutboxAdminService(orm, reads), auditQuery: new AuditQueryService(orm, reads), consents: new ConsentsService(orm, revokeGrant),
     applications: new ApplicationsService({ orm, clientRegistry, revokeGrant, provider: providerClientModels(() => providers.current) }), providers, cookieKeys, verifier, reloadSigningKeys,
     async close() {
       clearInterval(refresher);

@@ -6,11 +6,13 @@ import { clientsRoutes } from './clients/clients.routes.ts';
 import { crmRoutes } from './crm/crm.routes.ts';
 import { customersRoutes } from './customers/customers.routes.ts';
 import { interactionsRoutes } from './interactions/interactions.routes.ts';
+import { invitationsRoutes } from './invitations/invitations.routes.ts';
 import { locationsRoutes } from './locations/locations.routes.ts';
 import { consentsRoutes } from './me/consents.routes.ts';
 import { meRoutes } from './me/me.routes.ts';
 import { mfaRoutes } from './me/mfa.routes.ts';
 import { organizationsRoutes } from './organizations/organizations.routes.ts';
+import { outboxRoutes } from './outbox/outbox.routes.ts';
 import { permissionsRoutes } from './permissions/permissions.routes.ts';
 import { rolesRoutes } from './roles/roles.routes.ts';
 import { usersRoutes } from './users/users.routes.ts';
@@ -20,7 +22,7 @@ export type ApiDependencies = Parameters<typeof authRoutes>[0] & Parameters<type
   & Parameters<typeof usersRoutes>[0] & Parameters<typeof rolesRoutes>[0] & Parameters<typeof permissionsRoutes>[0]
   & Parameters<typeof clientsRoutes>[0] & Parameters<typeof auditRoutes>[0] & Parameters<typeof organizationsRoutes>[0]
   & Parameters<typeof locationsRoutes>[0] & Parameters<typeof customersRoutes>[0] & Parameters<typeof interactionsRoutes>[0]
-  & Parameters<typeof crmRoutes>[0];
+  & Parameters<typeof crmRoutes>[0] & Parameters<typeof invitationsRoutes>[0] & Parameters<typeof outboxRoutes>[0];
 
 /**
  * The scope a route checks when it names none: the coarse scope its permission falls under (the
@@ -37,5 +39,5 @@ function withScope(route: RouteDefinition): RouteDefinition {
 /** Every /api/v1 route, in one list: the router and the OpenAPI document are built from it. */
 export function apiRoutes(deps: ApiDependencies): RouteDefinition[] {
   return [...authRoutes(deps), ...meRoutes(deps), ...mfaRoutes(deps), ...consentsRoutes(deps), ...usersRoutes(deps), ...rolesRoutes(deps), ...permissionsRoutes(deps), ...clientsRoutes(deps), ...auditRoutes(deps),
-    ...organizationsRoutes(deps), ...locationsRoutes(deps), ...customersRoutes(deps), ...interactionsRoutes(deps), ...crmRoutes(deps)].map(withScope);
+    ...organizationsRoutes(deps), ...invitationsRoutes(deps), ...locationsRoutes(deps), ...customersRoutes(deps), ...interactionsRoutes(deps), ...crmRoutes(deps), ...outboxRoutes(deps)].map(withScope);
 }

@@ -26,19 +26,33 @@ export function isStoreOutage(error: unknown): boolean {
   return error instanceof StoreUnavailableError || isDatabaseUnavailable(error);
 }
 
+/**
+ * What every request carries: its id, and a logger bound to it. The child logger is made on first
+ * use: most requests never log beyond their access line.
+ */
+class RequestState {
+  readonly requestId: string;
+  readonly #logger: Logger;
+  #log: Logger | undefined;
+
+  constructor(requestId: string, logger: Logger) {
+    this.requestId = requestId;
+    this.#logger = logger;
+  }
+
+  get log(): Logger {
+    return (this.#log ??= this.#logger.child({ reqId: this.requestId }));
+  }
+}
+
 export function requestContext(logger: Logger) {
   const logsRequests = logger.isLevelEnabled('info');
   return async function assignRequestId(ctx: Context, next: Next) {
     const incoming = ctx.get('x-request-id');
     const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    ctx.state.requestId = requestId;
-    // The child logger is made on first use: most requests never log beyond their access line.
-    let log: Logger | undefined;
-    Object.defineProperty(ctx.state, 'log', {
-      configurable: true,
-      enumerable: true,
-      get: () => (log ??= logger.child({ reqId: requestId })),
-    });
+    // Set before anything else has written to the state (this is the first step that does); the
+    // rest of DefaultState (`auth`, ...) is filled in by later steps.
+    ctx.state = new RequestState(requestId, logger) as unknown as Context['state'];
     ctx.res.setHeader('X-Request-Id', requestId);
     const started = logsRequests ? performance.now() : 0;
     await next();

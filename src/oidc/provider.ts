@@ -16,7 +16,7 @@ import { recordAudit } from '../services/audit.service.ts';
 import { ACR_MFA, ACR_PASSWORD, type MfaService } from '../services/mfa.service.ts';
 import { verifyClientSecret } from '../services/client-secrets.ts';
 import type { PermissionResolver } from '../services/rbac.service.ts';
-import type { RevocationService } from '../services/revocation.service.ts';
+import { SESSION_LIFETIME_SECONDS, type RevocationService } from '../services/revocation.service.ts';
 import type { EmailVerificationService } from '../services/email-verification.service.ts';
 import { API_SCOPES, OIDC_SCOPES } from '../services/scopes.ts';
 import { ACCESS_TOKEN_ALG, ID_TOKEN_ALG } from '../services/signing-keys.service.ts';
@@ -224,7 +224,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       AuthorizationCode: 60,
       IdToken: 3600,
       Interaction: 3600,
-      Session: 14 * 24 * 3600,
+      Session: SESSION_LIFETIME_SECONDS,
     },
     // Every refresh rotates (API.md section 2); a replay of the old one revokes the grant.
     rotateRefreshToken: true,
@@ -242,7 +242,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
         }
       },
     },
-    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithStepUp(deps.mfa) },
+    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionsPolicy(deps.mfa, deps.revocation) },
     // RFC 8176 amr values and these acr values reach ID tokens from the sign-in (interaction.routes.ts, grants/password.ts).
     acrValues: [ACR_PASSWORD, ACR_MFA],
     // A consent is remembered per client across sessions (src/oidc/interactions/consent.ts).
@@ -350,6 +350,25 @@ function memoizeClientInstances(provider: Provider, clientRegistry: ClientRegist
     }
     return client;
   };
+}
+
+/**
+ * The provider's prompts (with the second-factor check above), and one more reason to ask for the
+ * password: the user's sessions were ended after this one signed in (a password reset,
+ * services/password-reset.service.ts), so a browser still holding the session cookie gets no new
+ * code or token without the new password.
+ */
+function interactionsPolicy(mfa: MfaService, revocation: Pick<RevocationService, 'sessionsEndedAt'>) {
+  const policy = interactionPolicyWithStepUp(mfa);
+  policy.get('login')!.checks.add(new interactionPolicy.Check('sessions_ended', 'The sessions of this account were ended after this sign-in', async (ctx) => {
+    const { session, result } = ctx.oidc;
+    if (!session?.accountId || result?.login) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    const endedAt = await revocation.sessionsEndedAt(session.accountId);
+    const signedInAt = session.authTime();
+    return endedAt !== undefined && (signedInAt === undefined || signedInAt <= endedAt)
+      ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+  }));
+  return policy;
 }
 
 export function createProvider(deps: ProviderDependencies): Provider {

@@ -100,6 +100,8 @@ const environmentSchema = z.object({
   DATABASE_REPLICA_URLS: replicaUrlsSchema.optional(),
   DATABASE_REPLICA_STICKY_SECONDS: integer(0, 3600).default(5),
   CLEANUP_INTERVAL_SECONDS: integer(0, 86_400).default(300),
+  OUTBOX_SENT_RETENTION_DAYS: integer(1, 3650).default(7),
+  OUTBOX_FAILED_RETENTION_DAYS: integer(1, 3650).default(30),
   DATA_DIR: z.string().min(1).default('./data'),
   REDIS_URL: urlWithProtocols(['redis:', 'rediss:'], 'Redis').optional(),
   REDIS_SENTINELS: endpointList.optional(),
@@ -160,6 +162,8 @@ export interface Config {
   database: { url?: string; dataDir: string; acquireTimeoutMs: number; replicaUrls: string[]; replicaStickySeconds: number };
   /** Seconds between runs of the job deleting expired rows (0 turns it off in this process). */
   cleanupIntervalSeconds: number;
+  /** Days the cleanup job keeps outbox rows: sent ones after sending, failed ones after they were written. */
+  outboxRetention: { sentDays: number; failedDays: number };
   /** Absent: the in-process store (one process only). */
   redis: { connection?: RedisConnection; keyPrefix: string };
   admin: { email?: string; password?: string };
@@ -244,6 +248,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       replicaUrls: env.DATABASE_REPLICA_URLS ?? [], replicaStickySeconds: env.DATABASE_REPLICA_STICKY_SECONDS,
     },
     cleanupIntervalSeconds: env.CLEANUP_INTERVAL_SECONDS,
+    outboxRetention: { sentDays: env.OUTBOX_SENT_RETENTION_DAYS, failedDays: env.OUTBOX_FAILED_RETENTION_DAYS },
     redis: { connection: redisConnection, keyPrefix: env.REDIS_KEY_PREFIX },
     admin: { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD },
     seedPassword: env.SEED_PASSWORD,

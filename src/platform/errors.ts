@@ -51,6 +51,10 @@ export const ERROR_CATALOGUE = {
   'link.used': { status: 410, title: 'Link already used' },
   'link.expired': { status: 410, title: 'Link expired' },
   'link.revoked': { status: 410, title: 'Link replaced or withdrawn' },
+  // Invitations (services/invitations.service.ts).
+  'invitation.already_member': { status: 409, title: 'Already a member of the organization' },
+  'invitation.withdrawn': { status: 410, title: 'Invitation withdrawn' },
+  'outbox.not_retryable': { status: 409, title: 'Outbox message cannot be retried' },
   'resource.not_found': { status: 404, title: 'Not found' },
   'request.method_not_allowed': { status: 405, title: 'Method not allowed' },
   'request.conflict': { status: 409, title: 'Conflict' },

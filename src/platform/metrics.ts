@@ -64,15 +64,27 @@ export class Metrics {
 
   /** Records every request under its route template, never its raw path (ids would explode the labels). */
   middleware() {
+    // prom-client hashes a label object on every observe; the few (method, route, status)
+    // combinations a server sees are looked up once and their children kept (bounded by routes).
+    const durations = new Map<string, { observe(seconds: number): void }>();
+    const counts = new Map<string, { inc(): void }>();
     return async (ctx: Context, next: Next) => {
-      const stop = this.httpDuration.startTimer();
+      const started = performance.now();
       try {
         await next();
       } finally {
         const { _matchedRoute: matched, oidc } = ctx as { _matchedRoute?: string; oidc?: { route?: string } };
         const route = matched ?? (oidc?.route ? `oidc:${oidc.route}` : ctx.path.startsWith('/interaction/') ? '/interaction/:uid' : 'unmatched');
-        stop({ method: ctx.method, route });
-        this.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) });
+        const { method } = ctx;
+        const status = String(ctx.status);
+        const routeKey = `${method} ${route}`;
+        let duration = durations.get(routeKey);
+        if (!duration) durations.set(routeKey, duration = this.httpDuration.labels({ method, route }));
+        duration.observe((performance.now() - started) / 1000);
+        const countKey = `${routeKey} ${status}`;
+        let count = counts.get(countKey);
+        if (!count) counts.set(countKey, count = this.httpRequests.labels({ method, route, status }));
+        count.inc();
       }
     };
   }

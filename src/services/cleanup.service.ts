@@ -14,6 +14,11 @@
 //                             written with a TTL, so the store expires them by itself.
 //   PostgreSQL link_token     single-use links (link-tokens.service.ts): kept a week past expires_at,
 //                             so an old link still reads "expired" rather than "invalid", then deleted.
+//   PostgreSQL outbox_message mails (later webhooks) once delivered: a sent row is deleted
+//                             OUTBOX_SENT_RETENTION_DAYS (7) after it was sent; a failed one stays
+//                             for the operator (GET /api/v1/admin/outbox) until retried, or
+//                             OUTBOX_FAILED_RETENTION_DAYS (30) after it was written. Pending and
+//                             sending rows are never touched.
 //   PostgreSQL audit_log      kept: it is the record, not an artefact (retention is the operator's).
 //
 // Every process runs the job on an interval; a transaction-scoped advisory lock around each batch
@@ -38,30 +43,62 @@ export interface CleanupTarget {
   deleteBatch: string;
 }
 
+/** How long delivered and failed outbox rows stay (OUTBOX_SENT_RETENTION_DAYS, OUTBOX_FAILED_RETENTION_DAYS). */
+export interface OutboxRetention {
+  sentDays: number;
+  failedDays: number;
+}
+
+export const DEFAULT_OUTBOX_RETENTION: OutboxRetention = { sentDays: 7, failedDays: 30 };
+
 // The outer condition repeats the inner one: a row updated (its expiry extended) between the
 // subselect and the delete has a new ctid and a new expires_at, and is left alone. Oldest first,
 // by the expiry index: a plain LIMIT would let the planner pick a sequential scan when most rows
 // are expired, and each batch would then read past every row the batches before it deleted
 // (dead until VACUUM), which grows quadratically over a million rows; the index scan skips index
-// entries already known dead.
-export const CLEANUP_TARGETS: readonly CleanupTarget[] = [
-  {
-    table: 'oidc_artifact',
-    deleteBatch: `delete from oidc_artifact where ctid = any(array(
-        select ctid from oidc_artifact where expires_at < now() order by expires_at limit ?)) and expires_at < now()`,
-  },
-  {
-    table: 'signing_key',
-    deleteBatch: `delete from signing_key where ctid = any(array(
-        select ctid from signing_key where retire_at < now() limit ?)) and retire_at < now()`,
-  },
-  {
-    table: 'link_token',
-    deleteBatch: `delete from link_token where ctid = any(array(
-        select ctid from link_token where expires_at < now() - interval '7 days' order by expires_at limit ?))
-        and expires_at < now() - interval '7 days'`,
-  },
-];
+// entries already known dead. The outbox's two targets walk its two partial indexes (sent rows by
+// sent_at, failed ones by created_at); a failed row retried meanwhile is pending again, and left.
+/** What the job deletes, in order; the outbox's ages come from the configuration. */
+export function cleanupTargets(outbox: OutboxRetention = DEFAULT_OUTBOX_RETENTION): CleanupTarget[] {
+  for (const days of [outbox.sentDays, outbox.failedDays]) {
+    // Whole numbers only: they are written into the statements.
+    if (!Number.isInteger(days) || days < 1) throw new RangeError('outbox retention must be a whole number of days, at least 1');
+  }
+  const sentBefore = `now() - interval '${outbox.sentDays} days'`;
+  const failedBefore = `now() - interval '${outbox.failedDays} days'`;
+  return [
+    {
+      table: 'oidc_artifact',
+      deleteBatch: `delete from oidc_artifact where ctid = any(array(
+          select ctid from oidc_artifact where expires_at < now() order by expires_at limit ?)) and expires_at < now()`,
+    },
+    {
+      table: 'signing_key',
+      deleteBatch: `delete from signing_key where ctid = any(array(
+          select ctid from signing_key where retire_at < now() limit ?)) and retire_at < now()`,
+    },
+    {
+      table: 'link_token',
+      deleteBatch: `delete from link_token where ctid = any(array(
+          select ctid from link_token where expires_at < now() - interval '7 days' order by expires_at limit ?))
+          and expires_at < now() - interval '7 days'`,
+    },
+    {
+      table: 'outbox_message',
+      deleteBatch: `delete from outbox_message where ctid = any(array(
+          select ctid from outbox_message where status = 'sent' and sent_at < ${sentBefore} order by sent_at limit ?))
+          and status = 'sent' and sent_at < ${sentBefore}`,
+    },
+    {
+      table: 'outbox_message',
+      deleteBatch: `delete from outbox_message where ctid = any(array(
+          select ctid from outbox_message where status = 'failed' and created_at < ${failedBefore} order by created_at limit ?))
+          and status = 'failed' and created_at < ${failedBefore}`,
+    },
+  ];
+}
+
+export const CLEANUP_TARGETS: readonly CleanupTarget[] = cleanupTargets();
 
 export interface CleanupOptions {
   /** Rows per DELETE statement. */
@@ -75,6 +112,8 @@ export interface CleanupOptions {
   onRun?: (outcome: CleanupOutcome, seconds: number) => void;
   /** Told of each batch while the lock is held (tests check that batches of two processes never overlap). */
   onBatch?: (batch: { table: string; rows: number; startedAt: number; endedAt: number }) => void;
+  /** How long sent and failed outbox rows stay; DEFAULT_OUTBOX_RETENTION when absent. */
+  outboxRetention?: OutboxRetention;
 }
 
 /** done: nothing expired is left; budget: time ran out first; busy: another process holds the lock; stopped: shutdown. */
@@ -99,6 +138,7 @@ export class ExpiredRowsCleanup {
   readonly #budgetMs: number;
   readonly #pauseRatio: number;
   readonly #options: CleanupOptions;
+  readonly #targets: readonly CleanupTarget[];
   #timer: NodeJS.Timeout | undefined;
   #wake: (() => void) | undefined;
   #running: Promise<CleanupResult> | undefined;
@@ -110,6 +150,7 @@ export class ExpiredRowsCleanup {
     this.#budgetMs = options.budgetMs ?? DEFAULT_BUDGET_MS;
     this.#pauseRatio = options.pauseRatio ?? DEFAULT_PAUSE_RATIO;
     this.#options = options;
+    this.#targets = options.outboxRetention ? cleanupTargets(options.outboxRetention) : CLEANUP_TARGETS;
   }
 
   /**
@@ -146,8 +187,9 @@ export class ExpiredRowsCleanup {
     const deleted: Record<string, number> = {};
     let outcome: CleanupOutcome = 'done';
     try {
-      for (const target of CLEANUP_TARGETS) {
-        deleted[target.table] = 0;
+      for (const target of this.#targets) {
+        // Two targets may share a table (the outbox's sent and failed rows): their counts add up.
+        deleted[target.table] ??= 0;
         for (;;) {
           if (this.#stopping) { outcome = 'stopped'; break; }
           if (Date.now() - started > this.#budgetMs) { outcome = 'budget'; break; }

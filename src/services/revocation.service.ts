@@ -8,6 +8,8 @@ import { boundedLruCache } from '../platform/lru-cache.ts';
 import type { KeyValueStore } from '../platform/store.ts';
 
 const CHANNEL = 'revocation';
+/** How long a sign-in session at the provider lasts (its Session TTL, oidc/provider.ts). */
+export const SESSION_LIFETIME_SECONDS = 14 * 24 * 3600;
 
 export interface TokenFacts {
   jti?: string;
@@ -26,6 +28,7 @@ const keyOf = {
   grant: (id: string) => `revocation:grant:${id}`,
   user: (id: string) => `revocation:user:${id}`,
   client: (id: string) => `revocation:client:${id}`,
+  sessions: (id: string) => `revocation:sessions:${id}`,
 };
 
 export class RevocationService {
@@ -66,6 +69,25 @@ export class RevocationService {
 
   /** Ends every token minted for the user so far (logout everywhere, disable, demote, password reset). */
   revokeUserTokens(userId: string) { return this.#bump(keyOf.user(userId)); }
+
+  /**
+   * Ends every sign-in session of the user at the provider made until now (a password reset): the
+   * next authorization request on such a session asks for the password again. Remembered as long
+   * as a session can live.
+   */
+  async endUserSessions(userId: string): Promise<void> {
+    const key = keyOf.sessions(userId);
+    const value = String(Math.floor(Date.now() / 1000));
+    await this.#store.set(key, value, SESSION_LIFETIME_SECONDS + 60);
+    this.#cache.set(key, value);
+    await this.#store.publish(CHANNEL, `${key} ${value}`);
+  }
+
+  /** When the user's sessions were last ended (epoch seconds), if within a session's lifetime. */
+  async sessionsEndedAt(userId: string): Promise<number | undefined> {
+    const [value] = await this.#read([keyOf.sessions(userId)]);
+    return value ? Number(value) : undefined;
+  }
 
   /** Ends every token minted for the client so far (deletion, secret rotation). */
   revokeClientTokens(clientId: string) { return this.#bump(keyOf.client(clientId)); }

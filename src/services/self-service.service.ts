@@ -7,6 +7,7 @@ import { AppError, assertThat, fieldError } from '../platform/errors.ts';
 import { queryOne, queryRows } from '../platform/database.ts';
 import { auditEntry, recordAudit } from './audit.service.ts';
 import type { EmailVerificationService } from './email-verification.service.ts';
+import { revokeLinkTokens } from './link-tokens.service.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { assertPasswordPolicy } from './password-policy.ts';
 import type { RevocationService } from './revocation.service.ts';
@@ -106,6 +107,8 @@ export class SelfService {
     const passwordHash = await hashPassword(newPassword);
     await em.transactional(async (tx) => {
       await tx.nativeUpdate(User, { id: user.id }, { passwordHash });
+      // A reset link asked for before the change must not undo it.
+      await revokeLinkTokens(tx, { userId: user.id, purpose: 'reset_password' });
       recordAudit(tx, auditEntry(actor, {
         action: 'auth.password_change', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id,
       }));

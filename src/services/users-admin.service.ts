@@ -13,6 +13,7 @@ import { auditEntry, recordAudit } from './audit.service.ts';
 import { personalClientMetadata } from './bootstrap.service.ts';
 import type { ClientRegistry } from './client-registry.service.ts';
 import type { EmailVerificationService } from './email-verification.service.ts';
+import { revokeLinkTokens } from './link-tokens.service.ts';
 import { generatePassword, hashPassword } from './passwords.ts';
 import { assertPasswordPolicy } from './password-policy.ts';
 import { SUPER_ADMIN } from './rbac.service.ts';
@@ -305,9 +306,13 @@ export class UsersAdminService {
         await assertPasswordPolicy(newPassword, user, 'new_password');
       }
       user.passwordHash = passwordHash;
+      // A reset link the user asked for before must not undo the admin's reset.
+      await revokeLinkTokens(em, { userId: user.id, purpose: 'reset_password' });
       recordAudit(em, auditEntry(actor, { action: 'user.reset_password', resource: 'user', resourceId: user.id, targetId: user.id, organizationId: user.organization.id, details: { temporary: !newPassword } }));
     });
     await this.#endTokens(userId, { grants: true });
+    // A browser signed in with the old password asks for the new one.
+    await this.#revocation.endUserSessions(userId);
     return newPassword ? {} : { temporary_password: password };
   }
 

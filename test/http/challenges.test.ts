@@ -25,6 +25,8 @@ const PUBLIC_BODIES: Record<string, unknown> = {
   'POST /auth/register': {},
   'POST /auth/verify-email': { token: UNKNOWN_TOKEN },
   'POST /auth/verify-email/resend': { email: 'nobody@demo.example' },
+  'POST /auth/forgot-password': {},
+  'POST /auth/reset-password': {},
 };
 
 /** RFC 9110 section 11.6.1: the auth-schemes a WWW-Authenticate value challenges with. */

@@ -21,17 +21,12 @@ import { issueLinkToken } from '../../src/services/link-tokens.service.ts';
 import { MailDelivery } from '../../src/services/mail-delivery.ts';
 import { launchBrowser } from '../support/browser.ts';
 import { startTestServer, type TestServer } from '../support/harness.ts';
-import { MailCatcher, linkIn } from '../support/mail.ts';
-import { createClient } from '../support/oauth.ts';
-import { PageSession, codeFlowRequest, discoverClient, formAction, hiddenField, openInteraction, submitLogin } from '../support/pages.ts';
+import { MailCatcher, linkIn, malformedLinkCases, type LinkPageCase } from '../support/mail.ts';
+import { PageSession, codeFlowRequest, decodeHtml, formAction, hiddenField, openInteraction, registerPublicCodeClient, submitLogin } from '../support/pages.ts';
 import { postJson } from '../support/users.ts';
 
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 const PASSWORD = 'lantern-orbit-quartz-71';
-
-function decodeHtml(text: string): string {
-  return text.replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-}
 
 describe('e-mail verification pages (issue 14 part 4)', function () {
   this.timeout(60_000);
@@ -58,15 +53,7 @@ describe('e-mail verification pages (issue 14 part 4)', function () {
       startTestServer({ SMTP_URL: catcher.url, MAIL_POLL_INTERVAL_MS: '50', REQUIRE_VERIFIED_EMAIL: 'true' }),
       launchBrowser(),
     ]);
-    const registered = await createClient(server, {
-      client_name: 'Field Notes',
-      grant_types: ['authorization_code'],
-      response_types: ['code'],
-      redirect_uris: [REDIRECT_URI],
-      token_endpoint_auth_method: 'none',
-      scope: 'openid profile email',
-    });
-    config = await discoverClient(server, registered, REDIRECT_URI);
+    config = await registerPublicCodeClient(server, 'Field Notes', REDIRECT_URI);
   });
   after(async () => {
     await browser?.close();
@@ -172,15 +159,8 @@ describe('e-mail verification pages (issue 14 part 4)', function () {
       const response = await session.get(`/account/verify-email${query}`);
       return { status: response.status, html: decodeHtml(await response.text()) };
     };
-    const tampered = `${token.slice(0, 5)}${token[5] === 'Q' ? 'R' : 'Q'}${token.slice(6)}`;
-    const cases: [string, number, string][] = [
-      ['', 400, 'This link is incomplete'],
-      ['?token=', 400, 'This link is incomplete'],
-      [`?token=${tampered}`, 400, 'This link is not valid'],
-      [`?token=${token.slice(0, 30)}`, 400, 'This link is not valid'],
-      [`?token=${token.slice(0, 42)}%00`, 400, 'This link is not valid'],
-      [`?token=${'A'.repeat(5000)}`, 400, 'This link is not valid'],
-      [`?token=${token}&token=${token}`, 400, 'This link is incomplete'],
+    const cases: LinkPageCase[] = [
+      ...malformedLinkCases(token),
     ];
     for (const [query, status, title] of cases) {
       const page = await show(query);

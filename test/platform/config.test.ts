@@ -150,6 +150,13 @@ describe('configuration (API.md section 1)', () => {
     expect(loadConfig({ CLEANUP_INTERVAL_SECONDS: '0' }).cleanupIntervalSeconds).to.equal(0);
   });
 
+  it('keeps sent outbox rows 7 days and failed ones 30 unless told otherwise, in whole days from 1', () => {
+    expect(loadConfig({}).outboxRetention).to.deep.equal({ sentDays: 7, failedDays: 30 });
+    expect(loadConfig({ OUTBOX_SENT_RETENTION_DAYS: '1', OUTBOX_FAILED_RETENTION_DAYS: '90' }).outboxRetention).to.deep.equal({ sentDays: 1, failedDays: 90 });
+    expect(problemsOf({ OUTBOX_SENT_RETENTION_DAYS: '0' })).to.have.length(1);
+    expect(problemsOf({ OUTBOX_FAILED_RETENTION_DAYS: '2.5' })).to.have.length(1);
+  });
+
   it('splits and checks COOKIE_KEYS', () => {
     expect(loadConfig({ COOKIE_KEYS: `${'a'.repeat(32)}, ${'b'.repeat(40)}` }).cookieKeys).to.have.length(2);
     expect(problemsOf({ COOKIE_KEYS: 'tooshort' })[0]).to.include('COOKIE_KEYS: expected a comma-separated list');

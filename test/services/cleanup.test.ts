@@ -135,4 +135,38 @@ describe('the cleanup job (expired rows in PostgreSQL)', function () {
     expect(await count(server, 'expires_at < now()')).to.equal(5000 - result.deleted.oidc_artifact!);
     await executeStatement(server.deps.orm.em, 'delete from oidc_artifact where expires_at < now()');
   });
+  it('deletes sent outbox rows a week after sending and failed ones after 30 days, in batches; keeps pending, sending and recent rows', async () => {
+    // Not due for a day: the server's own delivery worker leaves the pending and sending rows be.
+    const insert = (rows: number, status: string, createdAgo: string, sentAgo: string | null) => executeStatement(server.deps.orm.em,
+      `insert into outbox_message (id, kind, payload, status, attempts, next_attempt_at, created_at, sent_at)
+       select gen_random_uuid(), 'mail', '{"to":"x@example.test","subject":"s","text":"t"}'::jsonb, ?, 1, now() + interval '1 day', now() - ?::interval,
+              case when ?::text is null then null else now() - ?::interval end
+         from generate_series(1, ?)`, [status, createdAgo, sentAgo, sentAgo, rows]);
+    const outbox = async (where: string) => (await queryOne<{ n: number }>(server.deps.orm.em, `select count(*)::int as n from outbox_message where ${where}`))!.n;
+    await executeStatement(server.deps.orm.em, 'delete from outbox_message');
+    await insert(2500, 'sent', '8 days', '8 days');
+    await insert(5, 'sent', '6 days', '6 days');
+    // Written long ago, failed, retried by an admin yesterday and sent: a week from its sending.
+    await insert(1, 'sent', '40 days', '1 day');
+    await insert(3, 'failed', '31 days', null);
+    await insert(2, 'failed', '29 days', null);
+    await insert(2, 'pending', '60 days', null);
+    await insert(1, 'sending', '60 days', null);
+
+    const result = await new ExpiredRowsCleanup(server.deps.orm, { batchSize: 1000, outboxRetention: server.deps.config.outboxRetention }).run();
+    expect(server.deps.config.outboxRetention).to.deep.equal({ sentDays: 7, failedDays: 30 });
+    expect(result.outcome).to.equal('done');
+    expect(result.deleted.outbox_message).to.equal(2503);
+    expect(await outbox(`status = 'sent'`)).to.equal(6);
+    expect(await outbox(`status = 'failed'`)).to.equal(2);
+    expect(await outbox(`status in ('pending', 'sending')`)).to.equal(3);
+
+    const shorter = await new ExpiredRowsCleanup(server.deps.orm, { outboxRetention: { sentDays: 2, failedDays: 10 } }).run();
+    expect(shorter.deleted.outbox_message).to.equal(7);
+    expect(await outbox(`status = 'sent'`)).to.equal(1);
+    expect(await outbox(`status = 'failed'`)).to.equal(0);
+    expect(await outbox(`status in ('pending', 'sending')`)).to.equal(3);
+    expect(() => new ExpiredRowsCleanup(server.deps.orm, { outboxRetention: { sentDays: 0, failedDays: 30 } })).to.throw(RangeError);
+    await executeStatement(server.deps.orm.em, 'delete from outbox_message');
+  });
 });

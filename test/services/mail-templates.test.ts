@@ -3,6 +3,7 @@
 import { expect } from 'chai';
 
 import { MailComposer, type MailTemplate } from '../../src/services/mail-templates.ts';
+import { RESET_PASSWORD_MAIL } from '../../src/services/password-reset.service.ts';
 
 const VERIFY: MailTemplate<{ name: string; expiresIn: string }> = {
   view: 'verify-email',
@@ -48,5 +49,18 @@ describe('mail templates (issue 14 part 2)', () => {
     const mail = composer.compose(template, { to: 'x@example.test', data: { org: 'Acme\r\nBcc: victim@example.test' } });
     expect(mail.subject).to.equal('Join Acme Bcc: victim@example.test');
     expect(mail).not.to.have.property('link');
+  });
+
+  it('renders the password reset mail: account, organization (escaped in HTML), link and lifetime', () => {
+    const mail = composer.compose(RESET_PASSWORD_MAIL, {
+      to: 'ada@example.test', link: { path: '/account/reset-password', query: { token: 'tok_-1' } },
+      data: { name: 'Ada', organizationName: 'Acme <b>& Sons</b>', expiresIn: '1 hour' },
+    });
+    expect(mail.subject).to.equal('Reset your Latchkey password');
+    expect(mail.link).to.equal('https://id.example.test/account/reset-password?token=tok_-1');
+    expect(mail.text).to.include('Hello Ada,').and.include('ada@example.test at Acme <b>& Sons</b>')
+      .and.include('\nhttps://id.example.test/account/reset-password?token=tok_-1\n').and.include('expires in 1 hour');
+    expect(mail.html).to.include('Acme &lt;b&gt;&amp; Sons&lt;/b&gt;').and.not.include('<b>&');
+    expect(mail.html).to.include('href="https://id.example.test/account/reset-password?token=tok_-1"');
   });
 });

@@ -73,3 +73,23 @@ export function linkIn(mail: ParsedMail, prefix: string): URL {
   if (links.length !== 1) throw new Error(`expected one link starting with ${prefix} in the mail, found ${links.length}`);
   return new URL(links[0]!);
 }
+
+/** A page's answer to a mailed link's query: its status, and a title the page must show. */
+export type LinkPageCase = [query: string, status: number, title: string];
+
+/**
+ * The link queries every mailed-link page must refuse with a clear page, built from one real
+ * token: missing, empty, altered, cut short, with a NUL, oversized, and given twice.
+ */
+export function malformedLinkCases(token: string): LinkPageCase[] {
+  const tampered = `${token.slice(0, 5)}${token[5] === 'Q' ? 'R' : 'Q'}${token.slice(6)}`;
+  return [
+    ['', 400, 'This link is incomplete'],
+    ['?token=', 400, 'This link is incomplete'],
+    [`?token=${tampered}`, 400, 'This link is not valid'],
+    [`?token=${token.slice(0, 30)}`, 400, 'This link is not valid'],
+    [`?token=${token.slice(0, 42)}%00`, 400, 'This link is not valid'],
+    [`?token=${'A'.repeat(5000)}`, 400, 'This link is not valid'],
+    [`?token=${token}&token=${token}`, 400, 'This link is incomplete'],
+  ];
+}

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import * as client from 'openid-client';
 
 import type { TestServer } from './harness.ts';
+import { createClient } from './oauth.ts';
 
 export class CookieJar {
   readonly #cookies = new Map<string, string>();
@@ -108,6 +109,24 @@ export async function submitLogin(session: PageSession, interaction: { path: str
 export interface RegisteredClient {
   clientId: string;
   secret?: string;
+}
+
+/** A public code-flow client (PKCE, no secret) registered on the test server, as openid-client sees it. */
+export async function registerPublicCodeClient(server: TestServer, clientName: string, redirectUri: string): Promise<client.Configuration> {
+  const registered = await createClient(server, {
+    client_name: clientName,
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    redirect_uris: [redirectUri],
+    token_endpoint_auth_method: 'none',
+    scope: 'openid profile email',
+  });
+  return discoverClient(server, registered, redirectUri);
+}
+
+/** A page's text with Eta's HTML escapes undone, to compare with plain messages. */
+export function decodeHtml(text: string): string {
+  return text.replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }
 
 /** openid-client's view of a registered client of the test server. */

@@ -20,13 +20,14 @@ import type { EmailVerificationService } from '../../services/email-verification
 import { LINK_TOKEN_ERRORS } from '../../services/link-tokens.service.ts';
 import { RequestThrottled } from '../../services/request-throttle.ts';
 import type { RevocationService } from '../../services/revocation.service.ts';
+import type { PasswordResetService } from '../../services/password-reset.service.ts';
 import type { GrantRevoker, SelfService } from '../../services/self-service.service.ts';
 import { signUp } from '../../services/sign-up.service.ts';
 import { IP_FAILURE_WINDOW_SECONDS } from '../../services/sign-in-throttle.ts';
 import { signOut } from '../../services/sign-out.service.ts';
 import { findActiveProfile, nameChanges } from '../../services/users.service.ts';
 import {
-  AcceptedResponse, ChangePasswordBody, LoginBody, LoginResponse, LogoutBody, MfaLoginBody, RefreshBody, RegisterBody, RegisterResponse, TokenPairResponse,
+  AcceptedResponse, ChangePasswordBody, ForgotPasswordBody, LoginBody, LoginResponse, LogoutBody, MfaLoginBody, RefreshBody, RegisterBody, RegisterResponse, ResetPasswordBody, TokenPairResponse,
   VerificationResendBody, VerifyEmailBody, VerifyEmailResponse,
 } from './auth.schemas.ts';
 
@@ -115,6 +116,12 @@ export interface AuthRoutesDependencies {
   clientRegistry: ClientRegistry;
   selfService: SelfService;
   emailVerification: EmailVerificationService;
+  passwordReset: PasswordResetService;
+}
+
+/** A refused mail request (verification resend, forgotten password) as this API's 429. */
+function throttledProblem(error: RequestThrottled): AppError {
+  return new AppError('request.rate_limited', 'Too many links asked for; wait before asking again', { headers: { 'Retry-After': String(error.retryAfterSeconds) } });
 }
 
 export function authRoutes(deps: AuthRoutesDependencies) {
@@ -247,12 +254,39 @@ export function authRoutes(deps: AuthRoutesDependencies) {
             identifier: body.email, organizationSlug: body.organization_slug, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined,
           });
         } catch (error) {
-          if (error instanceof RequestThrottled) {
-            throw new AppError('request.rate_limited', 'Too many links asked for; wait before asking again', { headers: { 'Retry-After': String(error.retryAfterSeconds) } });
-          }
+          if (error instanceof RequestThrottled) throw throttledProblem(error);
           throw error;
         }
         return { status: 202, body: { detail: 'If an unverified account has this address, a new link is on its way.' } };
+      },
+    }),
+
+    defineRoute({
+      method: 'post', path: '/auth/forgot-password', tag: 'Auth', authenticated: false,
+      summary: 'Mail a link to choose a new password (always 202, in the same time: the answer never tells whether the address has an account)',
+      body: ForgotPasswordBody, responses: { 202: AcceptedResponse },
+      errors: ['request.rate_limited'],
+      handler: async ({ body, ctx }) => {
+        try {
+          await deps.passwordReset.request({
+            email: body.email, organizationSlug: body.organization ?? body.organization_slug, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined,
+          });
+        } catch (error) {
+          if (error instanceof RequestThrottled) throw throttledProblem(error);
+          throw error;
+        }
+        return { status: 202, body: { detail: 'If an account has this address, a link to choose a new password is on its way.' } };
+      },
+    }),
+
+    defineRoute({
+      method: 'post', path: '/auth/reset-password', tag: 'Auth', authenticated: false,
+      summary: 'Set a new password with the token of the mailed reset link; every grant and token of the user ends',
+      body: ResetPasswordBody, responses: { 204: null },
+      errors: [...LINK_TOKEN_ERRORS, 'request.validation_failed'],
+      handler: async ({ body, ctx }) => {
+        await deps.passwordReset.reset(body.token, body.new_password, { ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined });
+        return { status: 204, headers: { 'Cache-Control': 'no-store' } };
       },
     }),
 

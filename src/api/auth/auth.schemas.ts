@@ -78,5 +78,21 @@ export const VerificationResendBody = z.strictObject({
   organization_slug: organizationSlug.optional(),
 }).meta({ id: 'VerificationResendRequest' });
 
+export const ForgotPasswordBody = z.strictObject({
+  email: z.email({ error: 'expected an email address' }).max(254),
+  // Where the address has accounts in several organizations: only this one's. Default: each one.
+  organization: organizationSlug.optional(),
+  // The name the other auth routes give the same thing.
+  organization_slug: organizationSlug.optional(),
+}).refine((body) => body.organization === undefined || body.organization_slug === undefined || body.organization === body.organization_slug, {
+  error: 'organization and organization_slug name different organizations; give one of them', path: ['organization_slug'],
+}).meta({ id: 'ForgotPasswordRequest' });
+
+/** The token of the mailed reset link (`?token=`) and the new password, under the password policy. */
+export const ResetPasswordBody = z.strictObject({
+  token: z.string().min(1, { error: 'is required' }).max(512, { error: 'must be at most 512 characters' }),
+  new_password: z.string().min(1, { error: 'is required' }).max(128, { error: 'must be at most 128 characters' }),
+}).meta({ id: 'ResetPasswordRequest' });
+
 /** A request taken in: the same answer whatever it led to (API.md section 4: no account enumeration). */
 export const AcceptedResponse = z.object({ detail: z.string() }).meta({ id: 'Accepted' });

@@ -12,6 +12,7 @@ import { auditEntry, recordAudit } from '../../services/audit.service.ts';
 import { EmailNotVerified, SignInFailed } from '../../services/accounts.service.ts';
 import { ACR_MFA, ACR_PASSWORD, AMR_HWK, AMR_MFA, AMR_OTP, AMR_PASSWORD, SecondFactorRejected } from '../../services/mfa.service.ts';
 import { PasskeyRejected, type PasskeyFailure } from '../../services/passkeys.service.ts';
+import { FORGOT_PASSWORD_PATH } from '../../services/password-reset.service.ts';
 import { RequestThrottled } from '../../services/request-throttle.ts';
 import { SignInThrottled } from '../../services/sign-in-throttle.ts';
 import { findActiveProfile } from '../../services/users.service.ts';
@@ -139,6 +140,7 @@ export function interactionPages(deps: Dependencies): Middleware {
       error: form.error,
       notice: form.notice,
       resendAction: form.offerResend ? `/interaction/${interaction.uid}/resend-verification` : undefined,
+      forgotPasswordUrl: FORGOT_PASSWORD_PATH,
       passkey: passkeyOptions ? { action: `/interaction/${interaction.uid}/passkey`, options: JSON.stringify(passkeyOptions) } : undefined,
     }, { status: form.status, headers: form.headers, formTargets: formTargets(interaction), scripts: !!passkeyOptions });
   }
