@@ -293,8 +293,10 @@ export class PasskeyService {
       return { userId: row.user_id };
     } catch (error) {
       if (!(error instanceof PasskeyRejected)) throw error;
-      await this.#auditFailure({ ...actor, userId: actor.userId }, row?.organization_id, action,
-        { via: attempt.via, method: 'passkey', reason: error.reason, ...(row ? { passkey_id: row.id, credential_user_id: row.user_id } : {}) });
+      // The row is about the account signing in: the password's user, or else the passkey's owner.
+      await this.#auditFailure(actor, row?.organization_id, action,
+        { via: attempt.via, method: 'passkey', reason: error.reason, ...(row ? { passkey_id: row.id, credential_user_id: row.user_id } : {}) },
+        attempt.userId ?? row?.user_id);
       throw error;
     }
   }
@@ -364,9 +366,10 @@ export class PasskeyService {
     return ceremony.expiresAt > this.#clock.now() ? ceremony : undefined;
   }
 
-  async #auditFailure(actor: AuditActor, organizationId: string | undefined, action: string, details: Record<string, unknown>): Promise<void> {
+  async #auditFailure(actor: AuditActor, organizationId: string | undefined, action: string, details: Record<string, unknown>,
+    targetId = actor.userId): Promise<void> {
     const audit = auditRow(auditEntry(actor, {
-      action, resource: action.startsWith('auth.') ? 'session' : 'mfa_factor', status: 'failure', targetId: actor.userId, organizationId, details,
+      action, resource: action.startsWith('auth.') ? 'session' : 'mfa_factor', status: 'failure', targetId, organizationId, details,
     }));
     await executeStatement(this.#orm.em, `insert into audit_log (${audit.columns}) values (${audit.values})`, audit.params);
   }
