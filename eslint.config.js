@@ -57,6 +57,6 @@ export default tseslint.config(
   {
     // Scripts the pages load in the browser.
     files: ['views/static/**/*.js'],
-    languageOptions: { sourceType: 'script', globals: { window: 'readonly' } },
+    languageOptions: { sourceType: 'script', globals: { window: 'readonly', document: 'readonly' } },
   },
 );

@@ -12,6 +12,7 @@ import { problemHandler, requestContext, securityHeaders } from './http/middlewa
 import { docsRoutes } from './http/docs.ts';
 import { operationsRoutes } from './http/operations.ts';
 import { accountPages } from './oidc/account/account-pages.ts';
+import { securityPages } from './oidc/account/security-pages.ts';
 import { interactionPages } from './oidc/interactions/interaction.routes.ts';
 import { challengeEveryUnauthorized } from './oidc/oauth-challenge.ts';
 import { rateLimit } from './http/rate-limits.ts';
@@ -83,6 +84,8 @@ export function buildApp(deps: Dependencies): Koa {
     limitSignInRequests,
     // The pages mailed links open (/account/*).
     accountPages(deps),
+    // The signed-in user's second factors (/account/security) and the account pages' sign-in.
+    securityPages(deps),
     // Sign-in and consent pages, their stylesheet, and the policy of the pages the provider renders.
     interactionPages(deps),
     challengeEveryUnauthorized(config.issuer),

@@ -19,6 +19,7 @@ import { ReadReplicas } from './platform/read-replicas.ts';
 import type { KeyValueStore } from './platform/store.ts';
 import { AccountsService } from './services/accounts.service.ts';
 import { MfaService } from './services/mfa.service.ts';
+import { PasskeyService } from './services/passkeys.service.ts';
 import { systemClock, type Clock } from './platform/clock.ts';
 import { ApplicationsService } from './services/applications.service.ts';
 import { AuditQueryService } from './services/audit-query.service.ts';
@@ -64,6 +65,8 @@ export interface Dependencies {
   accounts: AccountsService;
   /** Second factors: TOTP, recovery codes, the mfa_token of a password sign-in waiting for one. */
   mfa: MfaService;
+  /** Passkeys (WebAuthn): registration, sign-in alone or as the second factor, the user's list. */
+  passkeys: PasskeyService;
   /** The time as TOTP and "recent sign-in" rules read it (tests move it). */
   clock: Clock;
   metrics: Metrics;
@@ -143,7 +146,7 @@ export async function prepareDatabase(config: Config, stores: Stores, logger: Lo
   const applied = await migrate(stores.database.orm);
   if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
   await ensureSigningKeys(stores.database.orm);
-  await ensureFirstPartyClient(stores.database.orm);
+  await ensureFirstPartyClient(stores.database.orm, config.issuer);
   const revocation = new RevocationService(stores.store, config.tokens.accessTokenTtl);
   const clientRegistry = new ClientRegistry(stores.database.orm, stores.store, revocation);
   return createAdministrator(stores.database.orm, clientRegistry, {
@@ -187,6 +190,9 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   });
   const mfa = new MfaService({
     orm, store, throttle: signInThrottle, clock, issuerLabel: `Latchkey (${new URL(config.issuer).host})`, mfaRequiredForAdmins: config.mfaRequiredForAdmins,
+  });
+  const passkeys = new PasskeyService({
+    orm, store, clock, mfa, issuer: config.issuer, rpName: 'Latchkey', requireVerifiedEmail: config.requireVerifiedEmail,
   });
   const emailVerification = new EmailVerificationService({
     orm, mails, clients: clientRegistry, throttle: new RequestThrottle(store, { name: 'verify-email-resend', ...VERIFICATION_RESEND_LIMITS }),
@@ -246,7 +252,7 @@ export async function createDependencies(config: Config, logger: Logger, stores:
   mailDelivery.start(config.mail.pollIntervalMs);
 
   return {
-    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, mfa, clock, metrics, reads, cleanup, mailDelivery, mails, emailVerification, invitations, passwordReset, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
+    config, logger, orm, databaseMode: database.mode, store, revocation, clientRegistry, accounts, mfa, passkeys, clock, metrics, reads, cleanup, mailDelivery, mails, emailVerification, invitations, passwordReset, permissionResolver, roles, permissions, usersAdmin, selfService, revokeGrant,
     organizations, locations: new LocationsService(orm, reads), customers: new CustomersService(orm, reads), crmInteractions: new InteractionsService(orm, reads),
     crmStatistics: new CrmStatisticsService(reads), outboxAdmin: new OutboxAdminService(orm, reads), auditQuery: new AuditQueryService(orm, reads), consents: new ConsentsService(orm, revokeGrant),
     applications: new ApplicationsService({ orm, clientRegistry, revokeGrant, provider: providerClientModels(() => providers.current) }), providers, cookieKeys, verifier, reloadSigningKeys,

@@ -1,13 +1,16 @@
-// The pages' own assets (a stylesheet), served from this server so that the pages' policy can
-// say `style-src 'self'` and nothing is fetched from elsewhere.
+// The pages' own assets (a stylesheet, the passkey script and the WebAuthn browser library),
+// served from this server so that the pages' policy can say `style-src 'self'` and
+// `script-src 'self'`, and nothing is fetched from elsewhere.
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import { extname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, extname, join } from 'node:path';
 
 import type { Context, Middleware, Next } from 'koa';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.css': 'text/css; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
   '.svg': 'image/svg+xml',
   '.png': 'image/png',
   '.ico': 'image/x-icon',
@@ -20,18 +23,31 @@ interface Asset {
   etag: string;
 }
 
+/** @simplewebauthn/browser's UMD bundle (a global `SimpleWebAuthnBrowser`), the same version as the server package's. */
+export const WEBAUTHN_BROWSER_ASSET = 'simplewebauthn-browser.js';
+
+export function webauthnBrowserBundle(): string {
+  // The package exports only its entry point (script/index.js); the bundle sits beside it in dist/.
+  const entry = createRequire(import.meta.url).resolve('@simplewebauthn/browser');
+  return join(dirname(entry), '..', 'dist', 'bundle', 'index.umd.min.js');
+}
+
 /**
- * Serves the files of `directory` under `prefix`. They are read once at start: a request can
+ * Serves the files of `directory` under `prefix`, and `extraFiles` (name to path) beside them. They are read once at start: a request can
  * only name a file that was there, so no path from a URL ever reaches the file system.
  */
-export function staticAssets(directory: string, prefix = '/static/'): Middleware {
+export function staticAssets(directory: string, prefix = '/static/', extraFiles: Record<string, string> = {}): Middleware {
   const assets = new Map<string, Asset>();
+  const add = (name: string, path: string) => {
+    const type = CONTENT_TYPES[extname(name)];
+    if (!type) return;
+    const body = readFileSync(path);
+    assets.set(name, { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` });
+  };
   for (const entry of readdirSync(directory, { withFileTypes: true })) {
-    const type = CONTENT_TYPES[extname(entry.name)];
-    if (!entry.isFile() || !type) continue;
-    const body = readFileSync(join(directory, entry.name));
-    assets.set(entry.name, { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` });
+    if (entry.isFile()) add(entry.name, join(directory, entry.name));
   }
+  for (const [name, path] of Object.entries(extraFiles)) add(name, path);
 
   return async function serveStaticAsset(ctx: Context, next: Next) {
     const asset = ctx.path.startsWith(prefix) ? assets.get(ctx.path.slice(prefix.length)) : undefined;

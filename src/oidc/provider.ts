@@ -20,6 +20,7 @@ import { SESSION_LIFETIME_SECONDS, type RevocationService } from '../services/re
 import type { EmailVerificationService } from '../services/email-verification.service.ts';
 import { API_SCOPES, OIDC_SCOPES } from '../services/scopes.ts';
 import { ACCESS_TOKEN_ALG, ID_TOKEN_ALG } from '../services/signing-keys.service.ts';
+import type { PasskeyService } from '../services/passkeys.service.ts';
 import { findAccount } from './accounts.ts';
 import { MFA_GRANT, PASSWORD_GRANT, registerPasswordGrant } from './grants/password.ts';
 import { createAdapterFactory } from './adapter.ts';
@@ -65,6 +66,8 @@ export interface ProviderDependencies {
 /** What the sign-in pages (interactions/interaction.routes.ts) use: some of the provider's own dependencies and the live provider. */
 export interface InteractionPagesDependencies extends Pick<ProviderDependencies, 'config' | 'orm' | 'accounts' | 'mfa' | 'store' | 'permissionResolver'> {
   providers: ProviderHolder;
+  /** "Sign in with a passkey", and a passkey as the second factor. */
+  passkeys: PasskeyService;
   /** "Send the link again" on the sign-in page (REQUIRE_VERIFIED_EMAIL). */
   emailVerification: EmailVerificationService;
 }

@@ -141,15 +141,22 @@ export async function hasSuperAdmin(em: EntityManager): Promise<boolean> {
 
 /** The built-in first-party client the JSON login uses when the caller names none (API.md "Auth"). */
 export const FIRST_PARTY_CLIENT_ID = 'latchkey';
+/** Where the built-in client's code flow returns: the account pages' sign-in (oidc/account/account-session.ts). */
+export const ACCOUNT_CALLBACK_PATH = '/account/callback';
 
-export async function ensureFirstPartyClient(orm: MikroORM): Promise<void> {
+/**
+ * The built-in client, written on every start: its redirect URI follows ISSUER, and nobody else
+ * may change it (the API refuses, `client.builtin`). Public, with PKCE: the password grant of the
+ * JSON login, and the code flow of Latchkey's own pages.
+ */
+export async function ensureFirstPartyClient(orm: MikroORM, issuer: string): Promise<void> {
   const metadata = {
     client_id: FIRST_PARTY_CLIENT_ID,
     client_name: 'Latchkey',
     application_type: 'web',
-    grant_types: ['password', 'refresh_token'],
-    response_types: [],
-    redirect_uris: [],
+    grant_types: ['password', 'refresh_token', 'authorization_code'],
+    response_types: ['code'],
+    redirect_uris: [`${issuer}${ACCOUNT_CALLBACK_PATH}`],
     token_endpoint_auth_method: 'none',
     first_party: true,
     scope: [...OIDC_SCOPES, ...API_SCOPES].join(' '),
@@ -157,7 +164,8 @@ export async function ensureFirstPartyClient(orm: MikroORM): Promise<void> {
   await executeStatement(
     orm.em,
     `insert into oauth_client (client_id, kind, first_party, metadata, created_at, updated_at)
-     values (?, 'application', true, ?, now(), now()) on conflict (client_id) do nothing`,
+     values (?, 'application', true, ?, now(), now())
+     on conflict (client_id) do update set metadata = excluded.metadata, updated_at = now() where oauth_client.metadata <> excluded.metadata`,
     [FIRST_PARTY_CLIENT_ID, JSON.stringify(metadata)],
   );
 }

@@ -15,7 +15,6 @@ import type { KeyValueStore } from '../platform/store.ts';
 import { auditEntry, auditRow, recordAudit, type AuditActor } from './audit.service.ts';
 import { MfaSecretBox } from './mfa-secrets.ts';
 import type { SignInThrottle } from './sign-in-throttle.ts';
-import type { Actor } from './tenancy.ts';
 
 /** RFC 6238 defaults that every authenticator app understands: SHA-1, 6 digits, 30-second steps. */
 const TOTP_PERIOD_SECONDS = 30;
@@ -40,6 +39,8 @@ export const MFA_TOKEN_TTL_SECONDS = 5 * 60;
 export const AMR_PASSWORD = 'pwd';
 export const AMR_OTP = 'otp';
 export const AMR_MFA = 'mfa';
+/** RFC 8176 "hwk": proof of possession of a hardware-secured key, a passkey's. */
+export const AMR_HWK = 'hwk';
 /** The `acr` of a sign-in that passed a second factor, and of one that did not. */
 export const ACR_MFA = 'urn:latchkey:mfa';
 export const ACR_PASSWORD = 'urn:latchkey:pwd';
@@ -127,6 +128,16 @@ function newRecoveryCode(): string {
 
 function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
+}
+
+/** A new set of recovery codes for the user, in the caller's transaction; the old set goes. Answers the codes, shown once. */
+export async function replaceRecoveryCodes(em: Parameters<typeof executeStatement>[0], userId: string): Promise<string[]> {
+  const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
+  await executeStatement(em, 'delete from recovery_code where user_id = ?', [userId]);
+  const values = codes.map(() => '(?, ?, ?, now())').join(', ');
+  await executeStatement(em, `insert into recovery_code (id, user_id, code_hash, created_at) values ${values}`,
+    codes.flatMap((code) => [crypto.randomUUID(), userId, hashRecoveryCode(code.replace(/-/g, ''))]));
+  return codes;
 }
 
 export interface MfaServiceOptions {
@@ -247,7 +258,7 @@ export class MfaService {
         `update mfa_factor set confirmed_at = now(), last_used_step = ?, last_used_at = now() where id = ? and confirmed_at is null`, [step, pending.id]);
       if (confirmed === 0) throw new AppError('mfa.no_pending_totp', 'This enrolment was confirmed or replaced meanwhile');
       const hasCodes = await queryOne<{ n: number }>(em, 'select count(*)::int as n from recovery_code where user_id = ? and used_at is null', [actor.userId]);
-      const recoveryCodes = (hasCodes?.n ?? 0) === 0 ? await this.#replaceRecoveryCodes(em, actor.userId) : undefined;
+      const recoveryCodes = (hasCodes?.n ?? 0) === 0 ? await replaceRecoveryCodes(em, actor.userId) : undefined;
       recordAudit(em, auditEntry(actor, {
         action: 'mfa.totp_confirm', resource: 'mfa_factor', resourceId: pending.id, targetId: actor.userId, organizationId: pending.organization_id,
         details: { recovery_codes_generated: !!recoveryCodes },
@@ -270,7 +281,7 @@ export class MfaService {
    * Removes the TOTP factor; needs a sign-in of the last RECENT_SIGN_IN_SECONDS (`authTime`,
    * seconds). With no factor left, the recovery codes go too: they are a fallback of a factor.
    */
-  async removeTotp(actor: Actor, authTime: number | undefined): Promise<void> {
+  async removeTotp(actor: AuditActor, authTime: number | undefined): Promise<void> {
     const userId = actor.userId!;
     this.assertRecentSignIn(authTime);
     await this.#orm.em.fork().transactional(async (em) => {
@@ -316,23 +327,14 @@ export class MfaService {
         `select organization_id, exists(select 1 from mfa_factor f where f.user_id = u.id and f.confirmed_at is not null) as has_factor
            from app_user u where id = ? for update`, [actor.userId]);
       assertThat(user, 'resource.not_found', 'Your account no longer exists');
-      if (!user.has_factor) throw new AppError('mfa.no_factor', 'Enrol a second factor (an authenticator app) before making recovery codes');
-      const codes = await this.#replaceRecoveryCodes(em, actor.userId);
+      if (!user.has_factor) throw new AppError('mfa.no_factor', 'Enrol a second factor (an authenticator app or a passkey) before making recovery codes');
+      const codes = await replaceRecoveryCodes(em, actor.userId);
       recordAudit(em, auditEntry(actor, {
         action: 'mfa.recovery_codes_generate', resource: 'recovery_code', targetId: actor.userId, organizationId: user.organization_id,
         details: { count: RECOVERY_CODE_COUNT },
       }));
       return codes;
     });
-  }
-
-  async #replaceRecoveryCodes(em: Parameters<typeof executeStatement>[0], userId: string): Promise<string[]> {
-    const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
-    await executeStatement(em, 'delete from recovery_code where user_id = ?', [userId]);
-    const values = codes.map(() => '(?, ?, ?, now())').join(', ');
-    await executeStatement(em, `insert into recovery_code (id, user_id, code_hash, created_at) values ${values}`,
-      codes.flatMap((code) => [crypto.randomUUID(), userId, hashRecoveryCode(code.replace(/-/g, ''))]));
-    return codes;
   }
 
   /** The time step the code matches (one step of drift either side), or undefined. */

@@ -64,11 +64,15 @@ export function testEnvironment(databaseUrl: string, redisPrefix: string, port: 
   };
 }
 
-/** `databaseUrl`: a database of the test's own (its own cluster), used as it is and not dropped. */
-export async function startTestServer(env: Record<string, string> = {}, options: { databaseUrl?: string } = {}): Promise<TestServer> {
+/**
+ * `databaseUrl`: a database of the test's own (its own cluster), used as it is and not dropped.
+ * `localhostIssuer`: ISSUER is http://localhost:PORT (the listener stays on 127.0.0.1, where
+ * Chromium resolves localhost), for WebAuthn, which browsers refuse on an IP address.
+ */
+export async function startTestServer(env: Record<string, string> = {}, options: { databaseUrl?: string; localhostIssuer?: boolean } = {}): Promise<TestServer> {
   const database = options.databaseUrl ? { name: undefined, url: options.databaseUrl } : await createTestDatabase();
   const redisPrefix = uniqueRedisPrefix();
-  const started = await boot(database.url, redisPrefix, env);
+  const started = await boot(database.url, redisPrefix, env, options.localhostIssuer);
   return {
     ...started,
     admin: started.admin!,
@@ -90,17 +94,17 @@ export async function startPeerServer(first: TestServer, env: Record<string, str
   return { ...started, admin: first.admin };
 }
 
-async function boot(databaseUrl: string, redisPrefix: string, env: Record<string, string>) {
+async function boot(databaseUrl: string, redisPrefix: string, env: Record<string, string>, localhostIssuer = false) {
   const server = createServer();
   const port = await listenOnLoopback(server);
-  const config = loadConfig(testEnvironment(databaseUrl, redisPrefix, port, env));
+  const config = loadConfig(testEnvironment(databaseUrl, redisPrefix, port, localhostIssuer ? { ISSUER: `http://localhost:${port}`, ...env } : env));
   const logger = createLogger(config);
   const stores = await openStores(config, logger);
   const admin = await prepareDatabase(config, stores, logger);
   const deps = await createDependencies(config, logger, stores);
   server.on('request', buildApp(deps).callback());
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: localhostIssuer ? config.issuer : `http://127.0.0.1:${port}`,
     issuer: config.issuer,
     config,
     deps,

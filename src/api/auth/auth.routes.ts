@@ -68,7 +68,7 @@ function problemFor(answer: TokenEndpointAnswer, grant: 'password' | 'mfa' | 're
   if (error === 'invalid_client') return new AppError('auth.invalid_client', 'The client credentials are not valid');
   // A user with a second factor: the mfa_token goes to POST /api/v1/auth/mfa with a code.
   if (answer.status === 403 && error === 'mfa_required') {
-    return new AppError('auth.mfa_required', 'A second factor is required: send this mfa_token and a code (authenticator app or recovery code) to POST /api/v1/auth/mfa within 5 minutes', {
+    return new AppError('auth.mfa_required', 'A second factor is required: send this mfa_token and a code (authenticator app or recovery code; passkeys work in the browser only) to POST /api/v1/auth/mfa within 5 minutes', {
       extensions: { error, mfa_token: String(answer.body.mfa_token) }, headers: { 'Cache-Control': 'no-store' },
     });
   }

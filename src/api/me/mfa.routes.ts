@@ -1,16 +1,21 @@
 // The user's own second factors (API.md "Multi-factor authentication"): TOTP enrolment and
-// removal, recovery codes. Secrets and codes are answered once, never cached. Only the token of a
+// removal, passkeys (listed and removed here; registered only in a browser, on /account/security,
+// as a WebAuthn ceremony needs one), recovery codes. Secrets and codes are answered once, never cached. Only the token of a
 // sign-in changes them (an API key, which has no auth_time, does not); removing a factor and a
 // new set of recovery codes need that sign-in to be of the last 5 minutes.
 import { defineRoute } from '../../http/define-route.ts';
 import { classifyCode, type MfaService } from '../../services/mfa.service.ts';
+import type { PasskeyService } from '../../services/passkeys.service.ts';
 import { actingUser } from '../../services/self-service.service.ts';
 import { fieldError } from '../../platform/errors.ts';
-import { MfaOverviewResponse, RecoveryCodesResponse, TotpEnrolmentResponse, TotpVerifyBody, TotpVerifyResponse } from './mfa.schemas.ts';
+import {
+  MfaOverviewResponse, PasskeyIdParams, PasskeyListResponse, RecoveryCodesResponse, TotpEnrolmentResponse, TotpVerifyBody, TotpVerifyResponse,
+} from './mfa.schemas.ts';
 
 /** What these routes use (built in src/dependencies.ts). */
 export interface MfaRoutesDependencies {
   mfa: MfaService;
+  passkeys: PasskeyService;
 }
 
 const NO_STORE = { 'Cache-Control': 'no-store' };
@@ -67,6 +72,24 @@ export function mfaRoutes(deps: MfaRoutesDependencies) {
       handler: async ({ actor, auth }) => {
         actingUser(actor);
         await deps.mfa.removeTotp(actor, auth.authTime);
+        return { status: 204 };
+      },
+    }),
+
+    defineRoute({
+      method: 'get', path: '/me/passkeys', tag: 'Me',
+      summary: 'Your passkeys (WebAuthn); register one in a browser on /account/security',
+      responses: { 200: PasskeyListResponse }, errors: ['auth.user_required'],
+      handler: async ({ actor }) => ({ status: 200, body: { data: await deps.passkeys.list(actingUser(actor)) } }),
+    }),
+
+    defineRoute({
+      method: 'delete', path: '/me/passkeys/:id', tag: 'Me',
+      summary: 'Remove one of your passkeys (needs a sign-in of the last 5 minutes); with no factor left, the recovery codes go too',
+      params: PasskeyIdParams, responses: { 204: null }, errors: ['auth.user_required', 'auth.recent_sign_in_required', 'resource.not_found'],
+      handler: async ({ actor, auth, params }) => {
+        const userId = actingUser(actor);
+        await deps.passkeys.remove({ ...actor, userId }, params.id, auth.authTime);
         return { status: 204 };
       },
     }),

@@ -6,7 +6,7 @@ export const SecondFactorCode = z.string().min(1, { error: 'is required' }).max(
 
 export const MfaFactor = z.object({
   id: z.uuid(),
-  kind: z.enum(['totp', 'passkey']).describe('the factor\'s kind; more kinds (passkey) join this list'),
+  kind: z.enum(['totp', 'passkey']).describe('the factor\'s kind: an authenticator app (totp) or a passkey (WebAuthn)'),
   name: z.string().nullable(),
   confirmed: z.boolean().describe('false while an enrolment waits for its first code'),
   created_at: z.iso.datetime(),
@@ -37,3 +37,15 @@ export const TotpVerifyResponse = z.object({
 export const RecoveryCodesResponse = z.object({
   recovery_codes: z.array(z.string()).describe('10 single-use codes, shown only now; the previous set stops working'),
 }).meta({ id: 'RecoveryCodes' });
+
+export const Passkey = z.object({
+  id: z.uuid(),
+  name: z.string().describe('the name given at registration (or since)'),
+  created_at: z.iso.datetime(),
+  last_used_at: z.iso.datetime().nullable(),
+  backed_up: z.boolean().describe('synced by its provider (a multi-device passkey) rather than bound to one authenticator'),
+}).meta({ id: 'Passkey' });
+
+export const PasskeyListResponse = z.object({ data: z.array(Passkey) }).meta({ id: 'PasskeyList' });
+
+export const PasskeyIdParams = z.object({ id: z.uuid({ error: 'expected a UUID' }) });

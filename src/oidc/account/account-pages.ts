@@ -5,8 +5,6 @@
 // the form, which uses the link. Forms are bound to this browser by a signed cookie and carry an
 // HMAC of it (FormTokens), so another site cannot post one; a POST that succeeds answers 303
 // (API.md "Operations").
-import { randomBytes } from 'node:crypto';
-
 import Router from '@koa/router';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Context, Middleware, Next } from 'koa';
@@ -21,18 +19,15 @@ import { isLinkTokenError, type LinkTokenErrorCode } from '../../services/link-t
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../services/password-policy.ts';
 import type { PasswordResetService } from '../../services/password-reset.service.ts';
 import { RequestThrottled } from '../../services/request-throttle.ts';
-import { FormTokens } from '../interactions/form-tokens.ts';
+import { ACCOUNT_PAGES_PREFIX, AccountForms } from './account-forms.ts';
 import { PageError, formBody, formField, formParser, showErrorsAsPages, type PageLink } from '../page-steps.ts';
 
-export const ACCOUNT_PAGES_PREFIX = '/account';
+export { ACCOUNT_PAGES_PREFIX };
 const MAX_EMAIL_LENGTH = 254;
 const MAX_ORGANIZATION_LENGTH = 64;
 // The same words whether or not an unverified account has the address.
 export const VERIFICATION_LINK_SENT_MESSAGE = 'If an unverified account has this address, a new link is on its way. Check your mail.';
 const RESEND_VERIFICATION: PageLink = { href: `${ACCOUNT_PAGES_PREFIX}/verify-email/resend`, label: 'Send me a new link' };
-
-/** The browser's id for account forms: random, signed with the app's cookie keys, sent only to /account. */
-const BROWSER_COOKIE = 'latchkey.account';
 
 export interface AccountPagesDependencies {
   config: Pick<Config, 'secureCookies'>;
@@ -100,28 +95,13 @@ function formErrors(error: AppError): string[] {
 }
 
 export function accountPages(deps: AccountPagesDependencies): Middleware {
-  const formTokens = new FormTokens(deps.orm);
+  const forms = new AccountForms(deps.orm, deps.config.secureCookies);
   const parseForm = formParser();
   const router = new Router({ prefix: ACCOUNT_PAGES_PREFIX });
 
-  /** The binding of one form to this browser; made (with its cookie) when a page shows a form. */
-  function browserBinding(ctx: Context, form: string, create: boolean): string | undefined {
-    let browser = ctx.cookies.get(BROWSER_COOKIE, { signed: true });
-    if (!browser && create) {
-      browser = randomBytes(16).toString('base64url');
-      ctx.cookies.set(BROWSER_COOKIE, browser, {
-        signed: true, httpOnly: true, sameSite: 'lax', secure: deps.config.secureCookies, path: ACCOUNT_PAGES_PREFIX, overwrite: true,
-      });
-    }
-    return browser ? `account:${browser}:${form}` : undefined;
-  }
-
   async function requireFormToken(ctx: Context, form: string,
     advice = 'Open the link from the mail again and press the button on that page.'): Promise<void> {
-    const binding = browserBinding(ctx, form, false);
-    if (!binding || !await formTokens.verifyFor(binding, formBody(ctx).csrf)) {
-      throw new PageError(403, 'This form has expired', advice);
-    }
+    await forms.require(ctx, form, advice);
   }
 
   router.get('/verify-email', showErrorsAsPages, async (ctx) => {
@@ -135,7 +115,7 @@ export function accountPages(deps: AccountPagesDependencies): Middleware {
       email,
       token,
       action: `${ACCOUNT_PAGES_PREFIX}/verify-email`,
-      csrf: await formTokens.issueFor(browserBinding(ctx, 'verify-email', true)!),
+      csrf: await forms.issue(ctx, 'verify-email'),
     });
   });
 
@@ -156,7 +136,7 @@ export function accountPages(deps: AccountPagesDependencies): Middleware {
     renderPage(ctx, 'verify-email-resend', {
       title: 'Send the verification link again',
       action: `${ACCOUNT_PAGES_PREFIX}/verify-email/resend`,
-      csrf: await formTokens.issueFor(browserBinding(ctx, 'verify-email-resend', true)!),
+      csrf: await forms.issue(ctx, 'verify-email-resend'),
       email: form.email ?? '',
       organization: form.organization ?? '',
       error: form.error,
@@ -208,7 +188,7 @@ export function accountPages(deps: AccountPagesDependencies): Middleware {
       passwordMinLength: PASSWORD_MIN_LENGTH,
       passwordMaxLength: PASSWORD_MAX_LENGTH,
       action: ACCEPT_INVITATION_PATH,
-      csrf: await formTokens.issueFor(browserBinding(ctx, 'accept-invitation', true)!),
+      csrf: await forms.issue(ctx, 'accept-invitation'),
     }, { status });
   }
 
@@ -257,7 +237,7 @@ export function accountPages(deps: AccountPagesDependencies): Middleware {
     renderPage(ctx, 'forgot-password', {
       title: 'Forgot your password?',
       action: `${ACCOUNT_PAGES_PREFIX}/forgot-password`,
-      csrf: await formTokens.issueFor(browserBinding(ctx, 'forgot-password', true)!),
+      csrf: await forms.issue(ctx, 'forgot-password'),
       email: form.email ?? '',
       organization: form.organization ?? '',
       error: form.error,
@@ -310,7 +290,7 @@ export function accountPages(deps: AccountPagesDependencies): Middleware {
       organizationName: target.organizationName,
       token,
       action: `${ACCOUNT_PAGES_PREFIX}/reset-password`,
-      csrf: await formTokens.issueFor(browserBinding(ctx, 'reset-password', true)!),
+      csrf: await forms.issue(ctx, 'reset-password'),
       minLength: PASSWORD_MIN_LENGTH,
       maxLength: PASSWORD_MAX_LENGTH,
       errors: form.errors ?? [],

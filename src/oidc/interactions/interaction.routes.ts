@@ -7,15 +7,16 @@ import compose from 'koa-compose';
 import { type Client, type InteractionResults, type Provider } from 'oidc-provider';
 
 import { STEP_UP_REASON, type InteractionPagesDependencies as Dependencies } from '../provider.ts';
-import { staticAssets } from '../../http/static-assets.ts';
+import { WEBAUTHN_BROWSER_ASSET, staticAssets, webauthnBrowserBundle } from '../../http/static-assets.ts';
 import { auditEntry, recordAudit } from '../../services/audit.service.ts';
 import { EmailNotVerified, SignInFailed } from '../../services/accounts.service.ts';
-import { ACR_MFA, ACR_PASSWORD, AMR_MFA, AMR_OTP, AMR_PASSWORD, SecondFactorRejected } from '../../services/mfa.service.ts';
+import { ACR_MFA, ACR_PASSWORD, AMR_HWK, AMR_MFA, AMR_OTP, AMR_PASSWORD, SecondFactorRejected } from '../../services/mfa.service.ts';
+import { PasskeyRejected, type PasskeyFailure } from '../../services/passkeys.service.ts';
 import { FORGOT_PASSWORD_PATH } from '../../services/password-reset.service.ts';
 import { RequestThrottled } from '../../services/request-throttle.ts';
 import { SignInThrottled } from '../../services/sign-in-throttle.ts';
 import { findActiveProfile } from '../../services/users.service.ts';
-import { PageError, expiredInteraction, formField, formParser, showErrorsAsPages } from '../page-steps.ts';
+import { PageError, expiredInteraction, formBody, formField, formParser, showErrorsAsPages } from '../page-steps.ts';
 import { OIDC_ROUTES } from '../provider.ts';
 import { SCOPE_DESCRIPTIONS, allowedApiScopes, consentRequest, isFirstParty, saveConsent, type ConsentRequest } from './consent.ts';
 import { FormTokens } from './form-tokens.ts';
@@ -51,6 +52,27 @@ const PENDING_TTL_SECONDS = 10 * 60;
 const pendingKey = (uid: string) => `mfa-pending:${uid}`;
 /** RFC 8176: a password and a one-time code, which together are multiple factors. */
 const MFA_LOGIN = { amr: [AMR_PASSWORD, AMR_OTP, AMR_MFA], acr: ACR_MFA };
+/** A password, then a passkey (a hardware-secured key, with the user verified by the device). */
+const PASSKEY_SECOND_FACTOR_LOGIN = { amr: [AMR_PASSWORD, AMR_HWK, AMR_MFA], acr: ACR_MFA };
+/**
+ * A passkey alone: possession of the key ("hwk") and the user verified by the device itself (a
+ * PIN or a biometric, which the device does not say, so neither "pin" nor "fpt"): two factors,
+ * hence "mfa" and the MFA acr. Passkeys are registered and used with userVerification 'required'.
+ */
+const PASSKEY_LOGIN = { amr: [AMR_HWK, AMR_MFA], acr: ACR_MFA };
+
+/** What the page says when a passkey is not accepted. */
+const PASSKEY_MESSAGES: Record<PasskeyFailure, string> = {
+  expired: 'The passkey request expired or was answered already. Try again.',
+  malformed: 'The passkey answer could not be read. Try again.',
+  unknown_credential: 'This passkey is not registered with Latchkey (it may have been removed). Sign in with your password instead.',
+  wrong_user: 'That passkey belongs to another account. Use a passkey of this account.',
+  not_verified: 'The passkey could not be verified. Try again, and unlock it with your screen lock, PIN or fingerprint when asked.',
+  counter: 'This passkey could not be verified (its signature counter went back). Use another passkey, or sign in with your password.',
+  disabled: 'This account cannot sign in now.',
+  duplicate: 'This passkey is registered already.',
+  too_many: 'This account has as many passkeys as it may hold.',
+};
 
 /** Where a page's forms may lead: this server, and the client's redirect_uri at the end. */
 function formTargets(interaction: Interaction): string[] {
@@ -106,6 +128,7 @@ export function interactionPages(deps: Dependencies): Middleware {
       identifier?: string; organization?: string; error?: string; notice?: string; offerResend?: boolean; status?: number; headers?: Record<string, string>;
     } = {}) {
     const loginHint = typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : '';
+    const passkeyOptions = await deps.passkeys.authenticationOptions(ceremonyBinding(interaction.uid));
     renderPage(ctx, 'login', {
       title: 'Sign in',
       clientName: clientName(client),
@@ -118,7 +141,13 @@ export function interactionPages(deps: Dependencies): Middleware {
       notice: form.notice,
       resendAction: form.offerResend ? `/interaction/${interaction.uid}/resend-verification` : undefined,
       forgotPasswordUrl: FORGOT_PASSWORD_PATH,
-    }, { status: form.status, headers: form.headers, formTargets: formTargets(interaction) });
+      passkey: passkeyOptions ? { action: `/interaction/${interaction.uid}/passkey`, options: JSON.stringify(passkeyOptions) } : undefined,
+    }, { status: form.status, headers: form.headers, formTargets: formTargets(interaction), scripts: !!passkeyOptions });
+  }
+
+  /** A passkey ceremony belongs to one interaction (whose signed cookie ties it to this browser). */
+  function ceremonyBinding(uid: string): string {
+    return `interaction:${uid}`;
   }
 
   async function readPending(uid: string): Promise<PendingSecondFactor | undefined> {
@@ -138,20 +167,32 @@ export function interactionPages(deps: Dependencies): Middleware {
 
   /**
    * The second-factor page. Each method the user has is one section of it; TOTP and recovery
-   * codes share one code field (their shapes tell them apart). Passkeys add their own section.
+   * codes share one code field (their shapes tell them apart); passkeys have a section of their
+   * own (shown by the page script when the browser can use them).
    */
   async function showSecondFactor(ctx: Context, interaction: Interaction, client: Client, pending: PendingSecondFactor,
     form: { error?: string; status?: number; headers?: Record<string, string> } = {}) {
+    const account = await accountLabel(pending.userId);
+    const [overview, passkeyOptions] = await Promise.all([
+      deps.mfa.overview(pending.userId), deps.passkeys.authenticationOptions(ceremonyBinding(interaction.uid), pending.userId),
+    ]);
+    const hasTotp = overview.factors.some((factor) => factor.kind === 'totp' && factor.confirmed);
+    const methods: Record<string, string>[] = [];
+    if (passkeyOptions) methods.push({ kind: 'passkey', action: `/interaction/${interaction.uid}/mfa/passkey`, options: JSON.stringify(passkeyOptions) });
+    methods.push({
+      kind: 'code',
+      hint: hasTotp ? 'The 6 digits your authenticator app shows, or one of your recovery codes.' : 'One of your recovery codes, if you cannot use a passkey.',
+    });
     renderPage(ctx, 'mfa', {
       title: 'Two-step verification',
       clientName: clientName(client),
-      account: await accountLabel(pending.userId),
+      account,
       action: `/interaction/${interaction.uid}/mfa`,
       abortAction: `/interaction/${interaction.uid}/abort`,
       csrf: await formTokens.issue(interaction.uid),
-      methods: [{ kind: 'code', hint: 'The 6 digits your authenticator app shows, or one of your recovery codes.' }],
+      methods,
       error: form.error,
-    }, { status: form.status, headers: form.headers, formTargets: formTargets(interaction) });
+    }, { status: form.status, headers: form.headers, formTargets: formTargets(interaction), scripts: !!passkeyOptions });
   }
 
   async function showEnrolment(ctx: Context, interaction: Interaction, client: Client, pending: PendingSecondFactor,
@@ -345,6 +386,42 @@ export function interactionPages(deps: Dependencies): Middleware {
     return finish(ctx, provider, { login: { accountId: pending.userId, ...MFA_LOGIN } }, false);
   });
 
+  // "Sign in with a passkey": a discoverable credential alone names and signs in its user.
+  router.post('/interaction/:uid/passkey', showErrorsAsPages, parseForm, requireFormToken, async (ctx) => {
+    const { provider, interaction, client } = await loadInteraction(ctx);
+    if (interaction.prompt.name !== 'login') return showCurrentStep(ctx);
+    let userId: string;
+    try {
+      ({ userId } = await deps.passkeys.authenticate({
+        binding: ceremonyBinding(interaction.uid), rawResponse: formField(formBody(ctx), 'response'),
+        ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, clientId: client.clientId, via: 'login_page',
+      }));
+    } catch (error) {
+      if (error instanceof PasskeyRejected) return showLogin(ctx, interaction, client, { status: 400, error: PASSKEY_MESSAGES[error.reason] });
+      throw error;
+    }
+    await deps.store.delete(pendingKey(interaction.uid));
+    return finish(ctx, provider, { login: { accountId: userId, ...PASSKEY_LOGIN } }, false);
+  });
+
+  // A passkey as the second factor, after the password (or for a step-up of a session).
+  router.post('/interaction/:uid/mfa/passkey', showErrorsAsPages, parseForm, requireFormToken, async (ctx) => {
+    const { provider, interaction, client } = await loadInteraction(ctx);
+    const pending = interaction.prompt.name === 'login' ? await readPending(interaction.uid) : undefined;
+    if (pending?.step !== 'verify') return showCurrentStep(ctx);
+    try {
+      await deps.passkeys.authenticate({
+        binding: ceremonyBinding(interaction.uid), rawResponse: formField(formBody(ctx), 'response'), userId: pending.userId,
+        ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, clientId: client.clientId, via: 'login_page',
+      });
+    } catch (error) {
+      if (error instanceof PasskeyRejected) return showSecondFactor(ctx, interaction, client, pending, { status: 400, error: PASSKEY_MESSAGES[error.reason] });
+      throw error;
+    }
+    await deps.store.delete(pendingKey(interaction.uid));
+    return finish(ctx, provider, { login: { accountId: pending.userId, ...PASSKEY_SECOND_FACTOR_LOGIN } }, false);
+  });
+
   router.post('/interaction/:uid/mfa/enrol', showErrorsAsPages, parseForm, requireFormToken, async (ctx) => {
     const { interaction, client } = await loadInteraction(ctx);
     const pending = interaction.prompt.name === 'login' ? await readPending(interaction.uid) : undefined;
@@ -416,7 +493,7 @@ export function interactionPages(deps: Dependencies): Middleware {
   });
 
   // One step: requests that are not for pages, as most (the token endpoint) are, pass straight on.
-  const pageSteps = compose<Context>([presetProviderPagePolicy, staticAssets(`${VIEWS_DIRECTORY}/static`), router.routes() as Middleware]);
+  const pageSteps = compose<Context>([presetProviderPagePolicy, staticAssets(`${VIEWS_DIRECTORY}/static`, '/static/', { [WEBAUTHN_BROWSER_ASSET]: webauthnBrowserBundle() }), router.routes() as Middleware]);
   return (ctx: Context, next: Next) => (isPageRequest(ctx.path) ? pageSteps(ctx, next) : next());
 }
 
