@@ -134,8 +134,7 @@ function personName(value: string, field: 'first_name' | 'last_name'): string {
   const name = value.trim();
   if (name === '') throw fieldError(['form', field], 'is required', 'required');
   if (name.length > NAME_MAX_LENGTH) throw fieldError(['form', field], `must be at most ${NAME_MAX_LENGTH} characters`, 'too_big');
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name) || !name.isWellFormed()) throw fieldError(['form', field], 'must not contain control characters', 'invalid_characters');
+  if (/\p{Cc}/u.test(name) || !name.isWellFormed()) throw fieldError(['form', field], 'must not contain control characters', 'invalid_characters');
   return name;
 }
 
