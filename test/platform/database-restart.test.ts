@@ -38,6 +38,8 @@ describe('a PostgreSQL restart under load', function () {
     metrics = `http://127.0.0.1:${metricsPort}/metrics`;
     server = await startServerProcess({
       DATABASE_URL: cluster.url, REDIS_URL, REDIS_KEY_PREFIX: prefix, PORT: String(await freePort()), METRICS_PORT: String(metricsPort),
+      // The mail outbox polls often, so its rounds fail while PostgreSQL is away (see the recovery test).
+      MAIL_POLL_INTERVAL_MS: '100',
     }, 60_000);
     credentials = { clientId: /client_id:\s+(\S+)/.exec(server.output())![1]!, secret: /client_secret:\s+(\S+)/.exec(server.output())![1]! };
     const tokenResponse = await postForm(`${server.url}/oauth/token`, { grant_type: 'client_credentials', scope: 'crm:write' },
@@ -161,6 +163,17 @@ describe('a PostgreSQL restart under load', function () {
       ready = await fetch(`${server!.url}/ready`);
     }
     expect(ready.status).to.equal(200);
+
+    // The mail worker's rounds failed while PostgreSQL was stopped; it still polls, and a mail
+    // queued now goes out (to the log, as there is no SMTP_URL).
+    const asked = await fetch(`${server!.url}/api/v1/auth/forgot-password`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'admin@latchkey.local' }),
+    });
+    expect(asked.status).to.equal(202);
+    const mailed = Date.now() + 10_000;
+    while (!/reset-password\?token=/.test(server!.output()) && Date.now() < mailed) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server!.output(), 'the worker felt the outage').to.include('outbox delivery round failed');
+    expect(server!.output()).to.match(/reset-password\?token=/);
   });
 
   it('still stops promptly, with exit code 0, on SIGTERM', async () => {
